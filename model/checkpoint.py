@@ -1,0 +1,95 @@
+"""Refiner checkpoints: only the trained modules, as safetensors with a JSON header.
+
+Nothing is ever unpickled: tensors come from safetensors, and what the checkpoint was made for (SAM 2 config,
+image_size, module switches, format version) is JSON in the safetensors metadata. A refiner made for another
+config is refused with a message that says what differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from .config import RefinerConfig
+from .errors import CheckpointError
+
+FORMAT = "sam2refiner"
+FORMAT_VERSION = 1
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_refiner_checkpoint(model, path: str | Path, extra: dict | None = None) -> str:
+    """Writes ``model.refiner_state_dict()`` and its config; returns the file's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.refiner_state_dict().items()}
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.config.as_dict(), "extra": extra or {}}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(tmp), metadata={"sam2refiner": json.dumps(header)})
+    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint under the real name
+    return file_sha256(path)
+
+
+def read_refiner_checkpoint(path: str | Path) -> tuple[RefinerConfig, dict[str, torch.Tensor], dict]:
+    """(config, state dict, header) of a refiner checkpoint. Raises ``CheckpointError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"refiner checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"refiner checkpoint {path} is not a readable safetensors file: {e}") from e
+    try:
+        header = json.loads(meta["sam2refiner"])
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"refiner checkpoint {path} has no SAM2Refiner header (was it written by save_refiner_checkpoint?)") from e
+    if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"refiner checkpoint {path} has format {header.get('format')!r} v{header.get('format_version')}; "
+            f"this build reads {FORMAT!r} v{FORMAT_VERSION}"
+        )
+    return RefinerConfig.from_dict(header["config"]), state, header
+
+
+def check_compatible(found: RefinerConfig, expected: RefinerConfig, path) -> None:
+    diffs = [
+        f"{name}: checkpoint has {getattr(found, name)!r}, model has {getattr(expected, name)!r}"
+        for name in ("sam2_config", "image_size", "modules", "mr_channels")
+        if getattr(found, name) != getattr(expected, name)
+    ]
+    if diffs:
+        raise CheckpointError(f"refiner checkpoint {path} was made for another model: " + "; ".join(diffs))
+
+
+def load_refiner_weights(model, path: str | Path) -> str:
+    """Loads a refiner checkpoint into ``model`` strictly; returns its sha256."""
+    config, state, _ = read_refiner_checkpoint(path)
+    check_compatible(config, model.config, path)
+    expected = model.refiner_state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"refiner checkpoint {path} does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    with torch.no_grad():
+        for k, v in expected.items():
+            if v.shape != state[k].shape:
+                raise CheckpointError(f"refiner checkpoint {path}: {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
+            v.copy_(state[k].to(v.dtype))
+    return file_sha256(path)

@@ -1,0 +1,71 @@
+"""Per-image encoder outputs, computed once per image and reused by every prompt on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+
+@dataclass
+class BackboneFeatures:
+    """The frozen image encoder's outputs for a batch of B images (S = image_size, h = S/16).
+
+    global_feat   [B, 256, h, h]      stride-16 feature of the whole image (before no_mem_embed)
+    local_feats   [B, 4, 256, h, h]   the quadrants' stride-16 features, or None without Localization Augment
+    high_res      [B, 32, 4h, 4h], [B, 64, 2h, 2h]   stride-4/8 features, already projected by the decoder
+    image         [B, 3, S, S]        the normalised encoder input (Mask Refinement's low-level branch)
+    """
+
+    global_feat: torch.Tensor
+    local_feats: torch.Tensor | None
+    high_res: list[torch.Tensor]
+    image: torch.Tensor
+
+
+@dataclass
+class ImageFeatures:
+    """What the mask decoder and the refiner need of B images; the unit the service caches.
+
+    image_embed     [B, 256, h, h]   SAM 2's decoder input (global feature + no_mem_embed)
+    refined_embed   [B, 256, h, h]   the same after Localization Augment, or None when LA is off
+    high_res        [B, 32, 4h, 4h], [B, 64, 2h, 2h]
+    image           [B, 3, S, S]     normalised encoder input
+    orig_hw         one (height, width) per image
+    """
+
+    image_embed: torch.Tensor
+    refined_embed: torch.Tensor | None
+    high_res: list[torch.Tensor]
+    image: torch.Tensor
+    orig_hw: list[tuple[int, int]]
+
+    @property
+    def batch_size(self) -> int:
+        return self.image_embed.shape[0]
+
+    def tensors(self) -> list[torch.Tensor]:
+        out = [self.image_embed, self.image, *self.high_res]
+        return out + ([self.refined_embed] if self.refined_embed is not None else [])
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors())
+
+    def select(self, index: int) -> "ImageFeatures":
+        """The features of one image of the batch, as a batch of one."""
+        pick = lambda t: None if t is None else t[index : index + 1]  # noqa: E731
+        return ImageFeatures(
+            image_embed=pick(self.image_embed),
+            refined_embed=pick(self.refined_embed),
+            high_res=[pick(t) for t in self.high_res],
+            image=pick(self.image),
+            orig_hw=[self.orig_hw[index]],
+        )
+
+    def to(self, device: torch.device | str) -> "ImageFeatures":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return replace(
+            self,
+            **{f.name: move(getattr(self, f.name)) for f in fields(self) if f.name not in ("high_res", "orig_hw")},
+            high_res=[move(t) for t in self.high_res],
+        )

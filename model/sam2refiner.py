@@ -1,0 +1,253 @@
+"""SAM2Refiner: a frozen SAM 2 composed with the three trained modules of the paper.
+
+SAM 2 (``self.sam2``, a ``SAM2Base``) is used through its own modules and methods: the image encoder, the
+prompt encoder, the mask decoder (``predict_masks``) and, for video, the memory modules. The refiner adds:
+
+    image ─ encoder(image + 4 quadrants) ─ LocalizationAugment ─┐
+                                                                 ├─ SAM 2 mask decoder ─ E, tokens, coarse masks
+    prompts ─ SAM 2 prompt encoder ─────────────────────────────┘        │
+                                         PromptRetargeting(E, tokens, prompt map) ─ E_r, coarse masks
+                                         MaskRefinement(E_r, encoder features, image, coarse) ─ full-res logits
+
+With every switch off the path is SAM 2's own, operation for operation. The choices the paper leaves open are
+written down in ``model/README.md``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import RefinerConfig, RefinerSwitches
+from .features import BackboneFeatures, ImageFeatures
+from .localization_augment import LocalizationAugment, split_quadrants
+from .mask_refinement import MaskRefinement
+from .prompt_retargeting import PromptRetargeting, rasterize_prompt_map
+
+# Official names of the trainable modules, as they appear in refiner checkpoints.
+REFINER_MODULES = ("localization_augment", "prompt_retargeting", "mask_refinement")
+
+
+@dataclass
+class MaskPrediction:
+    """Decoder + refiner outputs for N prompt sets with M candidate masks each (M = 3 multimask, else 1).
+
+    logits          [N, M, R, R]   R = S with Mask Refinement on, else S/4 (SAM 2's low-res masks)
+    low_res_logits  [N, M, S/4, S/4]  the coarse masks (SAM 2's, or Prompt Retargeting's), for the next mask prompt
+    iou             [N, M]         SAM 2's predicted IoU of each candidate
+    object_score_logits [N, 1]
+    aux_logits      Mask Refinement's intermediate outputs ([N*M, 1, S/16|S/8|S/4, ...]), else []
+    token_index     [N, M]         the decoder output token behind each candidate
+    """
+
+    logits: torch.Tensor
+    low_res_logits: torch.Tensor
+    iou: torch.Tensor
+    object_score_logits: torch.Tensor
+    aux_logits: list[torch.Tensor]
+    token_index: torch.Tensor
+
+
+@contextmanager
+def _capture_io(module: nn.Module):
+    """Records the positional inputs and the output of ``module``'s next call (a forward hook, no copy)."""
+    seen: dict = {}
+
+    def hook(_m, args, output):
+        seen["args"], seen["output"] = args, output
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+class SAM2Refiner(nn.Module):
+    def __init__(self, sam2: nn.Module, config: RefinerConfig):
+        super().__init__()
+        self.sam2 = sam2
+        self.config = config
+        self.sam2.requires_grad_(False)
+        dim = sam2.hidden_dim
+        modules = config.modules
+        self.localization_augment = LocalizationAugment(dim) if modules.la else None
+        self.prompt_retargeting = PromptRetargeting(dim) if modules.pr else None
+        self.mask_refinement = MaskRefinement(dim, channels=config.mr_channels) if modules.mr else None
+
+    # ------------------------------------------------------------------ bookkeeping
+    @property
+    def image_size(self) -> int:
+        return self.sam2.image_size
+
+    @property
+    def mask_input_size(self) -> int:
+        return self.image_size // 4
+
+    @property
+    def device(self) -> torch.device:
+        return self.sam2.device
+
+    @property
+    def modules_available(self) -> RefinerSwitches:
+        return self.config.modules
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.sam2.eval()  # frozen: no dropout, no stochastic paths, ever
+        return self
+
+    def refiner_parameters(self):
+        return [p for name in REFINER_MODULES if getattr(self, name) is not None for p in getattr(self, name).parameters()]
+
+    def refiner_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the trained modules: SAM 2 is never saved again."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("sam2.")}
+
+    # ------------------------------------------------------------------ encoding
+    @torch.no_grad()
+    def encode_backbone(self, images: torch.Tensor, originals: list[torch.Tensor] | None = None) -> BackboneFeatures:
+        """Runs the frozen encoder.
+
+        images     [B, 3, S, S] normalised encoder inputs.
+        originals  the same images normalised at their own resolution ([3, H, W] each), to cut the quadrants from;
+                   when None the quadrants are cut from ``images``.
+        """
+        b, s = images.shape[0], self.image_size
+        if self.localization_augment is not None:
+            sources = originals if originals is not None else list(images)
+            quads = torch.cat([split_quadrants(x[None], s) for x in sources]).to(images)
+            batch = torch.cat([images, quads])
+        else:
+            batch = images
+        out = self.sam2.forward_image(batch)
+        fpn = out["backbone_fpn"]  # stride 4 (projected), 8 (projected), 16
+        local = fpn[-1][b:].reshape(b, 4, *fpn[-1].shape[1:]) if self.localization_augment is not None else None
+        return BackboneFeatures(
+            global_feat=fpn[-1][:b], local_feats=local, high_res=[fpn[0][:b], fpn[1][:b]], image=images
+        )
+
+    def finish_features(self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]]) -> ImageFeatures:
+        """Applies Localization Augment (trainable, so outside ``no_grad``) and SAM 2's no-memory embedding."""
+        no_mem = self.sam2.no_mem_embed.view(1, -1, 1, 1)
+        add_no_mem = self.sam2.directly_add_no_mem_embed
+        plain = bb.global_feat + no_mem if add_no_mem else bb.global_feat
+        refined = None
+        if self.localization_augment is not None and bb.local_feats is not None:
+            refined = self.localization_augment(bb.global_feat, bb.local_feats)
+            refined = refined + no_mem if add_no_mem else refined
+        return ImageFeatures(plain, refined, list(bb.high_res), bb.image, list(orig_hw))
+
+    def encode_image(self, images: torch.Tensor, orig_hw, originals=None) -> ImageFeatures:
+        return self.finish_features(self.encode_backbone(images, originals), orig_hw)
+
+    # ------------------------------------------------------------------ decoding
+    def predict_masks(
+        self,
+        features: ImageFeatures,
+        point_coords: torch.Tensor | None,
+        point_labels: torch.Tensor | None,
+        mask_input: torch.Tensor | None = None,
+        multimask_output: bool = True,
+        switches: RefinerSwitches | None = None,
+    ) -> MaskPrediction:
+        """Masks for N prompt sets on ONE image (``features`` of batch 1).
+
+        point_coords [N, P, 2] in encoder-input pixels (boxes are two points labelled 2 and 3, first),
+        point_labels [N, P], mask_input [N, 1, S/4, S/4] logits or None.
+        """
+        switches = self.config.modules & (switches if switches is not None else self.config.modules)
+        sam = self.sam2
+        decoder = sam.sam_mask_decoder
+        points = (point_coords, point_labels) if point_coords is not None else None
+        sparse, dense = sam.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
+        n = sparse.shape[0]
+        embed = features.refined_embed if switches.la and features.refined_embed is not None else features.image_embed
+        image_pe = sam.sam_prompt_encoder.get_dense_pe()
+        with _capture_io(decoder.transformer) as seen:
+            all_masks, all_iou, _, obj_scores = decoder.predict_masks(
+                image_embeddings=embed,
+                image_pe=image_pe,
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                repeat_image=n > 1,
+                high_res_features=features.high_res,
+            )
+        index = self._select_tokens(all_masks, all_iou, multimask_output)  # [N, M]
+        rows = torch.arange(n, device=index.device)[:, None]
+        coarse, iou = all_masks[rows, index], all_iou[rows, index]
+        m = index.shape[1]
+
+        prompt_tokens, (hs, src) = seen["args"][2], seen["output"]
+        h = embed.shape[-1]
+        object_embed = src.transpose(1, 2).reshape(n, -1, h, h)
+        if switches.pr:
+            coarse, object_embed = self._retarget(
+                object_embed, hs, prompt_tokens, image_pe, coarse, index, point_coords, point_labels, features
+            )
+        else:
+            object_embed = object_embed.repeat_interleave(m, dim=0)
+
+        aux: list[torch.Tensor] = []
+        logits = coarse.float()
+        if switches.mr:
+            feats = [embed, features.high_res[1], features.high_res[0]]
+            refined, aux = self.mask_refinement(object_embed, feats, features.image, coarse.flatten(0, 1)[:, None])
+            logits = refined.view(n, m, *refined.shape[-2:])
+        return MaskPrediction(logits, coarse.float(), iou.float(), obj_scores, aux, index)
+
+    def _select_tokens(self, masks: torch.Tensor, iou: torch.Tensor, multimask_output: bool) -> torch.Tensor:
+        """Which decoder output token each returned candidate comes from, as SAM 2's decoder picks them.
+
+        Multimask: tokens 1-3. Single mask: token 0, unless SAM 2's dynamic fallback finds its mask unstable
+        and takes the best multimask token instead (``MaskDecoder._dynamic_multimask_via_stability``).
+        """
+        decoder = self.sam2.sam_mask_decoder
+        n = masks.shape[0]
+        if multimask_output:
+            return torch.arange(1, 4, device=masks.device).expand(n, 3)
+        if decoder.dynamic_multimask_via_stability and not decoder.training:
+            stable = decoder._get_stability_scores(masks[:, 0:1]) >= decoder.dynamic_multimask_stability_thresh
+            best = torch.argmax(iou[:, 1:], dim=-1, keepdim=True) + 1
+            return torch.where(stable, torch.zeros_like(best), best)
+        return torch.zeros(n, 1, dtype=torch.long, device=masks.device)
+
+    def _retarget(self, object_embed, hs, prompt_tokens, image_pe, coarse, index, point_coords, point_labels, features):
+        """Prompt Retargeting for every candidate; returns its coarse masks and the renewed embeddings."""
+        n, m = index.shape
+        decoder = self.sam2.sam_mask_decoder
+        augmented = self.prompt_retargeting.augment(object_embed)
+        rep = lambda t: t.repeat_interleave(m, dim=0)  # noqa: E731  (per object -> per candidate)
+        prompt_map = rasterize_prompt_map(
+            rep(point_coords) if point_coords is not None else None,
+            rep(point_labels) if point_labels is not None else None,
+            coarse.flatten(0, 1)[:, None].float(),
+            self.image_size,
+            self.config.click_radius,
+        ).to(augmented.dtype)
+        tokens, embed = self.prompt_retargeting(rep(augmented), rep(hs), rep(prompt_tokens), image_pe, prompt_map)
+        # Mask tokens sit after the object-score token (if any) and the IoU token.
+        first = 2 if decoder.pred_obj_scores else 1
+        token_index = index.flatten() + first
+        mask_tokens = tokens[torch.arange(n * m, device=tokens.device), token_index]
+        masks = self._masks_from_embedding(embed, mask_tokens, index.flatten(), features.high_res)
+        return masks.view(n, m, *masks.shape[-2:]), embed
+
+    def _masks_from_embedding(self, embed, mask_tokens, token_index, high_res):
+        """SAM 2's mask head (its frozen upscaling and hypernetwork MLPs) on a renewed embedding."""
+        decoder = self.sam2.sam_mask_decoder
+        dc1, ln1, act1, dc2, act2 = decoder.output_upscaling
+        feat_s0, feat_s1 = high_res
+        up = act1(ln1(dc1(embed) + feat_s1))
+        up = act2(dc2(up) + feat_s0)
+        hyper = torch.stack([mlp(mask_tokens) for mlp in decoder.output_hypernetworks_mlps], dim=1)
+        hyper = hyper[torch.arange(hyper.shape[0], device=hyper.device), token_index]  # [N*M, C/8]
+        return torch.einsum("nc,nchw->nhw", hyper, up)
+
+    def upsample_logits(self, logits: torch.Tensor, orig_hw: tuple[int, int]) -> torch.Tensor:
+        """[N, M, R, R] -> [N, M, H, W] at the original image size: one bilinear resize, as SAM 2 does."""
+        return F.interpolate(logits.float(), size=orig_hw, mode="bilinear", align_corners=False)
