@@ -42,6 +42,7 @@ class MaskPrediction:
     object_score_logits [N, 1]
     aux_logits      Mask Refinement's intermediate outputs ([N*M, 1, S/16|S/8|S/4, ...]), else []
     token_index     [N, M]         the decoder output token behind each candidate
+    object_embed    [N*M, C, h, h] the embedding Mask Refinement starts from (PR's renewed one when PR is on)
     """
 
     logits: torch.Tensor
@@ -50,6 +51,30 @@ class MaskPrediction:
     object_score_logits: torch.Tensor
     aux_logits: list[torch.Tensor]
     token_index: torch.Tensor
+    object_embed: torch.Tensor
+
+
+@dataclass
+class DecodedMasks:
+    """SAM 2's mask decoder outputs for N prompt sets, with the internals the refiner builds on.
+
+    masks [N, M, S/4, S/4] and iou [N, M]: the candidates SAM 2 returns (as ``MaskDecoder.forward`` picks them)
+    object_score_logits [N, 1]; token_index [N, M]: the output token behind each candidate
+    tokens [N, T, C]: all tokens after the two-way transformer; prompt_tokens [N, T, C]: the same before it
+    object_embed [N, C, h, h]: the image embedding after the two-way transformer (the paper's E)
+    image_embed, image_pe, high_res: the decoder's image-side inputs
+    """
+
+    masks: torch.Tensor
+    iou: torch.Tensor
+    object_score_logits: torch.Tensor
+    token_index: torch.Tensor
+    tokens: torch.Tensor
+    prompt_tokens: torch.Tensor
+    object_embed: torch.Tensor
+    image_embed: torch.Tensor
+    image_pe: torch.Tensor
+    high_res: list[torch.Tensor]
 
 
 @contextmanager
@@ -160,45 +185,91 @@ class SAM2Refiner(nn.Module):
         point_coords [N, P, 2] in encoder-input pixels (boxes are two points labelled 2 and 3, first),
         point_labels [N, P], mask_input [N, 1, S/4, S/4] logits or None.
         """
-        switches = self.config.modules & (switches if switches is not None else self.config.modules)
+        switches = self.active_switches(switches)
+        use_la = switches.la and features.refined_embed is not None
+        embed = features.refined_embed if use_la else features.image_embed
+        decoded = self.run_sam_decoder(embed, features.high_res, point_coords, point_labels, mask_input, multimask_output)
+        return self.refine(decoded, features.image, switches, point_coords, point_labels)
+
+    def active_switches(self, switches: RefinerSwitches | None) -> RefinerSwitches:
+        """The per-call switches, limited to the modules this model has."""
+        return self.config.modules & (switches if switches is not None else self.config.modules)
+
+    def run_sam_decoder(
+        self,
+        image_embed: torch.Tensor,
+        high_res: list[torch.Tensor],
+        point_coords: torch.Tensor | None,
+        point_labels: torch.Tensor | None,
+        mask_input: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> DecodedMasks:
+        """SAM 2's prompt encoder and mask decoder, exactly as sam2 runs them, keeping what the refiner needs.
+
+        image_embed [1 or N, C, h, h] (the decoder input: SAM 2's feature, LA's, or a memory-conditioned one).
+        """
         sam = self.sam2
         decoder = sam.sam_mask_decoder
         points = (point_coords, point_labels) if point_coords is not None else None
         sparse, dense = sam.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
         n = sparse.shape[0]
-        embed = features.refined_embed if switches.la and features.refined_embed is not None else features.image_embed
         image_pe = sam.sam_prompt_encoder.get_dense_pe()
         with _capture_io(decoder.transformer) as seen:
             all_masks, all_iou, _, obj_scores = decoder.predict_masks(
-                image_embeddings=embed,
+                image_embeddings=image_embed,
                 image_pe=image_pe,
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
-                repeat_image=n > 1,
-                high_res_features=features.high_res,
+                repeat_image=n > 1 and image_embed.shape[0] == 1,
+                high_res_features=high_res,
             )
         index = self._select_tokens(all_masks, all_iou, multimask_output)  # [N, M]
         rows = torch.arange(n, device=index.device)[:, None]
-        coarse, iou = all_masks[rows, index], all_iou[rows, index]
-        m = index.shape[1]
-
         prompt_tokens, (hs, src) = seen["args"][2], seen["output"]
-        h = embed.shape[-1]
-        object_embed = src.transpose(1, 2).reshape(n, -1, h, h)
+        h = image_embed.shape[-1]
+        return DecodedMasks(
+            masks=all_masks[rows, index],
+            iou=all_iou[rows, index],
+            object_score_logits=obj_scores,
+            token_index=index,
+            tokens=hs,
+            prompt_tokens=prompt_tokens,
+            object_embed=src.transpose(1, 2).reshape(n, -1, h, h),
+            image_embed=image_embed,
+            image_pe=image_pe,
+            high_res=high_res,
+        )
+
+    def refine(
+        self,
+        decoded: DecodedMasks,
+        image: torch.Tensor,
+        switches: RefinerSwitches,
+        point_coords: torch.Tensor | None = None,
+        point_labels: torch.Tensor | None = None,
+    ) -> MaskPrediction:
+        """Prompt Retargeting and Mask Refinement on SAM 2's decoder outputs.
+
+        ``point_coords``/``point_labels`` are the clicks drawn on PR's prompt map; in video they are the object's
+        first prompt while SAM 2's decoder itself saw none. ``image`` [1, 3, S, S] is the normalised input.
+        """
+        n, m = decoded.token_index.shape
+        coarse = decoded.masks
+        object_embed = decoded.object_embed
         if switches.pr:
-            coarse, object_embed = self._retarget(
-                object_embed, hs, prompt_tokens, image_pe, coarse, index, point_coords, point_labels, features
-            )
+            coarse, object_embed = self._retarget(decoded, point_coords, point_labels)
         else:
             object_embed = object_embed.repeat_interleave(m, dim=0)
-
         aux: list[torch.Tensor] = []
         logits = coarse.float()
         if switches.mr:
-            feats = [embed, features.high_res[1], features.high_res[0]]
-            refined, aux = self.mask_refinement(object_embed, feats, features.image, coarse.flatten(0, 1)[:, None])
+            embed = decoded.image_embed
+            feats = [embed, decoded.high_res[1], decoded.high_res[0]]
+            refined, aux = self.mask_refinement(object_embed, feats, image, coarse.flatten(0, 1)[:, None])
             logits = refined.view(n, m, *refined.shape[-2:])
-        return MaskPrediction(logits, coarse.float(), iou.float(), obj_scores, aux, index)
+        return MaskPrediction(
+            logits, coarse.float(), decoded.iou.float(), decoded.object_score_logits, aux, decoded.token_index, object_embed
+        )
 
     def _select_tokens(self, masks: torch.Tensor, iou: torch.Tensor, multimask_output: bool) -> torch.Tensor:
         """Which decoder output token each returned candidate comes from, as SAM 2's decoder picks them.
@@ -216,25 +287,29 @@ class SAM2Refiner(nn.Module):
             return torch.where(stable, torch.zeros_like(best), best)
         return torch.zeros(n, 1, dtype=torch.long, device=masks.device)
 
-    def _retarget(self, object_embed, hs, prompt_tokens, image_pe, coarse, index, point_coords, point_labels, features):
+    def _retarget(self, decoded: DecodedMasks, point_coords, point_labels):
         """Prompt Retargeting for every candidate; returns its coarse masks and the renewed embeddings."""
-        n, m = index.shape
+        n, m = decoded.token_index.shape
         decoder = self.sam2.sam_mask_decoder
-        augmented = self.prompt_retargeting.augment(object_embed)
+        augmented = self.prompt_retargeting.augment(decoded.object_embed)
         rep = lambda t: t.repeat_interleave(m, dim=0)  # noqa: E731  (per object -> per candidate)
+        if point_coords is not None and point_coords.shape[0] != n:  # one prompt shared by N objects
+            point_coords, point_labels = point_coords.expand(n, -1, -1), point_labels.expand(n, -1)
         prompt_map = rasterize_prompt_map(
             rep(point_coords) if point_coords is not None else None,
             rep(point_labels) if point_labels is not None else None,
-            coarse.flatten(0, 1)[:, None].float(),
+            decoded.masks.flatten(0, 1)[:, None].float(),
             self.image_size,
             self.config.click_radius,
         ).to(augmented.dtype)
-        tokens, embed = self.prompt_retargeting(rep(augmented), rep(hs), rep(prompt_tokens), image_pe, prompt_map)
+        tokens, embed = self.prompt_retargeting(
+            rep(augmented), rep(decoded.tokens), rep(decoded.prompt_tokens), decoded.image_pe, prompt_map
+        )
         # Mask tokens sit after the object-score token (if any) and the IoU token.
         first = 2 if decoder.pred_obj_scores else 1
-        token_index = index.flatten() + first
-        mask_tokens = tokens[torch.arange(n * m, device=tokens.device), token_index]
-        masks = self._masks_from_embedding(embed, mask_tokens, index.flatten(), features.high_res)
+        flat_index = decoded.token_index.flatten()
+        mask_tokens = tokens[torch.arange(n * m, device=tokens.device), flat_index + first]
+        masks = self._masks_from_embedding(embed, mask_tokens, flat_index, decoded.high_res)
         return masks.view(n, m, *masks.shape[-2:]), embed
 
     def _masks_from_embedding(self, embed, mask_tokens, token_index, high_res):

@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny random SAM 2 checkpoint in the official format, written once per test session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pytest
+import torch
+
+TEST_CONFIG = "hiera_t"
+TEST_IMAGE_SIZE = 256
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def sam2_checkpoint(tmp_path_factory) -> str:
+    """hiera_t SAM 2.1 with seeded random weights, saved as Meta publishes checkpoints: {"model": state_dict}."""
+    from model.sam2_loader import build_sam2_base
+
+    sam2, _ = build_sam2_base(TEST_CONFIG, TEST_IMAGE_SIZE, seed=1234)
+    path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny_random.pt"
+    torch.save({"model": sam2.state_dict()}, path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def refiner_model(sam2_checkpoint):
+    """A SAM2Refiner (all modules, random refiner weights) on the test checkpoint; shared, do not mutate."""
+    from model import build_sam2refiner
+
+    return build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, "cpu", sam2_checkpoint=sam2_checkpoint, seed=7)
+
+
+@pytest.fixture(scope="session")
+def test_image() -> np.ndarray:
+    """A 300x400 RGB image with a bright disc and a thin bar on a noisy background."""
+    rng = np.random.default_rng(0)
+    img = (rng.random((300, 400, 3)) * 60).astype(np.uint8)
+    yy, xx = np.mgrid[:300, :400]
+    img[(yy - 150) ** 2 + (xx - 130) ** 2 < 60**2] = (220, 40, 40)
+    img[100:104, 220:380] = (30, 200, 60)
+    return img
+
+
+@pytest.fixture
+def redis_prefix():
+    """A unique Redis key prefix; keys under it are deleted afterwards (only ours)."""
+    import redis
+
+    prefix = f"sam2refiner-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    for key in client.scan_iter(match=f"{prefix}*"):
+        client.delete(key)
