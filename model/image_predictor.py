@@ -116,7 +116,9 @@ class SAM2RefinerImagePredictor:
                 labels = labels[None]
             if labels.shape != coords.shape[:2]:
                 raise InvalidInputError("point_labels", f"shape {np.shape(point_labels)} does not match point_coords {np.shape(point_coords)}")
-            bad = sorted(set(np.unique(labels).tolist()) - set(ALLOWED_LABELS))
+            if np.any(labels != np.round(labels)):
+                raise InvalidInputError("point_labels", "labels must be whole numbers")
+            bad = sorted(set(np.unique(labels).astype(int).tolist()) - set(ALLOWED_LABELS))
             if bad:
                 raise InvalidInputError("point_labels", f"labels {bad} are not supported; use 1 (positive), 0 (negative) or -1 (padding)")
             if np.all(labels == -1):

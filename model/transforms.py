@@ -20,7 +20,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def image_to_tensor(image, argument: str = "image") -> torch.Tensor:
     """numpy HWC uint8 RGB or a PIL image -> [3, H, W] float32 in [0, 1]."""
     if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
+        image = np.array(image.convert("RGB"))  # a writable copy
     if not isinstance(image, np.ndarray):
         raise InvalidInputError(argument, f"expected a numpy array (HxWx3 uint8) or a PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:
