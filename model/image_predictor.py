@@ -151,8 +151,10 @@ class SAM2RefinerImagePredictor:
         counts = {k: v for k, v in (("point_coords", n_points), ("box", n_boxes), ("mask_input", n_masks)) if v is not None}
         if not counts:
             raise InvalidInputError("prompts", "give at least one of point_coords/point_labels, box or mask_input")
-        if len(set(counts.values())) > 1:
-            raise InvalidInputError(next(iter(counts)), f"prompts disagree on the number of objects: {counts}")
+        first = next(iter(counts.values()))
+        for name, count in counts.items():
+            if count != first:
+                raise InvalidInputError(name, f"prompts disagree on the number of objects: {counts}")
 
         dev = self.device
 

@@ -64,9 +64,9 @@ def test_biou_of_itself_is_one_and_drops_when_shifted_by_one_pixel():
     m = square(50, 50, 40, 200, 200)
     assert boundary_iou(m, m) == 1.0
     shifted = np.roll(m, 1, axis=1)
-    # both bands are 6 px wide; shifting by one column: per 40-px row segment... checked numerically below
-    value = boundary_iou(m, shifted)
-    assert 0.8 < value < 1.0
+    # squares overlap in 40x39 = 1560 px; the two cores together cover 28x29 = 812 of them, so the bands share
+    # 1560 - 812 = 748 px; union = 816 + 816 - 748 = 884
+    assert boundary_iou(m, shifted) == pytest.approx(748 / 884)
     assert mask_iou(m, shifted) == pytest.approx(39 * 40 / (41 * 40))
 
 
@@ -91,8 +91,10 @@ def test_boundary_f_hand_cases():
     assert boundary_f(blank(), a) == 0.0 and boundary_f(a, blank()) == 0.0
     # one pixel to the right: every contour pixel has a partner within radius 1
     assert boundary_f(np.roll(a, 1, axis=1), a) == 1.0
-    # three pixels to the right: the contours' vertical sides (5 px each of the 20) ... some match, some do not
-    far = boundary_f(np.roll(a, 3, axis=1), a)
-    assert 0.0 < far < 1.0
+    # three pixels to the right: the contours are the frames of 6x6 boxes at cols 4..9 and 7..12 (rows 4..9); a
+    # pixel matches when the other frame has a pixel at it or a 4-neighbour (disk of radius 1). In each of the
+    # top and bottom rows 4 of 6 pixels match (cols 6..9 of the first frame, 7..10 of the second); none of the
+    # 8 side pixels do: P = R = 8/20 -> F = 0.4
+    assert boundary_f(np.roll(a, 3, axis=1), a) == pytest.approx(0.4)
     # ten pixels away nothing matches
     assert boundary_f(np.roll(a, 10, axis=1), a) == 0.0
