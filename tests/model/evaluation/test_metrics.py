@@ -93,8 +93,8 @@ def test_boundary_f_hand_cases():
     assert boundary_f(np.roll(a, 1, axis=1), a) == 1.0
     # three pixels to the right: the contours are the frames of 6x6 boxes at cols 4..9 and 7..12 (rows 4..9); a
     # pixel matches when the other frame has a pixel at it or a 4-neighbour (disk of radius 1). In each of the
-    # top and bottom rows 4 of 6 pixels match (cols 6..9 of the first frame, 7..10 of the second); none of the
-    # 8 side pixels do: P = R = 8/20 -> F = 0.4
-    assert boundary_f(np.roll(a, 3, axis=1), a) == pytest.approx(0.4)
+    # top and bottom rows 4 of 6 pixels match (cols 6..9 of the first frame, 7..10 of the second); of the 8 side
+    # pixels only the 2 of the inner side next to a corner row match (e.g. (5, 9) touches (4, 9)): P = R = 10/20
+    assert boundary_f(np.roll(a, 3, axis=1), a) == pytest.approx(0.5)
     # ten pixels away nothing matches
     assert boundary_f(np.roll(a, 10, axis=1), a) == 0.0
