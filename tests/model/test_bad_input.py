@@ -75,7 +75,7 @@ def test_bad_image_in_a_batch_names_its_index(refiner_model, test_image):
         (dict(box=[1, 2, 3]), "box", r"expected shape \(4,\) or \(N, 4\)"),
         (dict(box=[[0, 0, 10, 10], [0, 0, 20, 20]], point_coords=[[5, 5]], point_labels=[1]), "box", "disagree on the number of objects"),
         (dict(mask_input=np.zeros((1, 32, 32))), "mask_input", rf"expected shape \(1, {M}, {M}\)"),
-        (dict(box=[[0, 0, 10, 10], [0, 0, 20, 20]], mask_input=np.zeros((1, 1, M, M))), "box", "disagree"),
+        (dict(box=[[0, 0, 10, 10], [0, 0, 20, 20]], mask_input=np.zeros((1, 1, M, M))), "mask_input", "disagree"),
         (dict(point_coords=[[10, 10]], point_labels=[1], refine="yes"), "refine", "expected True, False"),
     ],
 )
