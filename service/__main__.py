@@ -1,0 +1,46 @@
+"""``python -m service``: serves the app with uvicorn, as the settings (SAM2REFINER_* variables) say."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+
+import uvicorn
+
+from .settings import get_settings
+
+log = logging.getLogger("service")
+
+
+def _prepare_multiprocess_metrics(workers: int) -> None:
+    """Several workers share /metrics through prometheus-client's multiprocess folder (set before it loads)."""
+    if workers <= 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="sam2refiner-metrics-")
+    shutil.rmtree(folder, ignore_errors=True)  # stale files of a previous run would be summed in
+    os.makedirs(folder, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _prepare_multiprocess_metrics(settings.workers)
+    weights = "RANDOM WEIGHTS" if settings.sam2_checkpoint is None else str(settings.sam2_checkpoint)
+    refiner = "RANDOM WEIGHTS" if settings.refiner_checkpoint is None else str(settings.refiner_checkpoint)
+    log.warning(
+        "starting SAM2Refiner on http://%s:%d: config %s, image_size %d, device %s, %d worker(s); "
+        "SAM 2: %s; refiner: %s (each worker logs its device and dtype once loaded)",
+        settings.host, settings.port, settings.sam2_config, settings.image_size, settings.device, settings.workers,
+        weights, refiner,
+    )
+    uvicorn.run(
+        "service.app:create_app", factory=True, host=settings.host, port=settings.port,
+        workers=settings.workers, log_level=settings.log_level, proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The FastAPI app factory. The model is built once per process, in the lifespan, and kept on ``app.state``.
+
+    app = create_app(Settings(sam2_config="hiera_t", image_size=256))   # tests, embedding
+    uvicorn service.app:create_app --factory                              # what python -m service runs
+
+Other features add their router here with one ``include_router`` line.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from . import metrics
+from .errors import install_error_handlers
+from .inference import InferenceEngine
+from .middleware import BodySizeLimit, RequestMetrics
+from .routes import health, model_info, segment
+from .routes import metrics as metrics_route
+from .settings import Settings, get_settings
+
+log = logging.getLogger("service")
+
+
+def log_model_banner(description: dict) -> None:
+    """Says loudly what this process runs on; random weights get a banner nobody can miss."""
+    log.warning(
+        "SAM2Refiner serving %s at %d on %s (%s), modules %s",
+        description["config"], description["image_size"], description["device"], description["dtype"],
+        description["modules"],
+    )
+    warning = description["weights"]["warning"]
+    if warning:
+        bar = "!" * len(warning)
+        log.warning("\n%s\n%s\n%s", bar, warning, bar)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = InferenceEngine(app.state.settings)
+    app.state.engine = engine
+    await run_in_threadpool(engine.load)
+    log_model_banner(engine.describe())
+    await engine.warmup()
+    try:
+        yield
+    finally:
+        engine.close()
+        metrics.mark_process_dead()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not logging.getLogger().handlers:  # uvicorn's worker processes configure only uvicorn's own loggers
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = FastAPI(title="SAM2Refiner", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (health.router, metrics_route.router, model_info.router, segment.router):
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)  # added last = outermost: it also counts the 413s
+    return app

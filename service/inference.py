@@ -1,0 +1,278 @@
+"""The one place that owns the model: the device worker, the feature and logits caches, per-stage timings.
+
+    engine = InferenceEngine(settings); engine.load()              # builds the model (blocking; lifespan)
+    result = await engine.segment(pixels, None, objects, ...)      # first call on an image: encoder + decoder
+    result = await engine.segment(None, result.image_id, ...)      # later clicks: decoder (+ refiner) only
+
+Routes validate and decode; everything that touches torch runs here, on the worker thread. Objects of one
+request whose prompts have the same shape (number of points, box or not, mask or not) share one decoder pass.
+A request that fails changes no cache: new features and logits are stored only once every object succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model import SAM2RefinerImagePredictor, build_sam2refiner
+from model.features import ImageFeatures
+
+from . import metrics
+from .cache import ByteLRU
+from .errors import NotReadyError, UnknownIdError
+from .settings import Settings
+from .worker import DeviceWorker
+
+log = logging.getLogger(__name__)
+
+# A binary mask prompt becomes low-res logits of +-MASK_PROMPT_LOGIT (SAM 2 saturates its own logits near
+# there), after an antialiased resize to the decoder's mask-input size.
+MASK_PROMPT_LOGIT = 10.0
+
+
+@dataclass
+class PreparedObject:
+    """One object's prompts, validated, in original-image pixels."""
+
+    points: np.ndarray | None = None  # [P, 2] float (x, y)
+    labels: np.ndarray | None = None  # [P] int (1 foreground, 0 background)
+    box: np.ndarray | None = None  # [4] float x0, y0, x1, y1
+    mask: np.ndarray | None = None  # bool [H, W], from an RLE mask prompt
+    logits: torch.Tensor | None = None  # [1, m, m], from a logits id
+
+    def signature(self) -> tuple:
+        """Objects with equal signatures can share one decoder pass and get the same results as alone."""
+        n_points = 0 if self.points is None else len(self.points)
+        return n_points, self.box is not None, self.mask is not None or self.logits is not None
+
+
+@dataclass
+class LogitsEntry:
+    image_id: str
+    logits: torch.Tensor  # [1, m, m] float32 on the CPU
+
+    def nbytes(self) -> int:
+        return self.logits.numel() * self.logits.element_size()
+
+
+@dataclass
+class ObjectResult:
+    masks: np.ndarray  # bool [M, H, W]
+    scores: np.ndarray  # [M]
+    logits_ids: list[str]
+
+
+@dataclass
+class SegmentResult:
+    image_id: str
+    height: int
+    width: int
+    objects: list[ObjectResult]
+    cache_hit: bool
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+class _RefineClock:
+    """Marks when the first refiner module starts within a decoder call (forward pre-hooks on its modules)."""
+
+    def __init__(self, model, device: torch.device):
+        self.mark: float | None = None
+        self._sync = device.type == "cuda"
+        for module in (model.prompt_retargeting, model.mask_refinement):
+            if module is None:
+                continue
+            for sub in (module, *module.children()):
+                sub.register_forward_pre_hook(self._hook)
+
+    def _hook(self, *_):
+        if self.mark is None:
+            if self._sync:  # kernels are asynchronous: the boundary is only real once the decoder finished
+                torch.cuda.synchronize()
+            self.mark = time.perf_counter()
+
+
+class InferenceEngine:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.ready = False
+        self.model = self.predictor = self.worker = None
+        self.features: ByteLRU[ImageFeatures] = ByteLRU("features", settings.feature_cache_bytes, lambda f: f.nbytes())
+        self.logits: ByteLRU[LogitsEntry] = ByteLRU("logits", settings.logits_cache_bytes, LogitsEntry.nbytes)
+
+    # ------------------------------------------------------------------ lifecycle
+    def load(self) -> None:
+        """Builds the model on its device (blocking: call it from a thread) and starts the worker."""
+        s = self.settings
+        self.model = build_sam2refiner(
+            s.sam2_config, s.image_size, s.device,
+            sam2_checkpoint=s.sam2_checkpoint, refiner_checkpoint=s.refiner_checkpoint, seed=s.seed,
+        )
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.predictor = SAM2RefinerImagePredictor(self.model)
+        self._clock = _RefineClock(self.model, self.device)
+        self.worker = DeviceWorker(str(self.device), s.queue_size, s.retry_after_s)
+        info = self.describe()
+        metrics.MODEL_INFO.labels(
+            info["config"], str(info["image_size"]), info["device"], info["dtype"],
+            ",".join(k for k, v in info["modules"].items() if v) or "none",
+            str(info["weights"]["random_weights"]).lower(),
+        ).set(1)
+
+    async def warmup(self) -> None:
+        """One dummy encode + decode, so the first user request does not pay for lazy initialisation."""
+        if self.settings.warmup:
+            pixels = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+            obj = PreparedObject(points=np.array([[40.0, 30.0]]), labels=np.array([1]), box=np.array([10.0, 10.0, 80.0, 50.0]))
+            await self.worker.submit(lambda: self._decode_objects(self.predictor.encode([pixels]), [obj], True, True))
+        self.ready = True
+        metrics.MODEL_READY.set(1)
+
+    def close(self) -> None:
+        self.ready = False
+        metrics.MODEL_READY.set(0)
+        if self.worker is not None:
+            self.worker.close()
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def dtype(self) -> str:
+        return "bfloat16 (autocast)" if self.device.type == "cuda" else "float32"
+
+    def describe(self) -> dict:
+        w = self.model.weights
+        random = w.random_sam2 or (w.random_refiner and self.model.config.modules.any())
+        warning = None
+        if random:
+            which = [n for n, r in (("SAM 2", w.random_sam2), ("refiner", w.random_refiner)) if r]
+            warning = f"RANDOM WEIGHTS ({' and '.join(which)}): no checkpoint was given, masks are meaningless"
+        return {
+            "config": self.model.config.sam2_config,
+            "image_size": self.model.image_size,
+            "device": str(self.device),
+            "dtype": self.dtype,
+            "modules": self.model.config.modules.as_dict(),
+            "weights": {
+                "sam2_checkpoint": w.sam2_checkpoint, "sam2_sha256": w.sam2_sha256,
+                "refiner_checkpoint": w.refiner_checkpoint, "refiner_sha256": w.refiner_sha256,
+                "random_weights": bool(random), "warning": warning,
+            },
+            "feature_cache_bytes": self.settings.feature_cache_bytes,
+            "logits_cache_bytes": self.settings.logits_cache_bytes,
+            "ready": self.ready,
+        }
+
+    # ------------------------------------------------------------------ lookups (event loop side; no torch)
+    def cached_features(self, image_id: str, field_name: str = "image_id") -> ImageFeatures:
+        feats = self.features.get(image_id)
+        if feats is None:
+            raise UnknownIdError(field_name, f"image {image_id!r} is unknown or was evicted from the cache: resend the image as 'image'")
+        return feats
+
+    def cached_logits(self, logits_id: str, image_id: str, field_name: str) -> torch.Tensor:
+        entry = self.logits.get(logits_id)
+        if entry is None:
+            raise UnknownIdError(field_name, f"logits {logits_id!r} are unknown or were evicted: resend the object's prompts without them")
+        if entry.image_id != image_id:
+            raise UnknownIdError(field_name, f"logits {logits_id!r} belong to another image")
+        return entry.logits
+
+    # ------------------------------------------------------------------ segmentation
+    async def segment(
+        self,
+        pixels: np.ndarray | None,
+        image_id: str,
+        features: ImageFeatures | None,
+        objects: list[PreparedObject],
+        multimask: bool,
+        refine: bool,
+    ) -> SegmentResult:
+        """Masks for ``objects`` on one image: ``features`` from the cache, or ``pixels`` to encode."""
+        if not self.ready:
+            raise NotReadyError(None, "the model is still loading or warming up; retry shortly")
+        cache_hit = features is not None
+
+        def job():
+            timings = {"encode": 0.0}
+            feats = features
+            if feats is None:
+                t = time.perf_counter()
+                feats = self.predictor.encode([pixels])
+                timings["encode"] = self._elapsed(t)
+            outputs, decode_timings = self._decode_objects(feats, objects, multimask, refine)
+            timings.update(decode_timings)
+            # Only now, with every object done, does the request touch the caches.
+            if not cache_hit:
+                self.features.put(image_id, feats)
+            results = []
+            for masks, scores, low_res in outputs:
+                ids = []
+                for candidate in low_res:
+                    logits_id = "lg_" + secrets.token_hex(12)
+                    self.logits.put(logits_id, LogitsEntry(image_id, candidate[None].clone()))
+                    ids.append(logits_id)
+                results.append(ObjectResult(masks, scores, ids))
+            h, w = feats.orig_hw[0]
+            return SegmentResult(image_id, h, w, results, cache_hit, timings)
+
+        result, waited = await self.worker.submit(job)
+        result.timings["queue_wait"] = waited
+        return result
+
+    def _decode_objects(self, feats: ImageFeatures, objects: list[PreparedObject], multimask: bool, refine: bool):
+        """Runs on the worker thread: one decoder pass per group of same-shaped objects, results in input order."""
+        groups: dict[tuple, list[int]] = {}
+        for i, obj in enumerate(objects):
+            groups.setdefault(obj.signature(), []).append(i)
+        outputs: list = [None] * len(objects)
+        timings = {"decoder": 0.0, "refine": 0.0}
+        for (n_points, has_box, has_mask), members in groups.items():
+            group = [objects[i] for i in members]
+            kwargs = {}
+            if n_points:
+                kwargs["point_coords"] = np.stack([o.points for o in group])
+                kwargs["point_labels"] = np.stack([o.labels for o in group])
+            if has_box:
+                kwargs["box"] = np.stack([o.box for o in group])
+            if has_mask:
+                kwargs["mask_input"] = torch.cat([self._mask_logits(o) for o in group])[:, None]
+            self._clock.mark = None
+            start = time.perf_counter()
+            masks, scores, low_res = self.predictor.predict_on_features(
+                feats, multimask_output=multimask, refine=refine, **kwargs
+            )
+            masks, scores, low_res = masks.cpu().numpy(), scores.float().cpu().numpy(), low_res.float().cpu()
+            end = time.perf_counter()
+            mark = self._clock.mark or end
+            timings["decoder"] += mark - start
+            timings["refine"] += end - mark
+            for k, i in enumerate(members):
+                outputs[i] = (masks[k], scores[k], low_res[k])
+        return outputs, timings
+
+    def _mask_logits(self, obj: PreparedObject) -> torch.Tensor:
+        """[1, m, m] mask-prompt logits of an object: its cached logits, or its binary mask resized."""
+        if obj.logits is not None:
+            return obj.logits.to(self.device, torch.float32)
+        m = self.model.mask_input_size
+        x = torch.from_numpy(obj.mask.astype(np.float32))[None, None].to(self.device)
+        x = F.interpolate(x, size=(m, m), mode="bilinear", align_corners=False, antialias=True)
+        return ((x[0] * 2.0 - 1.0) * MASK_PROMPT_LOGIT).clamp(-MASK_PROMPT_LOGIT, MASK_PROMPT_LOGIT)
+
+    def _elapsed(self, start: float) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+
+__all__ = ["InferenceEngine", "PreparedObject", "SegmentResult", "ObjectResult"]

@@ -1,0 +1,100 @@
+"""Mask encodings of the API: COCO RLE (as pycocotools writes it), PNG in base64, polygons (via OpenCV).
+
+Masks are boolean numpy arrays [H, W] at the original image size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from .errors import InvalidFieldError
+
+FORMATS = ("rle", "png", "polygons")
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """{"size": [H, W], "counts": "<compressed string>"} exactly as ``pycocotools.mask.encode`` makes it."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_rle(rle: dict, field: str = "rle") -> np.ndarray:
+    """Compressed ({"counts": str}) or uncompressed ({"counts": [int, ...]}) COCO RLE -> bool [H, W]."""
+    try:
+        h, w = (int(v) for v in rle["size"])
+        counts = rle["counts"]
+        if isinstance(counts, list):
+            if any((not isinstance(c, int)) or c < 0 for c in counts) or sum(counts) != h * w:
+                raise InvalidFieldError(f"{field}.counts", f"uncompressed counts must be non-negative and sum to {h}*{w}")
+            coded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+        else:
+            coded = {"size": [h, w], "counts": counts.encode("ascii")}
+        mask = mask_utils.decode(coded)
+    except InvalidFieldError:
+        raise
+    except (KeyError, TypeError, ValueError, UnicodeError) as e:
+        raise InvalidFieldError(field, f"not a COCO RLE ({{'size': [h, w], 'counts': ...}}): {e}") from e
+    if mask.shape != (h, w):
+        raise InvalidFieldError(f"{field}.counts", "counts do not describe a mask of the given size")
+    return mask.astype(bool)
+
+
+def encode_png(mask: np.ndarray) -> str:
+    """A single-channel 8-bit PNG (0 / 255), base64."""
+    ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    if not ok:  # pragma: no cover - cv2 only fails on empty arrays
+        raise RuntimeError("PNG encoding failed")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def decode_png(data: str) -> np.ndarray:
+    try:
+        buf = np.frombuffer(base64.b64decode(data, validate=True), np.uint8)
+    except binascii.Error as e:
+        raise ValueError(f"not base64: {e}") from e
+    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise ValueError("not a PNG image")
+    return img > 127
+
+
+def encode_polygons(mask: np.ndarray) -> list[list[float]]:
+    """Outer contours as COCO polygons [x0, y0, x1, y1, ...] in pixel coordinates (holes are not kept)."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 1]
+
+
+def decode_polygons(polygons: list[list[float]], height: int, width: int) -> np.ndarray:
+    """Fills the polygons; the inverse of ``encode_polygons`` up to what contours can express."""
+    out = np.zeros((height, width), np.uint8)
+    pts = [np.asarray(p, np.float64).reshape(-1, 2).round().astype(np.int32) for p in polygons if len(p) >= 2]
+    if pts:
+        cv2.fillPoly(out, pts, 1)
+        cv2.polylines(out, pts, True, 1)  # fillPoly leaves out 1-pixel-wide parts that contours trace
+    return out.astype(bool)
+
+
+def encode_mask(mask: np.ndarray, fmt: str):
+    if fmt == "rle":
+        return encode_rle(mask)
+    if fmt == "png":
+        return encode_png(mask)
+    if fmt == "polygons":
+        return encode_polygons(mask)
+    raise InvalidFieldError("format", f"unknown format {fmt!r}; use one of {FORMATS}")
+
+
+def decode_mask(payload, fmt: str, height: int, width: int) -> np.ndarray:
+    """The client's side: any API mask encoding back to bool [H, W]."""
+    if fmt == "rle":
+        return decode_rle(payload)
+    if fmt == "png":
+        return decode_png(payload)
+    if fmt == "polygons":
+        return decode_polygons(payload, height, width)
+    raise ValueError(f"unknown format {fmt!r}")

@@ -1,0 +1,21 @@
+"""Liveness and readiness: no API key, no model work."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict:
+    """The process is alive and serving HTTP."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request):
+    """200 once the model is loaded and warmed up, 503 before."""
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None or not engine.ready:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    return {"status": "ready"}

@@ -1,0 +1,72 @@
+"""Every setting of the service, from SAM2REFINER_* environment variables; nothing else reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model.config import SAM2_CONFIGS, check_image_size
+
+MiB = 1 << 20
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAM2REFINER_", env_file=None, protected_namespaces=())
+
+    # --- model
+    sam2_config: str = Field("hiera_l", description="SAM 2.1 config: hiera_t, hiera_s, hiera_b+ or hiera_l")
+    image_size: int = Field(1024, description="encoder input side in pixels (multiple of 32)")
+    device: str = Field("auto", description="auto (cuda if present), cpu, cuda, cuda:N")
+    sam2_checkpoint: Path | None = Field(None, description="official SAM 2.1 .pt; none = RANDOM weights")
+    refiner_checkpoint: Path | None = Field(None, description="refiner .safetensors; none = RANDOM refiner")
+    seed: int = Field(0, description="seed of the random weights used when a checkpoint is missing")
+    warmup: bool = Field(True, description="run one dummy request before /readyz says ready")
+
+    # --- caches and queue
+    feature_cache_bytes: int = Field(2048 * MiB, description="image feature LRU bound (bytes, on the device)")
+    logits_cache_bytes: int = Field(256 * MiB, description="low-res logits LRU bound (bytes)")
+    queue_size: int = Field(32, description="requests waiting for the device; more get 503 + Retry-After")
+    retry_after_s: int = Field(1, description="Retry-After seconds sent with a 503 for a full queue")
+
+    # --- limits
+    max_body_bytes: int = Field(32 * MiB, description="largest request body")
+    max_image_pixels: int = Field(40_000_000, description="largest decoded image (width x height)")
+    max_objects: int = Field(32, description="objects per /segment request")
+    max_points: int = Field(64, description="points per object")
+
+    # --- access and deployment
+    api_key: SecretStr | None = Field(None, description="bearer key for every route but health and metrics")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for video session state")
+    host: str = Field("0.0.0.0", description="bind address of python -m service")
+    port: int = Field(8000, description="port of python -m service")
+    workers: int = Field(1, description="uvicorn worker processes (each loads its own model)")
+    log_level: str = Field("info", description="uvicorn / service log level")
+
+    @field_validator("sam2_config")
+    @classmethod
+    def _known_config(cls, v: str) -> str:
+        if v not in SAM2_CONFIGS:
+            raise ValueError(f"unknown config {v!r}; choose one of {sorted(SAM2_CONFIGS)}")
+        return v
+
+    @field_validator("image_size")
+    @classmethod
+    def _valid_size(cls, v: int) -> int:
+        check_image_size(v)
+        return v
+
+    @field_validator("feature_cache_bytes", "logits_cache_bytes", "queue_size", "max_body_bytes",
+                     "max_image_pixels", "max_objects", "max_points", "workers")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be positive")
+        return v
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from service.errors import InvalidFieldError
+from service.mask_codecs import decode_mask, decode_rle, encode_mask, encode_png, encode_polygons, encode_rle
+
+
+@pytest.fixture
+def mask():
+    m = np.zeros((37, 53), bool)
+    m[5:20, 10:40] = True
+    m[25:30, 3:8] = True
+    return m
+
+
+def test_rle_is_what_pycocotools_writes(mask):
+    ours = encode_rle(mask)
+    theirs = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    assert ours["size"] == [37, 53] and ours["counts"].encode() == theirs["counts"]
+    assert np.array_equal(mask_utils.decode({"size": ours["size"], "counts": ours["counts"].encode()}).astype(bool), mask)
+
+
+def test_rle_uncompressed_counts(mask):
+    flat = mask.T.reshape(-1).astype(np.uint8)  # column-major, as COCO
+    counts, current, run = [], 0, 0
+    for v in flat:
+        if v == current:
+            run += 1
+        else:
+            counts.append(run)
+            current, run = v, 1
+    counts.append(run)
+    assert np.array_equal(decode_rle({"size": [37, 53], "counts": counts}), mask)
+
+
+@pytest.mark.parametrize("rle, field", [
+    ({"size": [37, 53], "counts": [5, 5]}, "rle.counts"),
+    ({"size": [37, 53]}, "rle"),
+    ({"size": [37, 53], "counts": "\u00e9\u00e9"}, "rle"),
+])
+def test_bad_rle_names_the_field(rle, field):
+    with pytest.raises(InvalidFieldError) as e:
+        decode_rle(rle)
+    assert e.value.field == field
+
+
+def test_png_and_polygons_round_trip(mask):
+    assert np.array_equal(decode_mask(encode_png(mask), "png", 37, 53), mask)
+    polys = encode_polygons(mask)
+    assert len(polys) == 2
+    assert np.array_equal(decode_mask(polys, "polygons", 37, 53), mask)  # axis-aligned shapes survive exactly
+
+
+def test_unknown_format(mask):
+    with pytest.raises(InvalidFieldError) as e:
+        encode_mask(mask, "bmp")
+    assert e.value.field == "format"
