@@ -1,11 +1,13 @@
 """The one place that owns the model: the device worker, the feature and logits caches, per-stage timings.
 
-    engine = InferenceEngine(settings); engine.load()              # builds the model (blocking; lifespan)
-    result = await engine.segment(pixels, None, objects, ...)      # first call on an image: encoder + decoder
-    result = await engine.segment(None, result.image_id, ...)      # later clicks: decoder (+ refiner) only
+    engine = InferenceEngine(settings); engine.load()                   # builds the model (blocking; lifespan)
+    result = await engine.segment(pixels, image_id, None, objects, ...)  # new image: encoder + decoder
+    feats = engine.cached_features(image_id)                            # later clicks on it:
+    result = await engine.segment(None, image_id, feats, objects, ...)   #   decoder (+ refiner) only
 
-Routes validate and decode; everything that touches torch runs here, on the worker thread. Objects of one
-request whose prompts have the same shape (number of points, box or not, mask or not) share one decoder pass.
+Routes validate and decode; everything that touches torch runs here, on the worker thread. Objects whose prompts have
+the same shape (number of points, box or not, mask or not) share one decoder pass, within a request and across
+concurrent requests on the same cached image.
 A request that fails changes no cache: new features and logits are stored only once every object succeeded.
 """
 
@@ -76,6 +78,7 @@ class SegmentResult:
     objects: list[ObjectResult]
     cache_hit: bool
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    batch_size: int = 1  # requests that shared the decoder pass
 
 
 class _RefineClock:
@@ -197,37 +200,56 @@ class InferenceEngine:
         multimask: bool,
         refine: bool,
     ) -> SegmentResult:
-        """Masks for ``objects`` on one image: ``features`` from the cache, or ``pixels`` to encode."""
+        """Masks for ``objects`` on one image: ``features`` from the cache, or ``pixels`` to encode.
+
+        Clicks on a cached image that wait in the queue together (same image, multimask and refine) share
+        one decoder pass; a new image runs alone (encoder, then decoder).
+        """
         if not self.ready:
             raise NotReadyError(None, "the model is still loading or warming up; retry shortly")
         cache_hit = features is not None
-
-        def job():
-            timings = {"encode": 0.0}
-            feats = features
-            if feats is None:
+        if cache_hit:
+            key = ("decode", id(features), multimask, refine)  # the payload holds features: ids stay unique
+            (outputs, timings), waited, batch_size = await self.worker.submit_batched(
+                key, (features, objects), lambda payloads: self._decode_batch(payloads, multimask, refine)
+            )
+            timings = {**timings, "encode": 0.0}
+        else:
+            def encode_and_decode():
                 t = time.perf_counter()
                 feats = self.predictor.encode([pixels])
-                timings["encode"] = self._elapsed(t)
-            outputs, decode_timings = self._decode_objects(feats, objects, multimask, refine)
-            timings.update(decode_timings)
-            # Only now, with every object done, does the request touch the caches.
-            if not cache_hit:
-                self.features.put(image_id, feats)
-            results = []
-            for masks, scores, low_res in outputs:
-                ids = []
-                for candidate in low_res:
-                    logits_id = "lg_" + secrets.token_hex(12)
-                    self.logits.put(logits_id, LogitsEntry(image_id, candidate[None].clone()))
-                    ids.append(logits_id)
-                results.append(ObjectResult(masks, scores, ids))
-            h, w = feats.orig_hw[0]
-            return SegmentResult(image_id, h, w, results, cache_hit, timings)
+                encode_s = self._elapsed(t)
+                outputs, timings = self._decode_objects(feats, objects, multimask, refine)
+                return feats, outputs, {**timings, "encode": encode_s}
 
-        result, waited = await self.worker.submit(job)
-        result.timings["queue_wait"] = waited
-        return result
+            (features, outputs, timings), waited = await self.worker.submit(encode_and_decode)
+            batch_size = 1
+        # Only now, with every object done, does the request touch the caches.
+        if not cache_hit:
+            self.features.put(image_id, features)
+        results = [ObjectResult(masks, scores, self._keep_logits(image_id, low_res)) for masks, scores, low_res in outputs]
+        h, w = features.orig_hw[0]
+        return SegmentResult(image_id, h, w, results, cache_hit, {**timings, "queue_wait": waited}, batch_size)
+
+    def _keep_logits(self, image_id: str, low_res: torch.Tensor) -> list[str]:
+        """Stores each candidate's low-res logits [m, m] under a new server-made id."""
+        ids = []
+        for candidate in low_res:
+            logits_id = "lg_" + secrets.token_hex(12)
+            self.logits.put(logits_id, LogitsEntry(image_id, candidate[None].clone()))
+            ids.append(logits_id)
+        return ids
+
+    def _decode_batch(self, payloads: list, multimask: bool, refine: bool) -> list:
+        """Worker thread: several requests' objects on the same features in one pass, split back per request."""
+        feats = payloads[0][0]
+        flat = [obj for _, objects in payloads for obj in objects]
+        outputs, timings = self._decode_objects(feats, flat, multimask, refine)
+        results, start = [], 0
+        for _, objects in payloads:
+            results.append((outputs[start : start + len(objects)], timings))
+            start += len(objects)
+        return results
 
     def _decode_objects(self, feats: ImageFeatures, objects: list[PreparedObject], multimask: bool, refine: bool):
         """Runs on the worker thread: one decoder pass per group of same-shaped objects, results in input order."""

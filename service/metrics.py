@@ -29,6 +29,7 @@ CACHE_BYTES = Gauge(f"{PREFIX}_cache_bytes", "Bytes held by each cache", ["cache
 CACHE_ENTRIES = Gauge(f"{PREFIX}_cache_entries", "Entries held by each cache", ["cache"], multiprocess_mode="livesum")
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Jobs waiting for or running on the device worker", multiprocess_mode="livesum")
 QUEUE_WAIT_SECONDS = Histogram(f"{PREFIX}_queue_wait_seconds", "Time a job waited for the device worker", buckets=_LATENCY_BUCKETS)
+BATCH_SIZE = Histogram(f"{PREFIX}_batch_size", "Requests sharing one device call (clicks on one image are batched)", buckets=(1, 2, 4, 8, 16, 32))
 QUEUE_REJECTED = Counter(f"{PREFIX}_queue_rejected_total", "Jobs refused with 503 because the queue was full")
 MODEL_INFO = Gauge(
     f"{PREFIX}_model_info", "The loaded model (value 1); random_weights=true means no checkpoint was given",

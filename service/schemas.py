@@ -98,6 +98,7 @@ class Timings(BaseModel):
     refine: float
     encode_output: float
     total: float
+    batch_size: int = Field(1, description="requests that shared this decoder pass (clicks on one image batch)")
 
 
 class SegmentResponse(BaseModel):

@@ -3,6 +3,10 @@
 The event loop never runs torch: a route ``await``s ``worker.submit(fn)``; the job waits in the queue (its wait
 is measured), runs on the worker thread, and its result or exception comes back to the awaiting coroutine.
 A full queue refuses at once with ``QueueFullError`` (503 + Retry-After) instead of letting latency grow.
+
+Jobs submitted with ``submit_batched(key, payload, batch_fn)`` that are waiting together with the same ``key``
+run as one call ``batch_fn([payload, ...])``: under load, clicks on one image share a decoder pass. Nothing
+ever waits for a batch to fill: a batch is whatever is already queued when the worker gets to it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from . import metrics
 from .errors import QueueFullError
@@ -24,28 +29,41 @@ _STOP = object()
 
 @dataclass
 class _Job:
-    fn: Callable[[], Any]
+    batch_fn: Callable[[list], list]  # payloads -> one outcome per payload
+    payload: Any
+    batch_key: Hashable | None
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
     enqueued: float = field(default_factory=time.perf_counter)
 
 
 class DeviceWorker:
-    def __init__(self, name: str, queue_size: int, retry_after_s: int = 1):
+    def __init__(self, name: str, queue_size: int, retry_after_s: int = 1, max_batch: int = 16):
         self.name = name
         self.retry_after_s = retry_after_s
+        self.max_batch = max_batch
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._deferred: deque = deque()  # taken off the queue while forming a batch they did not fit
         self._thread = threading.Thread(target=self._run, name=f"device-worker-{name}", daemon=True)
         self._thread.start()
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._deferred)
 
     async def submit(self, fn: Callable[[], Any]) -> tuple[Any, float]:
         """Runs ``fn()`` on the worker thread; returns (its result, seconds it waited in the queue)."""
+        result, waited, _ = await self._submit(lambda _payloads: [fn()], None, None)
+        return result, waited
+
+    async def submit_batched(self, key: Hashable, payload: Any, batch_fn: Callable[[list], list]) -> tuple[Any, float, int]:
+        """Runs ``batch_fn`` on this payload and on any queued with the same key; returns (this payload's
+        outcome, seconds waited, how many payloads shared the call)."""
+        return await self._submit(batch_fn, payload, key)
+
+    async def _submit(self, batch_fn, payload, key):
         loop = asyncio.get_running_loop()
-        job = _Job(fn, loop, loop.create_future())
+        job = _Job(batch_fn, payload, key, loop, loop.create_future())
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -57,20 +75,58 @@ class DeviceWorker:
         metrics.QUEUE_DEPTH.inc()
         return await job.future
 
+    # ------------------------------------------------------------------ worker thread
+    def _next(self):
+        return self._deferred.popleft() if self._deferred else self._queue.get()
+
+    def _gather_batch(self, first: _Job) -> list[_Job]:
+        batch = [first]
+        if first.batch_key is None:
+            return batch
+        keep = deque()
+        while self._deferred and len(batch) < self.max_batch:
+            job = self._deferred.popleft()
+            (batch if job is not _STOP and job.batch_key == first.batch_key else keep).append(job)
+        keep.extend(self._deferred)
+        self._deferred = keep
+        while len(batch) < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not _STOP and job.batch_key == first.batch_key:
+                batch.append(job)
+            else:
+                self._deferred.append(job)
+        return batch
+
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is _STOP:
+            first = self._next()
+            if first is _STOP:
                 return
-            waited = time.perf_counter() - job.enqueued
-            metrics.QUEUE_WAIT_SECONDS.observe(waited)
+            batch = self._gather_batch(first)
+            started = time.perf_counter()
+            for job in batch:
+                metrics.QUEUE_WAIT_SECONDS.observe(started - job.enqueued)
+            metrics.BATCH_SIZE.observe(len(batch))
             try:
-                outcome, ok = job.fn(), True
-            except BaseException as e:  # noqa: BLE001  (handed to the caller, who maps it)
-                outcome, ok = e, False
+                results = self._execute(batch)
             finally:
-                metrics.QUEUE_DEPTH.dec()
-            job.loop.call_soon_threadsafe(_settle, job.future, outcome, ok, waited)
+                metrics.QUEUE_DEPTH.dec(len(batch))
+            for job, (outcome, ok) in zip(batch, results):
+                job.loop.call_soon_threadsafe(_settle, job.future, outcome, ok, started - job.enqueued, len(batch))
+
+    @staticmethod
+    def _execute(batch: list[_Job]) -> list[tuple[Any, bool]]:
+        try:
+            outcomes = batch[0].batch_fn([job.payload for job in batch])
+            return [(o, True) for o in outcomes]
+        except BaseException as e:  # noqa: BLE001  (handed to the caller, who maps it)
+            if len(batch) == 1:
+                return [(e, False)]
+        # One bad payload must not fail the others: run each alone.
+        return [DeviceWorker._execute([job])[0] for job in batch]
 
     def close(self, timeout: float = 30.0) -> None:
         """Lets queued jobs finish, then stops the thread."""
@@ -78,10 +134,10 @@ class DeviceWorker:
         self._thread.join(timeout)
 
 
-def _settle(future: asyncio.Future, outcome, ok: bool, waited: float) -> None:
+def _settle(future: asyncio.Future, outcome, ok: bool, waited: float, batch_size: int) -> None:
     if future.cancelled():  # the client went away; nothing to deliver
         return
     if ok:
-        future.set_result((outcome, waited))
+        future.set_result((outcome, waited, batch_size))
     else:
         future.set_exception(outcome)

@@ -61,6 +61,7 @@ async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep)
     stages["total"] = time.perf_counter() - start
     timings = {k: round(v * 1000.0, 3) for k, v in stages.items()}
     timings["cache_hit"] = result.cache_hit
+    timings["batch_size"] = result.batch_size
     return {
         "image_id": result.image_id, "width": result.width, "height": result.height, "format": req.format,
         "objects": encoded, "timings_ms": timings,

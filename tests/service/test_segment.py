@@ -138,3 +138,31 @@ def test_model_info_says_random_weights_loudly(api):
     assert info["dtype"] == "float32" and info["modules"] == {"la": True, "pr": True, "mr": True}
     assert info["weights"]["random_weights"] is True and "RANDOM WEIGHTS" in info["weights"]["warning"]
     assert api.get("/healthz").json() == {"status": "ok"} and api.get("/readyz").status_code == 200
+
+
+def test_concurrent_clicks_on_one_image_share_a_decoder_pass(api, image_id):
+    """Two clicks queued behind a busy worker run as one batch, with the masks each would get alone."""
+    import threading
+
+    bodies = [{"image_id": image_id, "objects": [PROMPTS["box"]]},
+              {"image_id": image_id, "objects": [PROMPTS["clicks"], {"points": [[20, 100]], "labels": [1]}]}]
+    alone = [_masks(_segment(api, **b)) for b in bodies]
+    release, worker = threading.Event(), api.engine.worker
+    blocker = api.portal.start_task_soon(worker.submit, lambda: release.wait(30))
+    try:
+        pending = []
+        for b in bodies:
+            pending.append(api.portal.start_task_soon(lambda b=b: api.http.post("/segment", json=b)))
+            for _ in range(200):  # keep the queue order: each request is queued before the next is sent
+                if worker.depth == len(pending):
+                    break
+                threading.Event().wait(0.01)
+        assert worker.depth == len(bodies)
+    finally:
+        release.set()
+    blocker.result(timeout=30)
+    for future, expected in zip(pending, alone):
+        body = future.result(timeout=120).json()
+        assert body["timings_ms"]["batch_size"] == 2
+        for got, want in zip(_masks(body), expected):
+            assert np.array_equal(got, want)

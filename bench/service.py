@@ -1,0 +1,160 @@
+"""The image service's costs over real HTTP (uvicorn on a local port), measured in one run.
+
+    python bench/service.py [--sizes 256 1024] [--config hiera_t] [--device cpu|cuda] [--clicks 5] [--clients 8]
+
+Prints, per image size:
+  first / click      first request on a new image (decode + encoder with LA's five images + decoder + refiner)
+                     over a cached click on its image_id (decoder + refiner only); goal >= 20x at 1024
+  http / direct      a cached click over HTTP over the same click as a direct predictor call; goal <= 1.1
+  req/s @ N clients  cached clicks per second with N concurrent clients (and with 1, for comparison)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import logging
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import uvicorn
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model import SAM2RefinerImagePredictor  # noqa: E402
+from service.app import create_app  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+CLICK = {"points": [[320, 240]], "labels": [1]}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _image(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 90, (480, 640, 3), dtype=np.uint8)
+    img[120:360, 160:480] = 220
+    return img
+
+
+def _b64(img: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=90)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class _Server:
+    """uvicorn serving the app in a background thread of this process."""
+
+    def __init__(self, settings: Settings):
+        self.app = create_app(settings)
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.1)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(60)
+
+
+def _post(client: httpx.Client, body: dict) -> tuple[float, dict]:
+    t = time.perf_counter()
+    r = client.post("/segment", json=body)
+    elapsed = time.perf_counter() - t
+    r.raise_for_status()
+    return elapsed, r.json()
+
+
+def _throughput(url: str, image_id: str, clients: int, per_client: int) -> float:
+    barrier = threading.Barrier(clients + 1)
+
+    def run():
+        with httpx.Client(base_url=url, timeout=600) as c:
+            barrier.wait()
+            for _ in range(per_client):
+                _post(c, {"image_id": image_id, "objects": [CLICK]})
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return clients * per_client / (time.perf_counter() - start)
+
+
+def bench_size(size: int, args) -> dict:
+    settings = Settings(sam2_config=args.config, image_size=size, device=args.device, queue_size=64)
+    server = _Server(settings)
+    try:
+        with httpx.Client(base_url=server.url, timeout=600) as c:
+            img = _image(size)
+            first_s, first = _post(c, {"image": _b64(img), "objects": [CLICK]})
+            image_id = first["image_id"]
+            # The same click as a direct predictor call on the same model, interleaved with the HTTP clicks so
+            # that both see the same machine load (the server is idle during a direct call).
+            predictor = SAM2RefinerImagePredictor(server.app.state.engine.model)
+            predictor.set_image(np.asarray(Image.open(io.BytesIO(base64.b64decode(_b64(img)))).convert("RGB")))
+            clicks, direct = [], []
+            for _ in range(args.clicks):
+                clicks.append(_post(c, {"image_id": image_id, "objects": [CLICK]}))
+                t = time.perf_counter()
+                predictor.predict(point_coords=CLICK["points"], point_labels=CLICK["labels"], multimask_output=False)
+                direct.append(time.perf_counter() - t)
+        click_s, direct_s = statistics.median(t for t, _ in clicks), statistics.median(direct)
+        server_click = clicks[-1][1]["timings_ms"]
+
+        rps_1 = _throughput(server.url, image_id, 1, args.per_client)
+        rps_n = _throughput(server.url, image_id, args.clients, args.per_client)
+    finally:
+        server.stop()
+    return {
+        "size": size, "first_s": first_s, "click_s": click_s, "direct_s": direct_s,
+        "first_encode_ms": first["timings_ms"]["encode"], "click_timings": server_click,
+        "rps_1": rps_1, "rps_n": rps_n,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    p.add_argument("--config", default="hiera_t")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--clicks", type=int, default=5)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--per-client", type=int, default=2)
+    args = p.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    rows = [bench_size(size, args) for size in args.sizes]
+    print(f"\n{args.config} on {args.device}, 640x480 JPEG, one click prompt, refiner on, median of {args.clicks}")
+    print(f"{'size':>5} {'first s':>8} {'click s':>8} {'first/click':>11} {'direct s':>9} {'http/direct':>11} "
+          f"{'req/s x1':>9} {f'req/s x{args.clients}':>9}")
+    for r in rows:
+        print(f"{r['size']:>5} {r['first_s']:8.3f} {r['click_s']:8.3f} {r['first_s'] / r['click_s']:11.1f} "
+              f"{r['direct_s']:9.3f} {r['click_s'] / r['direct_s']:11.2f} {r['rps_1']:9.2f} {r['rps_n']:9.2f}")
+    for r in rows:
+        t = r["click_timings"]
+        print(f"  {r['size']}: first request encoder {r['first_encode_ms']:.0f} ms; a click: queue {t['queue_wait']:.1f}, "
+              f"decoder {t['decoder']:.1f}, refine {t['refine']:.1f}, encode output {t['encode_output']:.1f}, "
+              f"total {t['total']:.1f} ms (server side)")
+
+
+if __name__ == "__main__":
+    main()
