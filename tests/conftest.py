@@ -55,3 +55,14 @@ def redis_prefix():
     client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def video_checkpoint(tmp_path_factory, sam2_checkpoint) -> str:
+    """The test checkpoint with its object-score head biased to "present", so random-weight video masks are not
+    all forced to SAM 2's no-object score (which would make mask comparisons vacuous)."""
+    blob = torch.load(sam2_checkpoint, map_location="cpu", weights_only=True)
+    blob["model"]["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] += 8.0
+    path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny_random_visible.pt"
+    torch.save(blob, path)
+    return str(path)

@@ -1,0 +1,380 @@
+"""Frame-at-a-time tracking on SAM 2's memory bank, with the refiner inside the loop.
+
+    tracker = StreamingTracker(model)                        # a SAM2Refiner (build it with video=True)
+    state = tracker.new_state(refine=False)
+    feats = tracker.encode_frame(frame)                      # uint8 [H, W, 3]; the encoder runs once per frame
+    state, result = tracker.step(state, feats)               # tracks every object into the new frame
+    state, result = tracker.prompt(state, feats, [ObjectPrompt(1, points=[[x, y]], labels=[1])])
+
+``step`` and ``prompt`` are pure: they return a new state and never modify the one passed in, so a caller
+whose save fails still holds the last good state. Every SAM 2 operation is sam2's own method
+(``_track_step``, ``_encode_new_memory``, ``_prepare_memory_conditioned_features`` via ``_track_step``); the
+choices this module makes are written down in ``model/video/README.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import RefinerSwitches
+from ..errors import InvalidInputError
+from ..image_predictor import SAM2RefinerImagePredictor
+from ..localization_augment import split_quadrants
+from ..sam2refiner import DecodedMasks, SAM2Refiner, _capture_io
+from ..transforms import prepare_image
+from .state import FrameMemory, ObjectTrack, TrackerState
+
+# SAM 2 sizes its pointer window by min(video length, max_obj_ptrs_in_encoder); a stream has no known length,
+# so it is taken as unbounded (the same as any video at least max_obj_ptrs_in_encoder frames long).
+STREAM_LENGTH = 1 << 31
+NO_OBJ_SCORE = -1024.0  # sam2's logit for "object absent" (sam2.modeling.sam2_base.NO_OBJ_SCORE)
+
+
+@dataclass
+class FrameFeatures:
+    """One frame's encoder outputs in sam2's tracking layout ((HW) x B x C per level, B = 1).
+
+    vision_feats   SAM 2's own features: stride 4, 8 (projected for the decoder) and 16
+    refined_feat   [(h*h), 1, C] the stride-16 feature after Localization Augment, or None
+    image          [1, 3, S, S] the normalised encoder input (Mask Refinement's low-level branch)
+    """
+
+    vision_feats: list[torch.Tensor]
+    vision_pos: list[torch.Tensor]
+    feat_sizes: list[tuple[int, int]]
+    refined_feat: torch.Tensor | None
+    image: torch.Tensor
+    orig_hw: tuple[int, int]
+
+    def decoder_feats(self, use_la: bool) -> list[torch.Tensor]:
+        """What memory attention and the decoder see: LA's stride-16 feature when LA is on."""
+        if use_la and self.refined_feat is not None:
+            return [*self.vision_feats[:-1], self.refined_feat]
+        return self.vision_feats
+
+
+@dataclass
+class ObjectPrompt:
+    """A prompt for one object on the current frame, in original-frame pixels.
+
+    points [P, 2] (x, y) with labels [P] (1 positive, 0 negative); box [4] (x0, y0, x1, y1); mask [H, W] bool.
+    Points and box may be combined; a mask goes alone (SAM 2 takes it as the object's mask on this frame).
+    """
+
+    obj_id: int
+    points: list | np.ndarray | None = None
+    labels: list | np.ndarray | None = None
+    box: list | np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class ObjectResult:
+    obj_id: int
+    logits: torch.Tensor  # [H, W] float32 at the frame's original size; the mask is logits > 0
+    score: float  # SAM 2's predicted IoU of the returned mask (1.0 for a mask prompt)
+    object_score: float  # SAM 2's object-presence logit
+    visible: bool
+
+
+@dataclass
+class FrameResult:
+    frame_idx: int
+    objects: list[ObjectResult]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+class _StageTimer:
+    """Accumulates seconds per stage; memory attention is timed by hooks inside sam2's ``_track_step``."""
+
+    def __init__(self, memory_attention: torch.nn.Module):
+        self.seconds: dict[str, float] = {}
+        self._module = memory_attention
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    @contextmanager
+    def memory_attention(self):
+        started: list[float] = []
+        pre = self._module.register_forward_pre_hook(lambda *_: started.append(time.perf_counter()))
+        post = self._module.register_forward_hook(lambda *_: self.add("memory_attention", time.perf_counter() - started.pop()))
+        try:
+            yield
+        finally:
+            pre.remove()
+            post.remove()
+
+
+@contextmanager
+def _capture_decoder(decoder: torch.nn.Module):
+    """Records the mask decoder's full outputs (all tokens, before SAM 2 picks) and its transformer's I/O
+    during one sam2 call, so the refiner can start from them without running the decoder again."""
+    seen: dict = {}
+    original = decoder.predict_masks
+
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen["all_masks"], seen["all_iou"], _, seen["obj_scores"] = out
+        seen["image_embed"], seen["image_pe"] = kwargs["image_embeddings"], kwargs["image_pe"]
+        seen["high_res"] = kwargs["high_res_features"]
+        return out
+
+    decoder.predict_masks = recording
+    try:
+        with _capture_io(decoder.transformer) as transformer_io:
+            yield seen
+        seen["transformer"] = transformer_io
+    finally:
+        del decoder.predict_masks  # back to the class method
+
+
+class StreamingTracker:
+    def __init__(self, model: SAM2Refiner, max_cond_frames: int = 16):
+        if max_cond_frames < 2:
+            raise ValueError("max_cond_frames: keep at least 2 conditioning frames (the first and the latest)")
+        self.model = model
+        self.sam = model.sam2
+        self.max_cond_frames = max_cond_frames
+        self._prompts = SAM2RefinerImagePredictor(model)  # its prompt validation, reused as is
+
+    # ------------------------------------------------------------------ state
+    def new_state(self, refine: bool | RefinerSwitches = True) -> TrackerState:
+        return TrackerState(switches=self._prompts._switches(refine) & self.model.config.modules)
+
+    @torch.inference_mode()
+    def encode_frame(self, frame, switches: RefinerSwitches | None = None) -> FrameFeatures:
+        """Runs the image encoder on one uint8 RGB frame [H, W, 3] (with LA's quadrants when LA is on)."""
+        switches = self.model.active_switches(switches)
+        size = self.model.image_size
+        enc_input, full, orig_hw = prepare_image(frame, size, self.model.device, argument="frame")
+        batch = enc_input[None]
+        if switches.la:
+            batch = torch.cat([batch, split_quadrants(full[None], size)])
+        out = self.sam.forward_image(batch)
+        first = {k: [x[:1] for x in out[k]] for k in ("backbone_fpn", "vision_pos_enc")}
+        _, feats, pos, sizes = self.sam._prepare_backbone_features(first)
+        refined = None
+        if switches.la:
+            top = out["backbone_fpn"][-1]
+            refined = self.model.localization_augment(top[:1], top[1:][None]).flatten(2).permute(2, 0, 1)
+        return FrameFeatures(feats, pos, sizes, refined, enc_input[None], orig_hw)
+
+    # ------------------------------------------------------------------ frames and prompts
+    @torch.inference_mode()
+    def step(self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt] = ()) -> tuple[TrackerState, FrameResult]:
+        """Advances to a new frame: tracks every object into it, then applies ``prompts`` on it."""
+        timer = _StageTimer(self.sam.memory_attention)
+        state = _copy_state(state)
+        state.frame_idx += 1
+        state.orig_hw = feats.orig_hw
+        logits: dict[int, tuple] = {}
+        for obj in state.objects.values():
+            obj.mask_logits = None
+            logits[obj.obj_id] = self._run(state, obj, feats, timer)
+        if prompts:
+            state, prompted = self._apply_prompts(state, feats, prompts, timer)
+            logits.update(prompted)
+        return state, self._result(state, logits, timer)
+
+    @torch.inference_mode()
+    def prompt(self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt]) -> tuple[TrackerState, FrameResult]:
+        """Applies prompts on the current frame (``feats`` must be that frame's); returns the prompted objects' masks."""
+        if state.frame_idx < 0:
+            raise InvalidInputError("prompt", "no frame has been sent yet: prompts apply to the current frame")
+        timer = _StageTimer(self.sam.memory_attention)
+        state, logits = self._apply_prompts(_copy_state(state), feats, prompts, timer)
+        return state, self._result(state, logits, timer)
+
+    def remove_object(self, state: TrackerState, obj_id: int) -> TrackerState:
+        if obj_id not in state.objects:
+            raise InvalidInputError("obj_id", f"object {obj_id} is not tracked (tracked: {sorted(state.objects)})")
+        state = _copy_state(state)
+        del state.objects[obj_id]
+        return state
+
+    def reset(self, state: TrackerState) -> TrackerState:
+        """Forgets every object; the frame counter goes on."""
+        return replace(state, objects={})
+
+    # ------------------------------------------------------------------ internals
+    def _apply_prompts(self, state, feats, prompts, timer):
+        if state.orig_hw is not None and tuple(feats.orig_hw) != tuple(state.orig_hw):
+            raise InvalidInputError("frame", "the features are not the current frame's")
+        checked = [(p, *self._prompt_inputs(p, state.orig_hw)) for p in prompts]  # validate all before running any
+        seen = [p.obj_id for p in prompts]
+        if len(set(seen)) != len(seen):
+            raise InvalidInputError("obj_id", "one prompt per object per message")
+        out = {}
+        for p, point_inputs, mask_inputs in checked:
+            obj = state.objects.get(p.obj_id)
+            if obj is None:
+                obj = state.objects[p.obj_id] = ObjectTrack(p.obj_id, start_frame=state.frame_idx)
+            if point_inputs is not None and obj.start_frame == state.frame_idx:
+                obj.first_coords, obj.first_labels = point_inputs["point_coords"], point_inputs["point_labels"]
+            prev = None
+            if mask_inputs is None and obj.mask_logits is not None:
+                prev = torch.clamp(obj.mask_logits, -32.0, 32.0)  # as sam2's add_new_points_or_box
+            out[p.obj_id] = self._run(state, obj, feats, timer, point_inputs, mask_inputs, prev)
+            self._cap_cond_frames(obj)
+        return state, out
+
+    def _prompt_inputs(self, p: ObjectPrompt, orig_hw):
+        """(point_inputs, mask_inputs) in sam2's format, validated like the image predictor's prompts."""
+        if p.mask is not None:
+            if p.points is not None or p.box is not None:
+                raise InvalidInputError("mask", "a mask prompt goes alone, without points or box")
+            mask = np.asarray(p.mask)
+            if mask.shape != tuple(orig_hw):
+                raise InvalidInputError("mask", f"expected the frame's size {tuple(orig_hw)}, got {mask.shape}")
+            size = self.model.image_size
+            m = torch.as_tensor(mask.astype(np.float32), device=self.model.device)[None, None]
+            if m.shape[-2:] != (size, size):  # as sam2's add_new_mask
+                m = F.interpolate(m, size=(size, size), align_corners=False, mode="bilinear", antialias=True)
+                m = (m >= 0.5).float()
+            return None, m
+        coords, labels, _ = self._prompts._prep_prompts(p.points, p.labels, p.box, None, True, orig_hw)
+        if coords.shape[0] != 1:
+            raise InvalidInputError("points", "one object per prompt: give points [P, 2] and at most one box")
+        return {"point_coords": coords, "point_labels": labels}, None
+
+    def _run(self, state, obj: ObjectTrack, feats: FrameFeatures, timer, point_inputs=None, mask_inputs=None, prev=None):
+        """One object on the current frame: sam2's tracking step, the refiner, then the memory encoder."""
+        t = state.frame_idx
+        prompted = point_inputs is not None or mask_inputs is not None
+        is_init = prompted and obj.start_frame == t
+        switches = state.switches
+        pos_enc = state.maskmem_pos_enc
+        output_dict = {
+            "cond_frame_outputs": {k: m.as_sam2_output(pos_enc) for k, m in obj.cond.items() if k != t},
+            "non_cond_frame_outputs": {k: m.as_sam2_output(pos_enc) for k, m in obj.non_cond.items() if k != t},
+        }
+        refine = switches.any() and mask_inputs is None
+        vision_feats = feats.decoder_feats(switches.la)
+        with timer.stage("decode"), timer.memory_attention(), (_capture_decoder(self.sam.sam_mask_decoder) if refine else _nothing()) as seen:
+            _, sam_out, _, _ = self.sam._track_step(
+                t, is_init, vision_feats, feats.vision_pos, feats.feat_sizes, point_inputs, mask_inputs,
+                output_dict, STREAM_LENGTH, False, prev,
+            )
+        _, _, ious, low_res, high_res, obj_ptr, obj_score = sam_out
+        best = torch.argmax(ious, dim=-1) if ious.shape[-1] > 1 else torch.zeros(1, dtype=torch.long)
+        score = ious[0, best[0]]
+        if prompted:
+            # sam2's predictor encodes prompted frames from the low-res mask, upsampled (propagate_in_video_preflight)
+            high_res = F.interpolate(low_res, size=high_res.shape[-2:], mode="bilinear", align_corners=False)
+        if refine:
+            with timer.stage("refine"):
+                high_res, low_res = self._refine(
+                    seen, feats, switches, obj, point_inputs, self.sam._use_multimask(is_init, point_inputs), best, obj_score
+                )
+        with timer.stage("memory_encode"):
+            # The memory encoder keeps SAM 2's own stride-16 feature (LA only feeds the decoder side).
+            maskmem, pos = self.sam._encode_new_memory(feats.vision_feats, feats.feat_sizes, high_res, obj_score, prompted)
+        if state.maskmem_pos_enc is None:
+            state.maskmem_pos_enc = pos[-1][:1].clone()
+        memory = FrameMemory(obj_ptr, obj_score, maskmem.to(torch.bfloat16))  # bf16, as sam2's predictor stores it
+        if prompted:
+            obj.cond[t] = memory
+            obj.non_cond.pop(t, None)
+        else:
+            obj.non_cond[t] = memory
+        obj.mask_logits = low_res
+        self._prune(obj, t)
+        out_logits = high_res if refine and switches.mr else low_res
+        return out_logits, float(score), float(obj_score[0, 0])
+
+    def _refine(self, seen, feats, switches, obj, point_inputs, multimask, best, obj_score):
+        """Prompt Retargeting and Mask Refinement on the decoder outputs sam2 just produced.
+
+        PR draws the object's FIRST prompt on tracked frames (paper sec. 3.3); on a prompted frame, that frame's
+        clicks. Returns (high-res logits [1, 1, S, S] for the memory encoder, low-res [1, 1, S/4, S/4]).
+        """
+        index = self.model._select_tokens(seen["all_masks"], seen["all_iou"], multimask)
+        rows = torch.arange(index.shape[0])[:, None]
+        prompt_tokens = seen["transformer"]["args"][2]
+        hs, src = seen["transformer"]["output"]
+        h = seen["image_embed"].shape[-1]
+        decoded = DecodedMasks(
+            masks=seen["all_masks"][rows, index], iou=seen["all_iou"][rows, index], object_score_logits=seen["obj_scores"],
+            token_index=index, tokens=hs, prompt_tokens=prompt_tokens,
+            object_embed=src.transpose(1, 2).reshape(index.shape[0], -1, h, h), image_embed=seen["image_embed"],
+            image_pe=seen["image_pe"], high_res=seen["high_res"],
+        )
+        if point_inputs is not None:
+            coords, labels = point_inputs["point_coords"], point_inputs["point_labels"]
+        else:
+            coords, labels = obj.first_coords, obj.first_labels
+        pred = self.model.refine(decoded, feats.image, switches, coords, labels)
+        choice = best if index.shape[1] > 1 else torch.zeros_like(best)
+        logits = pred.logits[:, choice[0]][:, None].float()  # [1, 1, R, R]
+        size = self.model.image_size
+        if logits.shape[-1] != size:
+            logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
+        # An absent object stays absent, as SAM 2 forces its own masks to NO_OBJ_SCORE.
+        logits = torch.where(obj_score[:, :, None, None] > 0, logits, torch.full_like(logits, NO_OBJ_SCORE))
+        low = F.interpolate(logits, size=(size // 4, size // 4), mode="bilinear", align_corners=False, antialias=True)
+        return logits, low
+
+    def _prune(self, obj: ObjectTrack, t: int) -> None:
+        """Drops what neither frame ``t`` (re-run by a correction) nor later frames can read (bounded state).
+
+        Memory attention reads the spatial memory of the ``num_maskmem - 1`` frames before the frame it runs on
+        (every r-th with ``memory_temporal_stride_for_eval`` r) and the object pointers of the
+        ``max_obj_ptrs_in_encoder - 1`` frames before it; a correction re-runs frame ``t``, so its reach counts
+        from ``t``.
+        """
+        stride = self.sam.memory_temporal_stride_for_eval
+        mem_reach = stride * (self.sam.num_maskmem - 1)
+        ptr_reach = self.sam.max_obj_ptrs_in_encoder - 1
+        for k in list(obj.non_cond):
+            if k < t - max(mem_reach, ptr_reach):
+                del obj.non_cond[k]
+            elif k < t - mem_reach and obj.non_cond[k].maskmem_features is not None:
+                obj.non_cond[k] = replace(obj.non_cond[k], maskmem_features=None)
+
+    def _cap_cond_frames(self, obj: ObjectTrack) -> None:
+        """Keeps the first and the most recent conditioning frames; the others become plain tracked frames."""
+        while len(obj.cond) > self.max_cond_frames:
+            frames = sorted(obj.cond)
+            demoted = frames[1]
+            obj.non_cond[demoted] = obj.cond.pop(demoted)
+
+    def _result(self, state, logits, timer) -> FrameResult:
+        objects = []
+        for obj_id in state.objects:
+            if obj_id not in logits:
+                continue
+            low, score, obj_score = logits[obj_id]
+            full = self.model.upsample_logits(low, tuple(state.orig_hw))[0, 0]
+            objects.append(ObjectResult(obj_id, full, score, obj_score, obj_score > 0))
+        seconds = dict(timer.seconds)
+        if "decode" in seconds:  # the decode stage ran memory attention inside it
+            seconds["decode"] -= seconds.get("memory_attention", 0.0)
+        return FrameResult(state.frame_idx, objects, seconds)
+
+
+@contextmanager
+def _nothing():
+    yield None
+
+
+def _copy_state(state: TrackerState) -> TrackerState:
+    """A copy whose containers can be changed freely; tensors are shared (they are never written in place)."""
+    objects = {
+        k: replace(o, cond=dict(o.cond), non_cond=dict(o.non_cond)) for k, o in state.objects.items()
+    }
+    return replace(state, objects=objects)

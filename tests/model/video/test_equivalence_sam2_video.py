@@ -1,0 +1,110 @@
+"""Refiner off, the streaming tracker equals sam2's SAM2VideoPredictor frame for frame (acceptance 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model import build_sam2refiner
+from model.config import RefinerSwitches
+from model.video import ObjectPrompt, StreamingTracker
+
+from .helpers import SIZE, click_on, clip, propagate, reference_predictor, reference_state
+
+ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def video_model(video_checkpoint):
+    return build_sam2refiner("hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True)
+
+
+@pytest.fixture(scope="module")
+def reference(video_checkpoint):
+    return reference_predictor(video_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def video():
+    return clip(num_frames=20)
+
+
+def _stream(model, frames, prompts_at: dict, corrections_at: dict = {}):
+    """Runs our tracker over ``frames``; returns {frame: {obj_id: logits [H, W]}}, the prompt replies and
+    {frame: {obj_id: object pointer}}."""
+    tracker = StreamingTracker(model)
+    state = tracker.new_state(refine=False)
+    out, replies, pointers = {}, {}, {}
+    for t, frame in enumerate(frames):
+        feats = tracker.encode_frame(frame, state.switches)
+        state, result = tracker.step(state, feats, prompts_at.get(t, []))
+        out[t] = {r.obj_id: r.logits for r in result.objects}
+        if t in corrections_at:
+            state, reply = tracker.prompt(state, feats, corrections_at[t])
+            replies[t] = {r.obj_id: r.logits for r in reply.objects}
+            out[t].update(replies[t])
+        pointers[t] = {k: {**o.non_cond, **o.cond}[t].obj_ptr for k, o in state.objects.items()}
+    return out, replies, pointers
+
+
+def _reference_pointer(state, t):
+    outputs = state["output_dict_per_obj"][0]
+    return {**outputs["non_cond_frame_outputs"], **outputs["cond_frame_outputs"]}[t]["obj_ptr"]
+
+
+def _assert_close(ours: torch.Tensor, ref: torch.Tensor, what: str):
+    diff = (ours - ref).abs().max().item()
+    assert diff <= ATOL, f"{what}: max |ours - sam2| = {diff}"
+
+
+def test_two_objects_second_one_added_mid_stream(video_model, reference, video, tmp_path):
+    frames, masks = video
+    p1 = ObjectPrompt(1, points=click_on(masks[0, 0]), labels=[1])
+    p2 = ObjectPrompt(2, points=click_on(masks[5, 1]), labels=[1])
+    ours, _, pointers = _stream(video_model, frames, {0: [p1], 5: [p2]})
+
+    ref_state = reference_state(reference, frames, tmp_path / "a")
+    reference.add_new_points_or_box(ref_state, 0, 1, points=p1.points, labels=p1.labels)
+    ref1 = propagate(reference, ref_state)
+    ref1_pointers = {t: _reference_pointer(ref_state, t) for t in range(len(frames))}
+    ref_state = reference_state(reference, frames, tmp_path / "b")
+    reference.add_new_points_or_box(ref_state, 5, 2, points=p2.points, labels=p2.labels)
+    ref2 = propagate(reference, ref_state, start_frame_idx=5)
+    ref2_pointers = {t: _reference_pointer(ref_state, t) for t in range(5, len(frames))}
+
+    assert len(ref1) == len(frames) >= 20 and sorted(ref2) == list(range(5, len(frames)))
+    for t in range(len(frames)):
+        _assert_close(ours[t][1], ref1[t][0], f"object 1, frame {t}")
+        _assert_close(pointers[t][1], ref1_pointers[t], f"object 1 pointer, frame {t}")
+        if t >= 5:
+            _assert_close(ours[t][2], ref2[t][0], f"object 2, frame {t}")
+            _assert_close(pointers[t][2], ref2_pointers[t], f"object 2 pointer, frame {t}")
+        else:
+            assert 2 not in ours[t]
+    # Not a vacuous comparison: the object is there and the masks move with it.
+    assert (ours[0][1] > 0).any() and not torch.equal(ours[0][1] > 0, ours[len(frames) - 1][1] > 0)
+
+
+def test_corrective_click_on_a_tracked_frame(video_model, reference, video, tmp_path):
+    frames, masks = video
+    p1 = ObjectPrompt(1, points=click_on(masks[0, 0]), labels=[1])
+    fix_at = 8
+    ys, xs = np.nonzero(~masks[fix_at, 0])
+    correction = ObjectPrompt(1, points=[click_on(masks[fix_at, 0])[0], [float(xs[0]), float(ys[0])]], labels=[1, 0])
+    ours, replies, pointers = _stream(video_model, frames, {0: [p1]}, {fix_at: [correction]})
+
+    ref_state = reference_state(reference, frames, tmp_path / "c")
+    reference.add_new_points_or_box(ref_state, 0, 1, points=p1.points, labels=p1.labels)
+    before = propagate(reference, ref_state, max_frame_num_to_track=fix_at)
+    _, _, fixed = reference.add_new_points_or_box(ref_state, fix_at, 1, points=correction.points, labels=correction.labels)
+    after = propagate(reference, ref_state, start_frame_idx=fix_at)
+
+    _assert_close(replies[fix_at][1], fixed[0, 0], "the correction's reply")
+    for t in range(len(frames)):
+        ref = before[t] if t < fix_at else after[t]
+        _assert_close(ours[t][1], ref[0], f"frame {t}")
+    for t in range(fix_at, len(frames)):
+        _assert_close(pointers[t][1], _reference_pointer(ref_state, t), f"pointer, frame {t}")
+    # The correction changed the tracked frame's mask.
+    assert not torch.allclose(replies[fix_at][1], before[fix_at][0], atol=1e-2)
