@@ -1,0 +1,136 @@
+"""Evaluate SAM2Refiner (and SAM 2, the refiner switched off) with the paper's protocols and metrics.
+
+    python -m model.evaluate --manifest configs/data/hqseg44k.yaml --config hiera_l \
+        --sam2-checkpoint weights/sam2.1_hiera_large.pt --refiner-checkpoint runs/sam2refiner_hiera_l/refiner.safetensors \
+        --tables 1 3 4 --video-sets LVOS-v1 LVOS-v2 --out results/
+
+Prints Table 1 (box prompts, mIoU / mBIoU per data set and Average), Table 3 (1/2/5/10 clicks), Table 4 (module
+ablation) and the video table (J&F, J, F, seen / unseen) as Markdown, and writes results.json + results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def tracker_segmenter(model, refine):
+    """A ``video_eval`` segmenter on the streaming tracker (model/video): every frame once, objects prompted
+    with their GT mask on their first frame."""
+    from model.video.tracker import ObjectPrompt, StreamingTracker
+
+    tracker = StreamingTracker(model)
+
+    def segment(frames: np.ndarray, prompts: dict) -> dict:
+        state = tracker.new_state(refine=refine)
+        out = {obj: np.zeros(frames.shape[:3], bool) for obj in prompts}
+        for t in range(frames.shape[0]):
+            feats = tracker.encode_frame(frames[t])
+            now = [ObjectPrompt(obj, mask=mask) for obj, (first, mask) in prompts.items() if first == t]
+            state, result = tracker.step(state, feats, now)
+            for r in result.objects:
+                if r.obj_id in out:
+                    out[r.obj_id][t] = (r.logits > 0).cpu().numpy()
+        return out
+
+    return segment
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--manifest", required=True, help="data set manifest (YAML/JSON; see configs/data/hqseg44k.yaml)")
+    p.add_argument("--config", default="hiera_l", help="SAM 2.1 config: hiera_t, hiera_s, hiera_b+, hiera_l")
+    p.add_argument("--image-size", type=int, default=1024)
+    p.add_argument("--sam2-checkpoint", default=None, help="official SAM 2.1 checkpoint (default: random weights)")
+    p.add_argument("--refiner-checkpoint", default=None, help="trained refiner (model.train's refiner.safetensors)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--sets", nargs="*", default=None, help="image test sets from the manifest (default: all)")
+    p.add_argument("--tables", nargs="*", type=int, default=[1, 3, 4], choices=[1, 3, 4])
+    p.add_argument("--video-sets", nargs="*", default=[], help="video sets from the manifest (e.g. LVOS-v1 LVOS-v2)")
+    p.add_argument("--video-protocol", default="lvos", choices=["lvos", "davis"])
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images / sequences per set")
+    p.add_argument("--seed", type=int, default=0, help="seed of the click sampling (Table 3)")
+    p.add_argument("--out", default=None, help="folder for results.json and results.md")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+class _Head:
+    """The first ``limit`` items of a data set."""
+
+    def __init__(self, data, limit):
+        self.data, self.n = data, len(data) if limit is None else min(limit, len(data))
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if i >= self.n:
+            raise IndexError(i)
+        return self.data[i]
+
+
+def run(args) -> dict:
+    import torch
+
+    from model.build import build_sam2refiner
+    from model.config import RefinerSwitches
+    from model.evaluation.image_eval import evaluate_image_set, table_runs
+    from model.evaluation.video_eval import evaluate_video_set
+    from model.image_predictor import SAM2RefinerImagePredictor
+    from model.training.datasets import load_manifest, open_image_set, open_video_set
+
+    manifest = load_manifest(args.manifest)
+    image_sets = args.sets if args.sets is not None else list(manifest["test"])
+    # Open everything first: a missing folder fails before minutes of model loading.
+    opened = {name: _Head(open_image_set(manifest, "test", name), args.limit) for name in image_sets}
+    videos = {name: open_video_set(manifest, name) for name in args.video_sets}
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    results = {"model": {}, "image": {}, "video": {}}
+    if opened:
+        model = build_sam2refiner(args.config, args.image_size, device, args.sam2_checkpoint, args.refiner_checkpoint)
+        results["model"] = {"config": args.config, "image_size": args.image_size, "sam2_checkpoint": args.sam2_checkpoint,
+                            "refiner_checkpoint": args.refiner_checkpoint, "modules": model.config.modules.as_dict()}
+        predictor = SAM2RefinerImagePredictor(model)
+        runs = table_runs(set(args.tables), model.config.modules)
+        for name, data in opened.items():
+            results["image"][name] = evaluate_image_set(predictor, data, runs, args.seed, not args.no_progress, name)
+    if videos:
+        model = build_sam2refiner(args.config, args.image_size, device, args.sam2_checkpoint, args.refiner_checkpoint, video=True)
+        for name, data in videos.items():
+            seqs = data.sequences[: args.limit] if args.limit else data.sequences
+            for label, refine in (("SAM 2", RefinerSwitches.off()), ("SAM2Refiner", model.config.modules)):
+                results["video"][f"{name} {label}"] = evaluate_video_set(
+                    seqs, tracker_segmenter(model, refine), args.video_protocol, not args.no_progress, name
+                )
+    return results
+
+
+def main(argv=None) -> int:
+    from model.evaluation.tables import render
+    from model.training.datasets import DatasetError
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        results = run(args)
+    except (DatasetError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    markdown = render(results, set(args.tables))
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+        (out / "results.md").write_text(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The paper's table layouts as Markdown, from the JSON the evaluation writes.
+
+    results = {"image": {set: {run name: {"mIoU", "mBIoU", "n"}}}, "video": {set: {"J&F", "J", "F", ...}}}
+
+Table 1: one row per model (SAM 2 = refiner off, SAM2Refiner), mIoU / mBIoU per data set and their Average
+         (the mean of the data sets' values, as the paper's "Average" column).
+Table 3: clicks 1 / 2 / 5 / 10 x (mIoU, mBIoU), one column per model, averaged over the data sets.
+Table 4: module ablation (LA, PR, MR switched at inference on one trained model), averaged over the data sets.
+Video:   J&F, J, F and the seen / unseen split (J_s, F_s, J_u, F_u) per video data set (Table 2's columns).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .image_eval import ABLATION, POINT_COUNTS, REFINER_ROW, SAM2_ROW
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+
+
+def _mean(values) -> float:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _average(image: dict, run: str, metric: str) -> float:
+    return _mean(image[s].get(run, {}).get(metric) for s in image)
+
+
+def table1(image: dict) -> str:
+    sets = list(image)
+    header = ["Model"] + [f"{s} {m}" for s in sets for m in ("mIoU", "mBIoU")] + ["Average mIoU", "Average mBIoU"]
+    rows = []
+    for label in (SAM2_ROW, REFINER_ROW):
+        run = f"box|{label}"
+        cells = [_fmt(image[s].get(run, {}).get(m)) for s in sets for m in ("mIoU", "mBIoU")]
+        rows.append([label] + cells + [_fmt(_average(image, run, "mIoU")), _fmt(_average(image, run, "mBIoU"))])
+    return "**Table 1** (box prompts)\n\n" + _markdown(header, rows)
+
+
+def table3(image: dict) -> str:
+    rows = []
+    for k in POINT_COUNTS:
+        for metric in ("mIoU", "mBIoU"):
+            rows.append([str(k), metric] + [_fmt(_average(image, f"points{k}|{label}", metric)) for label in (SAM2_ROW, REFINER_ROW)])
+    return "**Table 3** (point prompts, average over data sets)\n\n" + _markdown(["Point Num.", "Metric", SAM2_ROW, REFINER_ROW], rows)
+
+
+def table4(image: dict) -> str:
+    rows = []
+    for label, sw in ABLATION:
+        run = f"ablation|{label}"
+        marks = ["✓" if on else "" for on in (sw.la, sw.pr, sw.mr)]
+        rows.append([SAM2_ROW if label == "none" else REFINER_ROW] + marks + [_fmt(_average(image, run, "mIoU")), _fmt(_average(image, run, "mBIoU"))])
+    note = "modules switched at inference on one trained model"
+    return f"**Table 4** (module ablation, average over data sets; {note})\n\n" + _markdown(["Model", "LA", "PR", "MR", "mIoU", "mBIoU"], rows)
+
+
+def video_table(video: dict) -> str:
+    keys = ["J&F", "J", "F", "J_s", "F_s", "J_u", "F_u"]
+    rows = [[name] + [_fmt(res.get(k)) for k in keys] for name, res in video.items()]
+    return "**Video** (semi-supervised, first-frame mask prompt)\n\n" + _markdown(["Data set"] + keys, rows)
+
+
+def render(results: dict, tables) -> str:
+    parts = []
+    image = results.get("image") or {}
+    if image:
+        if 1 in tables:
+            parts.append(table1(image))
+        if 3 in tables:
+            parts.append(table3(image))
+        if 4 in tables:
+            parts.append(table4(image))
+    if results.get("video"):
+        parts.append(video_table(results["video"]))
+    return "\n\n".join(parts) + "\n"
+
+
+__all__ = ["render", "table1", "table3", "table4", "video_table"]

@@ -1,0 +1,64 @@
+"""The paper's loss (eq. 3): lambda_f (BCE + dice) on the final mask + lambda_i sum_i (BCE + dice) on the three
+intermediate heads of Mask Refinement, after HQ-SAM's BCE + dice.
+
+Targets are soft ([0, 1]) masks at the encoder resolution; each prediction is compared with the target
+resized to its own size by area averaging, so a 1-pixel wire at S becomes a faint line at S/16 instead of
+vanishing (as nearest-neighbour downsampling would make it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from model.sam2refiner import MaskPrediction
+
+
+def resize_target(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[N, 1, H, W] soft target -> [N, 1, *size] (area average when shrinking, bilinear when growing)."""
+    if tuple(target.shape[-2:]) == tuple(size):
+        return target
+    if size[0] <= target.shape[-2] and size[1] <= target.shape[-1]:
+        return F.interpolate(target, size=size, mode="area")
+    return F.interpolate(target, size=size, mode="bilinear", align_corners=False)
+
+
+def bce_dice(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean BCE over pixels and mean dice loss over masks. logits, target [N, 1, H, W] (target resized here)."""
+    logits = logits.float()
+    target = resize_target(target.float(), logits.shape[-2:])
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    prob = logits.sigmoid().flatten(1)
+    tgt = target.flatten(1)
+    # HQ-SAM's dice: 1 - (2 |p.t| + 1) / (|p| + |t| + 1), per mask, then averaged
+    dice = 1 - (2 * (prob * tgt).sum(-1) + 1) / (prob.sum(-1) + tgt.sum(-1) + 1)
+    return bce, dice.mean()
+
+
+@dataclass
+class LossWeights:
+    final: float = 1.0  # lambda_f
+    intermediate: float = 0.3  # lambda_i, per head
+
+
+def refiner_loss(pred: MaskPrediction, target: torch.Tensor, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
+    """Loss of one ``predict_masks`` call with ``multimask_output=False``.
+
+    pred.logits [N, 1, R, R]; pred.aux_logits three [N, 1, r, r] (empty without Mask Refinement);
+    target [N, 1, S, S] soft GT. Returns {"loss", "final", "intermediate"} (the last two detached).
+    """
+    if pred.logits.shape[1] != 1:
+        raise ValueError(f"refiner_loss expects one mask per prompt (multimask_output=False), got {pred.logits.shape[1]}")
+    bce, dice = bce_dice(pred.logits, target)
+    final = bce + dice
+    inter = final.new_zeros(())
+    for aux in pred.aux_logits:
+        a_bce, a_dice = bce_dice(aux, target)
+        inter = inter + a_bce + a_dice
+    loss = weights.final * final + weights.intermediate * inter
+    return {"loss": loss, "final": final.detach(), "intermediate": inter.detach()}
+
+
+__all__ = ["bce_dice", "refiner_loss", "LossWeights", "resize_target"]
