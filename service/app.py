@@ -18,7 +18,7 @@ from . import metrics
 from .errors import install_error_handlers
 from .inference import InferenceEngine
 from .middleware import BodySizeLimit, RequestMetrics
-from .routes import health, model_info, segment
+from .routes import health, model_info, segment, video
 from .routes import metrics as metrics_route
 from .settings import Settings, get_settings
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="SAM2Refiner", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health.router, metrics_route.router, model_info.router, segment.router):
+    for router in (health.router, metrics_route.router, model_info.router, segment.router, video.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)  # added last = outermost: it also counts the 413s

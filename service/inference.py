@@ -115,6 +115,7 @@ class InferenceEngine:
         self.model = build_sam2refiner(
             s.sam2_config, s.image_size, s.device,
             sam2_checkpoint=s.sam2_checkpoint, refiner_checkpoint=s.refiner_checkpoint, seed=s.seed,
+            video=True,  # sam2's video-builder options too: they only change memory encoding (video sessions)
         )
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True

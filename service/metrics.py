@@ -31,6 +31,15 @@ QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Jobs waiting for or running on the
 QUEUE_WAIT_SECONDS = Histogram(f"{PREFIX}_queue_wait_seconds", "Time a job waited for the device worker", buckets=_LATENCY_BUCKETS)
 BATCH_SIZE = Histogram(f"{PREFIX}_batch_size", "Requests sharing one device call (clicks on one image are batched)", buckets=(1, 2, 4, 8, 16, 32))
 QUEUE_REJECTED = Counter(f"{PREFIX}_queue_rejected_total", "Jobs refused with 503 because the queue was full")
+VIDEO_STAGE_SECONDS = Histogram(
+    f"{PREFIX}_video_stage_duration_seconds",
+    "Per-frame video time by stage (state_load, encode, memory_attention, decode, refine, memory_encode, state_save)",
+    ["stage"], buckets=_LATENCY_BUCKETS,
+)
+VIDEO_FRAMES = Counter(f"{PREFIX}_video_frames_total", "Video frames tracked")
+VIDEO_ACTIVE_SESSIONS = Gauge(f"{PREFIX}_video_active_sessions", "Open video WebSocket connections", multiprocess_mode="livesum")
+VIDEO_STATE_BYTES = Gauge(f"{PREFIX}_video_state_bytes", "Bytes of tracker state held for the sessions this process served", multiprocess_mode="livesum")
+VIDEO_STORE_ERRORS = Counter(f"{PREFIX}_video_state_store_errors_total", "Video state store failures by kind", ["kind"])
 MODEL_INFO = Gauge(
     f"{PREFIX}_model_info", "The loaded model (value 1); random_weights=true means no checkpoint was given",
     ["config", "image_size", "device", "dtype", "modules", "random_weights"], multiprocess_mode="max",

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     max_objects: int = Field(32, description="objects per /segment request")
     max_points: int = Field(64, description="points per object")
 
+    # --- video sessions (WebSocket /video/{session})
+    video_ttl_s: float = Field(600.0, gt=0, description="idle seconds before a video session and its state expire")
+    video_lease_s: float = Field(30.0, gt=0, description="longest one frame may hold a session's lease")
+    video_max_cond_frames: int = Field(16, ge=2, description="conditioning (prompted) frames kept per object: first + latest")
+    video_max_frame_bytes: int = Field(8 * MiB, gt=0, description="largest encoded frame (JPEG/PNG) in one binary message")
+    video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
+
     # --- access and deployment
     api_key: SecretStr | None = Field(None, description="bearer key for every route but health and metrics")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for video session state")

@@ -64,7 +64,8 @@ class StoredSession:
 @dataclass
 class SessionInfo:
     version: int
-    bytes: int
+    bytes: int  # everything held for the session
+    frame_bytes: int  # of which the current frame as sent (its size varies with the picture)
     ttl_s: float
 
 
@@ -127,8 +128,7 @@ class InProcessStateStore(VideoStateStore):
             current = entry[0].version if entry else 0
             if current != expected_version:
                 raise StaleStateError(None, f"session {session} was changed elsewhere (version {current}, expected {expected_version})")
-            size = state.nbytes() + len(frame or b"")
-            self._sessions[session] = (StoredSession(current + 1, state, frame), time.monotonic() + self.ttl_s, size)
+            self._sessions[session] = (StoredSession(current + 1, state, frame), time.monotonic() + self.ttl_s, state.nbytes())
             return current + 1
 
     def delete(self, session):
@@ -141,7 +141,8 @@ class InProcessStateStore(VideoStateStore):
             if entry is None:
                 return None
             stored, expiry, size = entry
-            return SessionInfo(stored.version, size, max(0.0, expiry - time.monotonic()))
+            frame = len(stored.frame or b"")
+            return SessionInfo(stored.version, size + frame, frame, max(0.0, expiry - time.monotonic()))
 
     def touch(self, session):
         with self._lock:
@@ -260,8 +261,8 @@ class RedisStateStore(VideoStateStore):
             with self.client.pipeline(transaction=False) as pipe:
                 for f in fields:
                     pipe.hstrlen(key, f)
-                size = sum(pipe.execute())
-        return SessionInfo(int(raw), int(size), max(0, ttl_ms) / 1000)
+                sizes = dict(zip(fields, pipe.execute()))
+        return SessionInfo(int(raw), int(sum(sizes.values())), int(sizes.get(b"frame", 0)), max(0, ttl_ms) / 1000)
 
     def touch(self, session):
         with self._errors("renewing the session"):

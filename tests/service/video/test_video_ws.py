@@ -1,0 +1,176 @@
+"""WebSocket /video/{session} through the ASGI app (Starlette's TestClient), state in the real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from tests.model.video.helpers import clip
+
+from conftest import assert_mask_matches, keys_of, png_bytes, video_settings
+
+
+@pytest.fixture(scope="module")
+def client(video_checkpoint, video_prefix):
+    app = create_app(video_settings(video_checkpoint, video_prefix))
+    with TestClient(app) as c:
+        yield c
+
+
+def start(ws, **options):
+    ws.send_json({"type": "start", "refine": False, **options})
+    reply = ws.receive_json()
+    assert reply["type"] == "started", reply
+    return reply
+
+
+def send_frame(ws, data: bytes) -> dict:
+    ws.send_bytes(data)
+    return ws.receive_json()
+
+
+def expect_error(ws, code: str, field_prefix: str | None = None) -> dict:
+    reply = ws.receive_json()
+    assert reply["type"] == "error" and reply["code"] == code, reply
+    assert reply["message"]
+    if field_prefix is not None:
+        assert (reply["field"] or "").startswith(field_prefix), reply
+    return reply
+
+
+def test_stream_equals_sam2_and_every_malformed_message_is_answered(client, video_clip, reference_masks):
+    frames, pngs, click = video_clip
+    with client.websocket_connect("/video/ws-main") as ws:
+        started = start(ws)
+        assert started["frame_idx"] == -1 and started["objects"] == [] and started["refine"] is False
+        reply = send_frame(ws, pngs[0])
+        assert reply["type"] == "frame" and reply["frame_idx"] == 0 and reply["objects"] == []
+        ws.send_json({"type": "prompt", "frame_idx": 0, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        reply = ws.receive_json()
+        assert reply["type"] == "masks" and [o["obj_id"] for o in reply["objects"]] == [1]
+        assert_mask_matches(reply["objects"][0]["mask"], reference_masks[0], "frame 0 prompt")
+        for t in range(1, len(frames)):
+            if t == 3:
+                ws.send_text("{not json")
+                expect_error(ws, "invalid_field", "message")
+                ws.send_json({"type": "teleport"})
+                expect_error(ws, "invalid_field", "type")
+                ws.send_json({"type": "prompt", "frame_idx": 7, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+                expect_error(ws, "invalid_field", "frame_idx")
+                ws.send_json({"type": "prompt", "frame_idx": 2, "objects": [{"obj_id": 1, "points": [[1e6, 5]], "labels": [1]}]})
+                expect_error(ws, "invalid_field", "objects")
+                ws.send_bytes(b"this is not an image")
+                expect_error(ws, "invalid_field", "frame")
+                ws.send_bytes(pngs[0][:100] + bytes(700_000))
+                expect_error(ws, "too_large", "frame")
+                ws.send_bytes(png_bytes(np.zeros((64, 64, 3), np.uint8)))  # another size than the session's
+                expect_error(ws, "invalid_field", "frame")
+            reply = send_frame(ws, pngs[t])
+            assert reply["type"] == "frame" and reply["frame_idx"] == t, reply
+            (obj,) = reply["objects"]
+            assert obj["obj_id"] == 1 and isinstance(obj["visible"], bool) and 0 <= obj["score"] <= 1.5
+            assert {"encode", "memory_attention", "decode", "memory_encode", "state_load", "state_save"} <= set(reply["timings"])
+            assert_mask_matches(obj["mask"], reference_masks[t], f"frame {t}")
+    info = client.get("/video/ws-main").json()
+    assert info["frames_processed"] == len(frames) and info["objects"] == [1] and info["bytes"] > 0 and info["ttl_s"] > 0
+
+
+def test_binary_before_start_and_reconnect_resumes(client, video_clip, reference_masks):
+    _, pngs, click = video_clip
+    with client.websocket_connect("/video/ws-resume") as ws:
+        ws.send_bytes(pngs[0])
+        expect_error(ws, "invalid_field", "frame")
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        expect_error(ws, "invalid_field", "type")
+        start(ws, format="rle")
+        send_frame(ws, pngs[0])
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        assert ws.receive_json()["type"] == "masks"
+        send_frame(ws, pngs[1])
+    with client.websocket_connect("/video/ws-resume") as ws:  # a new connection continues the stored session
+        started = start(ws, refine=True)
+        assert started["frame_idx"] == 1 and started["objects"] == [1] and started["refine"] is False
+        reply = send_frame(ws, pngs[2])
+        assert reply["frame_idx"] == 2
+        assert_mask_matches(reply["objects"][0]["mask"], reference_masks[2], "frame 2 after reconnect")
+        ws.send_json({"type": "remove", "obj_id": 5})
+        expect_error(ws, "invalid_field", "obj_id")
+        ws.send_json({"type": "remove", "obj_id": 1})
+        assert ws.receive_json() == {"type": "removed", "obj_id": 1}
+        assert send_frame(ws, pngs[3])["objects"] == []
+        ws.send_json({"type": "close"})
+        assert ws.receive_json()["type"] == "closed"
+    assert client.get("/video/ws-resume").status_code == 404
+
+
+def test_redis_unreachable_mid_session(client, video_clip, reference_masks, image_png_b64):
+    _, pngs, click = video_clip
+    sessions = client.app.state.video_sessions
+    with client.websocket_connect("/video/ws-down") as ws:
+        start(ws)
+        send_frame(ws, pngs[0])
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        ws.receive_json()
+        send_frame(ws, pngs[1])
+        working = sessions.store.client
+        sessions.store.client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+        try:
+            send_frame_error = send_frame(ws, pngs[2])
+            assert send_frame_error["type"] == "error" and send_frame_error["code"] == "state_store_unavailable"
+            assert "unreachable" in send_frame_error["message"]
+            assert client.get("/video/ws-down").status_code == 503
+            r = client.post("/segment", json={"image": image_png_b64, "objects": [{"points": [[20, 20]], "labels": [1]}]})
+            assert r.status_code == 200, r.text  # images do not need Redis
+        finally:
+            sessions.store.client = working
+        reply = send_frame(ws, pngs[2])  # the same frame again: nothing was half-saved
+        assert reply["frame_idx"] == 2
+        assert_mask_matches(reply["objects"][0]["mask"], reference_masks[2], "frame 2 after Redis returned")
+
+
+def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint, video_prefix):
+    frames, masks = clip(num_frames=60, seed=9)
+    sizes = {}
+    with client.websocket_connect("/video/ws-long") as ws:
+        start(ws)
+        for t, frame in enumerate(frames):
+            assert send_frame(ws, png_bytes(frame))["frame_idx"] == t
+            if t == 0:
+                ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "box": [0, 0, 100, 100]}]})
+                assert ws.receive_json()["type"] == "masks"
+            if t + 1 in (20, 60):
+                info = client.get("/video/ws-long").json()
+                sizes[t + 1] = info["bytes"] - info["frame_bytes"]  # the PNG's size varies with the picture
+    assert abs(sizes[60] - sizes[20]) <= 64, sizes  # only the width of frame numbers may differ
+    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = [k for k in keys_of(video_prefix) if b":ws-long:" in k]
+    assert keys and all(r.pttl(k) > 0 for k in keys)
+    assert client.delete("/video/ws-long").status_code == 204
+    assert [k for k in keys_of(video_prefix) if b":ws-long:" in k] == []
+    assert client.delete("/video/ws-long").status_code == 404
+    # Expiry: a session left alone disappears with all its keys.
+    sessions = client.app.state.video_sessions
+    ttl = sessions.store.ttl_s
+    sessions.store.ttl_s = 0.5
+    try:
+        with client.websocket_connect("/video/ws-expire") as ws:
+            start(ws)
+            send_frame(ws, png_bytes(frames[0]))
+        time.sleep(0.8)
+        assert [k for k in keys_of(video_prefix) if b":ws-expire:" in k] == []
+        assert client.get("/video/ws-expire").status_code == 404
+    finally:
+        sessions.store.ttl_s = ttl
+
+
+@pytest.fixture(scope="module")
+def image_png_b64():
+    import base64
+
+    rng = np.random.default_rng(1)
+    return base64.b64encode(png_bytes(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))).decode()
