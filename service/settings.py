@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     workers: int = Field(1, description="uvicorn worker processes (each loads its own model)")
     log_level: str = Field("info", description="uvicorn / service log level")
 
+    @field_validator("api_key", "sam2_checkpoint", "refiner_checkpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v):
+        # docker-compose passes unset variables as "" (e.g. SAM2REFINER_API_KEY: ${SAM2REFINER_API_KEY:-}).
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("sam2_config")
     @classmethod
     def _known_config(cls, v: str) -> str:

@@ -1,0 +1,38 @@
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_environment_variables_with_the_prefix(monkeypatch):
+    monkeypatch.setenv("SAM2REFINER_SAM2_CONFIG", "hiera_t")
+    monkeypatch.setenv("SAM2REFINER_IMAGE_SIZE", "512")
+    monkeypatch.setenv("SAM2REFINER_API_KEY", "k")
+    monkeypatch.setenv("SAM2REFINER_FEATURE_CACHE_BYTES", "1000")
+    s = Settings()
+    assert (s.sam2_config, s.image_size, s.api_key.get_secret_value(), s.feature_cache_bytes) == ("hiera_t", 512, "k", 1000)
+
+
+def test_empty_optional_values_mean_unset(monkeypatch):
+    monkeypatch.setenv("SAM2REFINER_API_KEY", "")
+    monkeypatch.setenv("SAM2REFINER_SAM2_CHECKPOINT", "")
+    s = Settings()
+    assert s.api_key is None and s.sam2_checkpoint is None
+
+
+@pytest.mark.parametrize("field, value", [("sam2_config", "hiera_xl"), ("image_size", 250), ("queue_size", 0)])
+def test_bad_settings_are_refused_with_the_field(field, value):
+    with pytest.raises(ValidationError) as e:
+        Settings(**{field: value})
+    assert e.value.errors()[0]["loc"] == (field,)
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"`SAM2REFINER_([A-Z0-9_]+)`", readme))
+    assert {name.upper() for name in Settings.model_fields} <= documented
