@@ -1,0 +1,104 @@
+"""Handoff between workers: two uvicorn processes share one Redis; a session started on the first continues on
+the second after the first is stopped mid-session, and its masks equal sam2's uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from conftest import REDIS_URL, assert_mask_matches, keys_of
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(port: int, checkpoint: str, prefix: str, log_path: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAM2REFINER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(
+        SAM2REFINER_SAM2_CONFIG="hiera_t", SAM2REFINER_IMAGE_SIZE="256", SAM2REFINER_DEVICE="cpu",
+        SAM2REFINER_SAM2_CHECKPOINT=checkpoint, SAM2REFINER_WARMUP="false", SAM2REFINER_REDIS_URL=REDIS_URL,
+        SAM2REFINER_VIDEO_KEY_PREFIX=prefix, SAM2REFINER_LOG_LEVEL="warning", OMP_NUM_THREADS="1",
+    )
+    cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_path, "w") as log:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(proc, port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + 240
+    while True:
+        assert proc.poll() is None, log_path.read_text()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "worker did not become ready:\n" + log_path.read_text()
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def two_workers(video_checkpoint, video_prefix, tmp_path):
+    ports = [_free_port(), _free_port()]
+    procs = [_launch(p, video_checkpoint, video_prefix, tmp_path / f"worker{i}.log") for i, p in enumerate(ports)]
+    try:
+        for proc, port, i in zip(procs, ports, range(2)):
+            _wait_ready(proc, port, tmp_path / f"worker{i}.log")
+        yield list(zip(procs, ports))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def _ask(ws, payload) -> dict:
+    ws.send(payload if isinstance(payload, bytes) else json.dumps(payload))
+    return json.loads(ws.recv(timeout=120))
+
+
+def test_session_continues_on_another_worker(two_workers, video_clip, reference_masks, video_prefix):
+    (first, port_a), (_, port_b) = two_workers
+    _, pngs, click = video_clip
+    handoff = 10
+    with connect(f"ws://127.0.0.1:{port_a}/video/handoff", max_size=None) as ws:
+        assert _ask(ws, {"type": "start", "refine": False})["type"] == "started"
+        _ask(ws, pngs[0])
+        reply = _ask(ws, {"type": "prompt", "frame_idx": 0, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        assert_mask_matches(reply["objects"][0]["mask"], reference_masks[0], "frame 0 on worker A")
+        for t in range(1, handoff):
+            reply = _ask(ws, pngs[t])
+            assert_mask_matches(reply["objects"][0]["mask"], reference_masks[t], f"frame {t} on worker A")
+    first.terminate()  # worker A goes away mid-session
+    first.wait(30)
+    with connect(f"ws://127.0.0.1:{port_b}/video/handoff", max_size=None) as ws:
+        started = _ask(ws, {"type": "start", "refine": False})
+        assert started["frame_idx"] == handoff - 1 and started["objects"] == [1]
+        for t in range(handoff, len(pngs)):
+            reply = _ask(ws, pngs[t])
+            assert reply["frame_idx"] == t
+            assert_mask_matches(reply["objects"][0]["mask"], reference_masks[t], f"frame {t} on worker B")
+        # A prompt on the current frame, on a worker that must re-encode it from the stored frame.
+        http = httpx.get(f"http://127.0.0.1:{port_b}/video/handoff").json()
+        assert http["frames_processed"] == len(pngs)
+        reply = _ask(ws, {"type": "prompt", "objects": [{"obj_id": 2, "points": click, "labels": [1]}]})
+        assert reply["type"] == "masks" and reply["frame_idx"] == len(pngs) - 1
+        assert _ask(ws, {"type": "close"})["type"] == "closed"
+    assert [k for k in keys_of(video_prefix) if b":handoff:" in k] == []
