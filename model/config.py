@@ -64,7 +64,7 @@ class RefinerConfig:
     # (5 px on the 256x256 map at image_size 1024, i.e. 20 px of the encoder's input).
     click_radius: float = 5 / 256
     # Channels of the Mask Refinement decoder stages (S/16, S/8, S/4, then S/2 and S).
-    mr_channels: tuple = (128, 64, 32, 16)
+    mr_channels: tuple = (64, 32, 16, 16)
 
     def __post_init__(self):
         if self.sam2_config not in SAM2_CONFIGS:

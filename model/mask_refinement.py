@@ -23,7 +23,12 @@ from torch import nn
 
 
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(min(8, cout), cout), nn.GELU())
+    # A 1x1 first narrows the wide concatenation, so the 3x3 runs on few channels: at 1024 input this keeps the
+    # three blocks near 1.5 GFLOP per mask instead of about 12 with a plain 3x3 on the concatenation.
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 1), nn.GroupNorm(min(8, cout), cout), nn.GELU(),
+        nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(min(8, cout), cout), nn.GELU(),
+    )
 
 
 def _broadcast(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -34,7 +39,7 @@ class MaskRefinement(nn.Module):
     # Coarse logits are divided by this before entering the network (SAM logits reach +-30).
     COARSE_SCALE = 10.0
 
-    def __init__(self, dim: int = 256, feat_dims=(256, 64, 32), channels=(128, 64, 32, 16)):
+    def __init__(self, dim: int = 256, feat_dims=(256, 64, 32), channels=(64, 32, 16, 16)):
         super().__init__()
         c1, c2, c3, c4 = channels
         f16, f8, f4 = feat_dims
@@ -46,7 +51,8 @@ class MaskRefinement(nn.Module):
             nn.ConvTranspose2d(c3, c4, 2, stride=2), nn.GroupNorm(min(8, c4), c4), nn.GELU(),
             nn.ConvTranspose2d(c4, c4, 2, stride=2), nn.GELU(),
         )
-        self.low_level = nn.Sequential(nn.Conv2d(3, c4, 3, padding=1), nn.GELU(), nn.Conv2d(c4, c4, 3, padding=1))
+        # Full resolution is the expensive place: one narrow 3x3 and a 1x1.
+        self.low_level = nn.Sequential(nn.Conv2d(3, c4 // 2, 3, padding=1), nn.GELU(), nn.Conv2d(c4 // 2, c4, 1))
         self.out = nn.Conv2d(c4, 1, 3, padding=1)
 
     def forward(

@@ -110,6 +110,9 @@ class RefinerObjective(nn.Module):
                 final = final + parts["final"] * n
                 inter = inter + parts["intermediate"] * n
                 count += n
+        if count == 0:  # no object survived augmentation in this batch: a zero loss that still touches every
+            zero = sum(p.sum() for p in self.model.refiner_parameters()) * 0.0  # parameter (DDP expects grads)
+            return zero, zero.detach(), zero.detach()
         return total / count, final / count, inter / count
 
 
