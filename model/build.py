@@ -78,6 +78,10 @@ def build_sam2refiner(
         model = SAM2Refiner(sam2, refiner_config)
     refiner_sha = load_refiner_weights(model, refiner_checkpoint) if refiner_checkpoint is not None else None
     model = model.to(device).eval()
+    if device.type == "cuda" and torch.cuda.get_device_properties(device).major >= 8:
+        # As SAM 2's own examples do on Ampere and newer: TF32 for the fp32 parts of bf16-autocast inference.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if compile_encoder:
         model.sam2.image_encoder.forward = torch.compile(model.sam2.image_encoder.forward, dynamic=False)
     model.weights = WeightsInfo(
