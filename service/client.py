@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,11 @@ class _Base:
     """What the sync and async clients share: the remembered image, request bodies, answers."""
 
     def __init__(self, api_key: str | None):
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # X-Affinity keeps this client's requests on one replica behind the front (docker/nginx.conf), where
+        # its image features and logits are cached.
+        self._headers = {"X-Affinity": secrets.token_hex(8)}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._image_b64: str | None = None
         self.image_id: str | None = None
 

@@ -48,6 +48,7 @@ def test_one_public_port_in_front_of_every_replica(compose):
     upstream = set(re.findall(r"server\s+([\w-]+):8000", conf))
     assert upstream == set(_replicas(compose))
     assert "client_max_body_size" in conf and "Upgrade" in conf  # big images, WebSockets for video
+    assert re.search(r"hash \$affinity consistent;", conf)  # a client's clicks reach the replica caching its image
     mounted = [v.split(":")[0] for v in front["volumes"]]
     assert "./docker/nginx.conf" in mounted
 

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceRequestError
 from service.client import main as cli_main
+from service.mask_codecs import encode_rle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,8 +87,17 @@ def test_sync_client_keeps_the_image_id_and_decodes_masks(server, photo):
         assert first.objects[0].masks.shape == (1, 90, 130) and first.objects[0].masks.dtype == bool
         assert client.image_id == first.image_id
         # The next click goes by image_id (a worker that never saw the image makes the client resend it).
-        second = client.segment(points=[[60, 40]], labels=[1], mask_logits_id=None, multimask=True, format="png")
+        second = client.segment(points=[[60, 40]], labels=[1], multimask=True, format="png")
         assert second.image_id == first.image_id and second.objects[0].masks.shape == (3, 90, 130)
+        # Corrective clicks with a mask prompt: the logits id of the last answer, or the mask itself as RLE.
+        # (Logits live in the worker that made them: with two workers the id may be unknown to the other one.)
+        try:
+            by_id = client.segment(points=[[60, 40], [5, 5]], labels=[1, 0], mask_logits_id=second.objects[0].logits_ids[0])
+            assert by_id.objects[0].masks.shape == (1, 90, 130)
+        except ServiceRequestError as e:
+            assert e.status == 404 and e.field == "objects.0.mask_logits_id"
+        by_rle = client.segment(points=[[60, 40]], labels=[1], mask_rle=encode_rle(first.objects[0].best), format="polygons")
+        assert by_rle.objects[0].masks.shape == (1, 90, 130)
         polys = client.segment(objects=[{"box": [30, 20, 100, 70]}, {"points": [[5, 5]]}], format="polygons")
         assert len(polys.objects) == 2 and polys.objects[1].masks.shape == (1, 90, 130)
         assert client.model_info()["weights"]["random_weights"] is True
