@@ -1,0 +1,83 @@
+"""The device worker on its own: results and errors come back, waiting jobs with one key form one batch, a bad
+payload fails alone, a full queue refuses."""
+
+import asyncio
+import threading
+
+import pytest
+
+from service.errors import QueueFullError
+from service.worker import DeviceWorker
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_results_errors_and_queue_wait():
+    async def main():
+        worker = DeviceWorker("test", queue_size=4)
+        try:
+            value, waited = await worker.submit(lambda: 41 + 1)
+            assert value == 42 and waited >= 0
+            with pytest.raises(ZeroDivisionError):
+                await worker.submit(lambda: 1 / 0)
+        finally:
+            worker.close()
+
+    _run(main())
+
+
+def test_queued_jobs_with_one_key_share_a_call_and_a_bad_payload_fails_alone():
+    calls = []
+
+    def batch_fn(payloads):
+        calls.append(list(payloads))
+        if any(p < 0 for p in payloads):
+            raise ValueError("negative")
+        return [p * 10 for p in payloads]
+
+    async def main():
+        worker = DeviceWorker("test", queue_size=8)
+        release = threading.Event()
+        try:
+            blocker = asyncio.ensure_future(worker.submit(lambda: release.wait(10)))
+            await asyncio.sleep(0.05)  # the blocker is running; what follows waits in the queue
+            jobs = [asyncio.ensure_future(worker.submit_batched("k", p, batch_fn)) for p in (1, 2, -3)]
+            other = asyncio.ensure_future(worker.submit_batched("other", 5, batch_fn))
+            await asyncio.sleep(0.05)
+            release.set()
+            await blocker
+            done = await asyncio.gather(*jobs, other, return_exceptions=True)
+        finally:
+            worker.close()
+        return done
+
+    (one, two, bad, other) = _run(main())
+    assert one[0] == 10 and two[0] == 20 and one[2] == 3  # (outcome, waited, batch size)
+    assert isinstance(bad, ValueError)
+    assert other[0] == 50 and other[2] == 1
+    assert calls[0] == [1, 2, -3]  # tried together first, then one by one
+    assert [1] in calls and [2] in calls and [-3] in calls
+
+
+def test_full_queue_refuses_with_retry_after():
+    async def main():
+        worker = DeviceWorker("test", queue_size=1, retry_after_s=7)
+        release = threading.Event()
+        try:
+            running = asyncio.ensure_future(worker.submit(lambda: release.wait(10)))
+            await asyncio.sleep(0.05)
+            queued = asyncio.ensure_future(worker.submit(lambda: 1))
+            await asyncio.sleep(0.01)
+            with pytest.raises(QueueFullError) as e:
+                await worker.submit(lambda: 2)
+            assert e.value.headers == {"Retry-After": "7"}
+            release.set()
+            assert (await queued)[0] == 1
+            await running
+        finally:
+            release.set()
+            worker.close()
+
+    _run(main())
