@@ -13,6 +13,7 @@ A request that fails changes no cache: new features and logits are stored only o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -107,6 +108,7 @@ class InferenceEngine:
         self.model = self.predictor = self.worker = None
         self.features: ByteLRU[ImageFeatures] = ByteLRU("features", settings.feature_cache_bytes, lambda f: f.nbytes())
         self.logits: ByteLRU[LogitsEntry] = ByteLRU("logits", settings.logits_cache_bytes, LogitsEntry.nbytes)
+        self._encoding: dict[str, asyncio.Future] = {}  # image_id -> the encode job in flight
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -203,34 +205,42 @@ class InferenceEngine:
     ) -> SegmentResult:
         """Masks for ``objects`` on one image: ``features`` from the cache, or ``pixels`` to encode.
 
-        Clicks on a cached image that wait in the queue together (same image, multimask and refine) share
-        one decoder pass; a new image runs alone (encoder, then decoder).
+        A new image is encoded once even when several requests bring it at the same time. Decoding is a
+        batchable job: requests on the same image (same multimask and refine) that wait together share a pass.
         """
         if not self.ready:
             raise NotReadyError(None, "the model is still loading or warming up; retry shortly")
         cache_hit = features is not None
-        if cache_hit:
-            key = ("decode", id(features), multimask, refine)  # the payload holds features: ids stay unique
-            (outputs, timings), waited, batch_size = await self.worker.submit_batched(
-                key, (features, objects), lambda payloads: self._decode_batch(payloads, multimask, refine)
-            )
-            timings = {**timings, "encode": 0.0}
-        else:
-            def encode_and_decode():
-                t = time.perf_counter()
-                feats = self.predictor.encode([pixels])
-                encode_s = self._elapsed(t)
-                outputs, timings = self._decode_objects(feats, objects, multimask, refine)
-                return feats, outputs, {**timings, "encode": encode_s}
-
-            (features, outputs, timings), waited = await self.worker.submit(encode_and_decode)
-            batch_size = 1
+        encode_s = encode_wait = 0.0
+        if not cache_hit:
+            features, encode_s, encode_wait = await self._encode_once(image_id, pixels)
+        key = ("decode", id(features), multimask, refine)  # payloads hold their features: ids stay unique
+        (outputs, timings), waited, batch_size = await self.worker.submit_batched(
+            key, (features, objects), lambda payloads: self._decode_batch(payloads, multimask, refine)
+        )
         # Only now, with every object done, does the request touch the caches.
         if not cache_hit:
             self.features.put(image_id, features)
         results = [ObjectResult(masks, scores, self._keep_logits(image_id, low_res)) for masks, scores, low_res in outputs]
         h, w = features.orig_hw[0]
-        return SegmentResult(image_id, h, w, results, cache_hit, {**timings, "queue_wait": waited}, batch_size)
+        timings = {**timings, "encode": encode_s, "queue_wait": waited + encode_wait}
+        return SegmentResult(image_id, h, w, results, cache_hit, timings, batch_size)
+
+    async def _encode_once(self, image_id: str, pixels: np.ndarray) -> tuple[ImageFeatures, float, float]:
+        """(features, encoder seconds, queue wait) of a new image; concurrent requests for it share one job."""
+        task = self._encoding.get(image_id)
+        if task is None:
+            def encode():
+                t = time.perf_counter()
+                feats = self.predictor.encode([pixels])
+                return feats, self._elapsed(t)
+
+            task = asyncio.ensure_future(self.worker.submit(encode))
+            self._encoding[image_id] = task
+            task.add_done_callback(lambda _t: self._encoding.pop(image_id, None))
+        # shield: a client that goes away must not cancel the encode other requests wait for.
+        (features, encode_s), waited = await asyncio.shield(task)
+        return features, encode_s, waited
 
     def _keep_logits(self, image_id: str, low_res: torch.Tensor) -> list[str]:
         """Stores each candidate's low-res logits [m, m] under a new server-made id."""

@@ -166,3 +166,31 @@ def test_concurrent_clicks_on_one_image_share_a_decoder_pass(api, image_id):
         assert body["timings_ms"]["batch_size"] == 2
         for got, want in zip(_masks(body), expected):
             assert np.array_equal(got, want)
+
+
+def test_one_new_image_sent_by_two_concurrent_requests_is_encoded_once(api, rgb_image, monkeypatch):
+    import threading
+
+    from tests.service.conftest import png_b64
+
+    engine = api.engine
+    calls = []
+    encode = engine.predictor.encode
+    monkeypatch.setattr(engine.predictor, "encode", lambda images: calls.append(1) or encode(images))
+    fresh = rgb_image.copy()
+    fresh[5, 5] = [9, 9, 9]
+    body = {"image": png_b64(fresh), "objects": [PROMPTS["box"]]}
+    release = threading.Event()
+    blocker = api.portal.start_task_soon(engine.worker.submit, lambda: release.wait(30))
+    try:
+        first = api.portal.start_task_soon(lambda: api.http.post("/segment", json=body))
+        second = api.portal.start_task_soon(lambda: api.http.post("/segment", json=body))
+        threading.Event().wait(1.0)  # both requests are in: one encode job queued, the other request waits on it
+        assert engine.worker.depth == 1 and not second.done()
+    finally:
+        release.set()
+    blocker.result(timeout=30)
+    a, b = first.result(timeout=120).json(), second.result(timeout=120).json()
+    assert len(calls) == 1 and a["image_id"] == b["image_id"]
+    assert a["timings_ms"]["cache_hit"] is False and b["timings_ms"]["cache_hit"] is False
+    assert np.array_equal(_masks(a)[0], _masks(b)[0])
