@@ -64,9 +64,9 @@ class _Server:
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        while not self.server.started:
-            time.sleep(0.1)
         self.url = f"http://127.0.0.1:{self.port}"
+        while not self.server.started or httpx.get(f"{self.url}/readyz").status_code != 200:
+            time.sleep(0.1)
 
     def stop(self):
         self.server.should_exit = True

@@ -8,7 +8,9 @@ Other features add their router here with one ``include_router`` line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -42,14 +44,26 @@ def log_model_banner(description: dict) -> None:
 async def lifespan(app: FastAPI):
     engine = InferenceEngine(app.state.settings)
     app.state.engine = engine
-    await run_in_threadpool(engine.load)
+    await run_in_threadpool(engine.load)  # a bad config or checkpoint fails the start-up, loudly
     log_model_banner(engine.describe())
-    await engine.warmup()
+    # Warm-up runs in the background: /healthz answers at once, /readyz (and /segment) once it is done.
+    warmup = asyncio.create_task(_warm_up(engine))
     try:
         yield
     finally:
+        warmup.cancel()
         engine.close()
         metrics.mark_process_dead()
+
+
+async def _warm_up(engine: InferenceEngine) -> None:
+    t = time.perf_counter()
+    try:
+        await engine.warmup()
+    except Exception:  # noqa: BLE001  (stay alive and not ready: /readyz tells the orchestrator)
+        log.exception("warm-up failed: the service stays not ready")
+        return
+    log.warning("ready (warm-up took %.1f s)", time.perf_counter() - t)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -209,7 +209,8 @@ class InferenceEngine:
         batchable job: requests on the same image (same multimask and refine) that wait together share a pass.
         """
         if not self.ready:
-            raise NotReadyError(None, "the model is still loading or warming up; retry shortly")
+            raise NotReadyError(None, "the model is still loading or warming up; retry shortly",
+                                headers={"Retry-After": str(self.settings.retry_after_s)})
         cache_hit = features is not None
         encode_s = encode_wait = 0.0
         if not cache_hit:

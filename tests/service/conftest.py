@@ -7,6 +7,7 @@ import base64
 import io
 from contextlib import asynccontextmanager
 
+import anyio
 import httpx
 import numpy as np
 import pytest
@@ -36,6 +37,8 @@ class AppClient:
     @asynccontextmanager
     async def _running(self):
         async with self.app.router.lifespan_context(self.app):
+            while not self.app.state.engine.ready:  # warm-up runs in the background
+                await anyio.sleep(0.05)
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://service", timeout=300) as client:
                 yield client
