@@ -144,3 +144,14 @@ def test_full_queue_answers_503_with_retry_after(api, image_id):
         for b in blockers:
             b.result(timeout=30)
     assert api.post("/segment", json={"image_id": image_id, "objects": [BOX]}).status_code == 200
+
+
+def test_not_ready_answers_503_with_retry_after(api, image_b64):
+    api.engine.ready = False
+    try:
+        assert api.get("/readyz").status_code == 503
+        assert api.get("/healthz").status_code == 200
+        r = api.post("/segment", json={"image": image_b64, "objects": [BOX]})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready" and "retry-after" in r.headers
+    finally:
+        api.engine.ready = True
