@@ -1,0 +1,185 @@
+"""Streaming video costs, measured in one run (hiera_t, random weights, CPU unless --device cuda).
+
+    python bench/video.py [--sizes 256 512] [--frames 60] [--compare-frames 24] [--device cpu]
+
+Prints, per image size:
+  (medians of per-frame times; each ratio's two sides run interleaved, frame by frame)
+  redis / in-process   per-frame time (state load + encoder + tracking + state save) with the state in Redis over
+                       the same with the state in this process; two sessions fed the same frames in turn; goal <= 1.10
+  ours / SAM2VideoPredictor  refiner-off streaming (encoder + tracking) over sam2's propagate_in_video per frame,
+                       same frames, same weights; goal <= 1.15
+  frame 60 / frame 20  mean per-frame time around frame 60 over around frame 20 (windows full at both); goal ~1.0
+  state bytes / object the tracker state (memory features in bf16, pointers, ...) once the windows are full, and
+                       the bytes Redis holds for it (without the current frame's JPEG)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import redis
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model import build_sam2refiner  # noqa: E402
+from model.config import RefinerSwitches  # noqa: E402
+from model.training.synthetic import synthetic_video  # noqa: E402
+from model.transforms import prepare_image  # noqa: E402
+from model.video import ObjectPrompt, StreamingTracker  # noqa: E402
+from model.video.codec import model_fingerprint  # noqa: E402
+from service.state_store import InProcessStateStore, RedisStateStore  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _click(mask: np.ndarray) -> list[list[float]]:
+    ys, xs = np.nonzero(mask)
+    i = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
+    return [[float(xs[i]), float(ys[i])]]
+
+
+def _stream_step(tracker, store, session, frame, prompts):
+    """One frame as the service runs it: load the state, encode, track, save."""
+    stored = store.load(session)
+    feats = tracker.encode_frame(frame, stored.state.switches)
+    state, _ = tracker.step(stored.state, feats, prompts)
+    store.save(session, state, b"", stored.version)
+    return state
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint: str) -> dict:
+    """Every ratio compares runs interleaved frame by frame, so both sides see the same machine load."""
+    frames, masks = synthetic_video(seed=4, num_frames=frames_n + 8, size=(size * 3 // 4, size), num_objects=2)
+    click = _click(masks[0, 0])
+    first = [ObjectPrompt(1, points=click, labels=[1])]
+    model = build_sam2refiner("hiera_t", size, device, sam2_checkpoint=checkpoint, modules=RefinerSwitches.off(), video=True)
+    tracker = StreamingTracker(model)
+    fp = model_fingerprint(model)
+    prefix = f"bench-video-{uuid.uuid4().hex[:8]}"
+    stores = {"in-process": InProcessStateStore(fp, ttl_s=600), "redis": RedisStateStore(REDIS_URL, fp, ttl_s=600, prefix=prefix)}
+    for name in stores:
+        stores[name].save("s", tracker.new_state(refine=False), None, 0)
+    stores["in-process"].save("early", tracker.new_state(refine=False), None, 0)
+    times = {name: [] for name in stores}
+    late, early = [], []
+    try:
+        # 1. the same session with its state in Redis / in this process
+        for t in range(frames_n):
+            order = list(stores) if t % 2 == 0 else list(stores)[::-1]  # neither always runs second
+            for name in order:
+                _, dt = _timed(lambda: _stream_step(tracker, stores[name], "s", frames[t], first if t == 0 else []))
+                times[name].append(dt)
+        redis_info = stores["redis"].info("s")
+        state_bytes = stores["in-process"].load("s").state.nbytes()
+        # 2. around frame 60 (the in-process session goes on) / around frame 20 (a second session)
+        for t in range(16):
+            _stream_step(tracker, stores["in-process"], "early", frames[t], first if t == 0 else [])
+        for k in range(8):
+            early.append(_timed(lambda: _stream_step(tracker, stores["in-process"], "early", frames[16 + k], []))[1])
+            late.append(_timed(lambda: _stream_step(tracker, stores["in-process"], "s", frames[frames_n + k], []))[1])
+    finally:
+        stores["redis"].delete("s")
+        stores["redis"].close()
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+
+    # 3. refiner-off streaming / sam2's video predictor, the same frames and weights, frame by frame in turn
+    ours, theirs = [], []
+    state = tracker.new_state(refine=False)
+    reference = _reference_frames(frames[:compare_n], click, size, device, checkpoint)
+    for t in range(compare_n):
+        def ours_step(t=t):
+            feats = tracker.encode_frame(frames[t], state.switches)
+            return tracker.step(state, feats, first if t == 0 else [])[0]
+
+        state, dt = _timed(ours_step)
+        ours.append(dt)
+        theirs.append(_timed(lambda: next(reference))[1])
+
+    skip = 2  # the first frames pay for lazy initialisation
+    med = lambda xs: 1000 * statistics.median(xs)  # noqa: E731  (medians: the machine is shared)
+    return {
+        "size": size,
+        "in_process_ms": med(times["in-process"][skip:]), "redis_ms": med(times["redis"][skip:]),
+        "ours_ms": med(ours[skip:]), "sam2_ms": med(theirs[skip:]),
+        "frame20_ms": med(early), "frame60_ms": med(late),
+        "state_bytes": state_bytes, "redis_bytes": redis_info.bytes - redis_info.frame_bytes,
+    }
+
+
+def _reference_frames(frames, click, size, device, checkpoint):
+    """sam2's predictor, prompted on frame 0, as a generator: each next() tracks one more frame."""
+    from sam2.build_sam import build_sam2_video_predictor
+
+    side = size // 16
+    predictor = build_sam2_video_predictor(
+        "configs/sam2.1/sam2.1_hiera_t.yaml", checkpoint, device=device,
+        hydra_overrides_extra=[
+            f"++model.image_size={size}",
+            f"++model.memory_attention.layer.self_attention.feat_sizes=[{side},{side}]",
+            f"++model.memory_attention.layer.cross_attention.feat_sizes=[{side},{side}]",
+        ],
+    )
+    import cv2
+
+    with tempfile.TemporaryDirectory() as folder:
+        for t, frame in enumerate(frames):
+            cv2.imwrite(f"{folder}/{t:05d}.jpg", frame[..., ::-1])
+        state = predictor.init_state(folder)
+    state["images"] = torch.stack([prepare_image(f, size, device)[0] for f in frames])
+    state["cached_features"] = {}
+    predictor.add_new_points_or_box(state, 0, 1, points=click, labels=[1])
+    return iter(predictor.propagate_in_video(state))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--frames", type=int, default=60, help="frames streamed per store; the late window starts here")
+    parser.add_argument("--compare-frames", type=int, default=24, help="frames for the SAM2VideoPredictor comparison")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    torch.set_grad_enabled(False)
+    print(f"hiera_t, random weights, device {args.device}, torch threads {torch.get_num_threads()}, one object")
+    rows = []
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            from model.sam2_loader import build_sam2_base
+
+            sam2, _ = build_sam2_base("hiera_t", size, seed=1234)
+            weights = sam2.state_dict()
+            # Random weights almost never see an object; bias the presence head so masks (and memories) are real.
+            weights["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] += 8.0
+            checkpoint = f"{tmp}/sam2_random.pt"
+            torch.save({"model": weights}, checkpoint)
+            rows.append(bench_size(size, args.frames, args.compare_frames, args.device, checkpoint))
+        r = rows[-1]
+        print(f"\nimage_size {size}")
+        print(f"  per frame: in-process {r['in_process_ms']:.1f} ms, redis {r['redis_ms']:.1f} ms"
+              f"   redis / in-process = {r['redis_ms'] / r['in_process_ms']:.3f}  (goal <= 1.10)")
+        print(f"  refiner-off streaming {r['ours_ms']:.1f} ms, SAM2VideoPredictor {r['sam2_ms']:.1f} ms"
+              f"   ours / SAM2VideoPredictor = {r['ours_ms'] / r['sam2_ms']:.3f}  (goal <= 1.15)")
+        print(f"  frames 16-23 {r['frame20_ms']:.1f} ms, frames {args.frames}-{args.frames + 7} {r['frame60_ms']:.1f} ms"
+              f"   frame 60 / frame 20 = {r['frame60_ms'] / r['frame20_ms']:.3f}  (goal ~1.0)")
+        print(f"  state bytes per object: {r['state_bytes']:,} in memory, {r['redis_bytes']:,} in Redis")
+
+
+if __name__ == "__main__":
+    main()
