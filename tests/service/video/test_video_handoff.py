@@ -16,6 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import REDIS_URL, assert_mask_matches, keys_of
+from service.video_client import VideoSession, VideoSessionError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -88,17 +89,19 @@ def test_session_continues_on_another_worker(two_workers, video_clip, reference_
             assert_mask_matches(reply["objects"][0]["mask"], reference_masks[t], f"frame {t} on worker A")
     first.terminate()  # worker A goes away mid-session
     first.wait(30)
-    with connect(f"ws://127.0.0.1:{port_b}/video/handoff", max_size=None) as ws:
-        started = _ask(ws, {"type": "start", "refine": False})
-        assert started["frame_idx"] == handoff - 1 and started["objects"] == [1]
+    with VideoSession(f"ws://127.0.0.1:{port_b}", "handoff", refine=False) as video:  # the Python client
+        assert video.started["frame_idx"] == handoff - 1 and video.started["objects"] == [1]
         for t in range(handoff, len(pngs)):
-            reply = _ask(ws, pngs[t])
+            reply = video.frame(pngs[t])
             assert reply["frame_idx"] == t
             assert_mask_matches(reply["objects"][0]["mask"], reference_masks[t], f"frame {t} on worker B")
-        # A prompt on the current frame, on a worker that must re-encode it from the stored frame.
         http = httpx.get(f"http://127.0.0.1:{port_b}/video/handoff").json()
         assert http["frames_processed"] == len(pngs)
-        reply = _ask(ws, {"type": "prompt", "objects": [{"obj_id": 2, "points": click, "labels": [1]}]})
-        assert reply["type"] == "masks" and reply["frame_idx"] == len(pngs) - 1
-        assert _ask(ws, {"type": "close"})["type"] == "closed"
+        with pytest.raises(VideoSessionError) as bad:
+            video.prompt([{"obj_id": 2, "points": click, "labels": [1]}], frame_idx=3)
+        assert bad.value.field == "frame_idx"
+        # A prompt on the current frame, on a worker that must re-encode it from the stored frame.
+        reply = video.prompt([{"obj_id": 2, "points": click, "labels": [1]}])
+        assert reply["frame_idx"] == len(pngs) - 1 and list(video.masks(reply)) == [2]
+        assert video.close()["type"] == "closed"
     assert [k for k in keys_of(video_prefix) if b":handoff:" in k] == []
