@@ -3,42 +3,13 @@ masks for it (one object clicked on frame 0), and settings for an app on the tes
 
 from __future__ import annotations
 
-import io
 import uuid
 
-import numpy as np
 import pytest
 import redis
-from PIL import Image
 
-from service.mask_codecs import decode_rle
-from service.settings import Settings
 from tests.model.video.helpers import click_on, clip, propagate, reference_predictor, reference_state
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-ATOL = 1e-4
-
-
-def png_bytes(pixels: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG")  # lossless: the server decodes exactly these pixels
-    return buf.getvalue()
-
-
-def video_settings(checkpoint: str, prefix: str, **overrides) -> Settings:
-    values = dict(
-        sam2_config="hiera_t", image_size=256, device="cpu", sam2_checkpoint=checkpoint, warmup=False,
-        redis_url=REDIS_URL, video_key_prefix=prefix, video_max_frame_bytes=600_000, max_image_pixels=1_000_000,
-    )
-    return Settings(**{**values, **overrides})
-
-
-def assert_mask_matches(rle: dict, reference_logits, what: str = "") -> None:
-    """The mask equals sam2's (logits > 0) wherever sam2's logit is further than ATOL from the threshold."""
-    ours = decode_rle(rle)
-    ref = reference_logits.numpy()
-    differ = ours != (ref > 0)
-    assert not np.any(differ & (np.abs(ref) > ATOL)), f"{what}: {int(differ.sum())} pixels differ from sam2"
+from video_helpers import REDIS_URL, png_bytes
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +35,3 @@ def video_prefix():
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)
-
-
-def keys_of(prefix: str) -> list[bytes]:
-    return sorted(redis.Redis.from_url(REDIS_URL).scan_iter(match=f"{prefix}*"))
