@@ -72,7 +72,7 @@ def encode_state(state: TrackerState, fingerprint: str) -> tuple[bytes, dict[str
 
 
 def encode_memory(features: torch.Tensor, fingerprint: str) -> bytes:
-    return st_save({"maskmem_features": features.contiguous()}, metadata=_header(fingerprint))
+    return st_save({"maskmem_features": features.detach().cpu().contiguous()}, metadata=_header(fingerprint))
 
 
 def decode_state(meta: bytes, memories: dict[str, bytes], fingerprint: str) -> TrackerState:
@@ -134,4 +134,4 @@ def _read(blob: bytes, fingerprint: str, what: str) -> tuple[dict, dict[str, tor
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous() for k, v in tensors.items()}
+    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}

@@ -179,7 +179,7 @@ class StreamingTracker:
     def step(self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt] = ()) -> tuple[TrackerState, FrameResult]:
         """Advances to a new frame: tracks every object into it, then applies ``prompts`` on it."""
         timer = _StageTimer(self.sam.memory_attention)
-        state = _copy_state(state)
+        state = _copy_state(state, self.model.device)
         state.frame_idx += 1
         state.orig_hw = feats.orig_hw
         logits: dict[int, tuple] = {}
@@ -197,7 +197,7 @@ class StreamingTracker:
         if state.frame_idx < 0:
             raise InvalidInputError("prompt", "no frame has been sent yet: prompts apply to the current frame")
         timer = _StageTimer(self.sam.memory_attention)
-        state, logits = self._apply_prompts(_copy_state(state), feats, prompts, timer)
+        state, logits = self._apply_prompts(_copy_state(state, self.model.device), feats, prompts, timer)
         return state, self._result(state, logits, timer)
 
     def remove_object(self, state: TrackerState, obj_id: int) -> TrackerState:
@@ -271,7 +271,7 @@ class StreamingTracker:
                 output_dict, STREAM_LENGTH, False, prev,
             )
         _, _, ious, low_res, high_res, obj_ptr, obj_score = sam_out
-        best = torch.argmax(ious, dim=-1) if ious.shape[-1] > 1 else torch.zeros(1, dtype=torch.long)
+        best = torch.argmax(ious, dim=-1) if ious.shape[-1] > 1 else torch.zeros(1, dtype=torch.long, device=ious.device)
         score = ious[0, best[0]]
         if prompted:
             # sam2's predictor encodes prompted frames from the low-res mask, upsampled (propagate_in_video_preflight)
@@ -304,7 +304,7 @@ class StreamingTracker:
         clicks. Returns (high-res logits [1, 1, S, S] for the memory encoder, low-res [1, 1, S/4, S/4]).
         """
         index = self.model._select_tokens(seen["all_masks"], seen["all_iou"], multimask)
-        rows = torch.arange(index.shape[0])[:, None]
+        rows = torch.arange(index.shape[0], device=index.device)[:, None]
         prompt_tokens = seen["transformer"]["args"][2]
         hs, src = seen["transformer"]["output"]
         h = seen["image_embed"].shape[-1]
@@ -372,9 +372,19 @@ def _nothing():
     yield None
 
 
-def _copy_state(state: TrackerState) -> TrackerState:
-    """A copy whose containers can be changed freely; tensors are shared (they are never written in place)."""
+def _copy_state(state: TrackerState, device: torch.device | None = None) -> TrackerState:
+    """A copy whose containers can be changed freely; tensors are shared (they are never written in place), and
+    moved to ``device`` when a store handed them back on another one (a no-op otherwise)."""
+    move = (lambda t: t) if device is None else (lambda t: None if t is None else t.to(device))  # noqa: E731
+
+    def memories(frames: dict) -> dict:
+        return {k: FrameMemory(move(m.obj_ptr), move(m.object_score_logits), move(m.maskmem_features)) for k, m in frames.items()}
+
     objects = {
-        k: replace(o, cond=dict(o.cond), non_cond=dict(o.non_cond)) for k, o in state.objects.items()
+        k: replace(
+            o, cond=memories(o.cond), non_cond=memories(o.non_cond), first_coords=move(o.first_coords),
+            first_labels=move(o.first_labels), mask_logits=move(o.mask_logits),
+        )
+        for k, o in state.objects.items()
     }
-    return replace(state, objects=objects)
+    return replace(state, objects=objects, maskmem_pos_enc=move(state.maskmem_pos_enc))
