@@ -1,0 +1,57 @@
+"""Acceptance: a CPU training run on synthetic fine structures learns, beats refiner-off on held-out images,
+and its weights load in the image predictor and in the service.
+
+hiera_t at 256 with random (seeded) SAM 2 weights, the settings of configs/smoke_cpu.yaml. Random SAM 2 gives
+poor masks; the refiner has to learn to fix them from the image, the prompts and SAM 2's features, which is
+what the margins below check. About 2-4 minutes on 2 CPU cores.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model import SAM2RefinerImagePredictor, build_sam2refiner
+from model.config import RefinerSwitches
+from model.evaluation.image_eval import ImageRun, evaluate_image_set
+from model.training.config import load_train_config
+from model.training.datasets import SyntheticImages
+from model.training.engine import Trainer
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.slow
+def test_cpu_smoke_run_learns_and_beats_refiner_off(tmp_path):
+    config = load_train_config(REPO / "configs" / "smoke_cpu.yaml", [f"out_dir={tmp_path}", "progress=false"])
+    assert (config.sam2_config, config.image_size, config.sam2_checkpoint) == ("hiera_t", 256, None)
+    result = Trainer(config, "cpu").fit()
+    losses = np.array([loss for _, loss in result.losses])
+    assert len(losses) == config.max_steps >= 100
+    window = len(losses) // 5
+    first, last = losses[:window].mean(), losses[-window:].mean()
+    print(f"loss: first {window} steps {first:.3f}, last {window} steps {last:.3f}")
+    assert last < 0.75 * first
+
+    # Held-out images (another seed than training), box prompts, the same random SAM 2 (same seed).
+    model = build_sam2refiner("hiera_t", 256, "cpu", refiner_checkpoint=result.refiner_path, seed=config.seed)
+    predictor = SAM2RefinerImagePredictor(model)
+    runs = [ImageRun("off", "box", RefinerSwitches.off()), ImageRun("on", "box", model.config.modules)]
+    held_out = SyntheticImages("held-out", 6, 256, seed=config.synthetic_seed + 101, num_objects=1)
+    scores = evaluate_image_set(predictor, held_out, runs, progress=False)
+    print(f"held-out: refiner off {scores['off']}, on {scores['on']}")
+    assert scores["on"]["mIoU"] > scores["off"]["mIoU"] + 10
+    assert scores["on"]["mBIoU"] > scores["off"]["mBIoU"] + 10
+
+    # The service loads the same file (its engine builds the model from settings, as at start-up).
+    from service.inference import InferenceEngine
+    from service.settings import Settings
+
+    engine = InferenceEngine(Settings(sam2_config="hiera_t", image_size=256, device="cpu", seed=config.seed,
+                                      refiner_checkpoint=result.refiner_path, warmup=False))
+    engine.load()
+    try:
+        assert engine.model.weights.refiner_sha256 == model.weights.refiner_sha256
+        assert engine.describe()["weights"]["refiner_sha256"] == model.weights.refiner_sha256
+    finally:
+        engine.close()
