@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 
 def measure(config: str, size: int, device: str, steps: int, batch_size: int) -> dict:
+    import numpy as np
     import torch
 
     from model.training.config import TrainConfig
@@ -40,16 +41,22 @@ def measure(config: str, size: int, device: str, steps: int, batch_size: int) ->
     trainer.train_step(uncached, 0)  # warm-up (allocator, kernels)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    trainer.timing = {"encoder": 0.0, "refiner": 0.0}
-    for i in range(steps):
-        trainer.step = i + 1
-        trainer.train_step(uncached, 0)
-    enc, ref = trainer.timing["encoder"] / steps, trainer.timing["refiner"] / steps
+
+    def timed_steps(items) -> tuple[float, float]:
+        """Median encoder and refiner seconds over ``steps`` steps (medians: the CPU may be shared)."""
+        enc, ref = [], []
+        for i in range(steps):
+            trainer.step = i + 1
+            trainer.timing = {"encoder": 0.0, "refiner": 0.0}
+            trainer.train_step(items, 0)
+            enc.append(trainer.timing["encoder"])
+            ref.append(trainer.timing["refiner"])
+        return float(np.median(enc)), float(np.median(ref))
+
+    enc, ref = timed_steps(uncached)
     trainer.train_step(batch, 0)  # fills the cache
-    trainer.timing = {"encoder": 0.0, "refiner": 0.0}
-    for i in range(steps):
-        trainer.train_step(batch, 0)
-    cached = (trainer.timing["encoder"] + trainer.timing["refiner"]) / steps
+    cached_enc, cached_ref = timed_steps(batch)
+    cached = cached_enc + cached_ref
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "config": config, "image_size": size, "device": str(trainer.device), "batch_size": batch_size,
@@ -64,7 +71,7 @@ def main() -> int:
     p.add_argument("--config", default="hiera_t")
     p.add_argument("--sizes", nargs="*", type=int, default=[256, 1024])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
