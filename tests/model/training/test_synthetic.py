@@ -23,7 +23,7 @@ def test_each_kind_gives_a_thin_or_holed_nonempty_mask(kind):
     assert 8 <= area < 0.5 * masks[0].size  # fine structures cover a small part of the image
 
 
-def test_masks_are_exclusive_and_the_top_object_keeps_all_its_pixels():
+def test_masks_are_exclusive_and_none_is_lost_to_occlusion():
     _, alone = synthetic_image(11, 128, num_objects=3)
     assert alone.sum(0).max() <= 1
     assert all(m.any() for m in alone)
