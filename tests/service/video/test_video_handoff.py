@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from video_helpers import REDIS_URL, assert_mask_matches, keys_of
+from .video_helpers import REDIS_URL, assert_mask_matches, keys_of
 from service.video_client import VideoSession, VideoSessionError
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.state_store import InProcessStateStore
-from video_helpers import assert_mask_matches, video_settings
+from .video_helpers import assert_mask_matches, video_settings
 
 
 def test_in_process_store_and_refined_tracking(video_checkpoint, video_clip, reference_masks):

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from tests.model.video.helpers import clip
 
-from video_helpers import assert_mask_matches, keys_of, png_bytes, video_settings
+from .video_helpers import assert_mask_matches, keys_of, png_bytes, video_settings
 
 
 @pytest.fixture(scope="module")
