@@ -1,6 +1,6 @@
 """Streaming video costs, measured in one run (hiera_t, random weights, CPU unless --device cuda).
 
-    python bench/video.py [--sizes 256 512] [--frames 60] [--compare-frames 24] [--device cpu]
+    python bench/video.py [--sizes 256 512] [--frames 60] [--compare-frames 24] [--device cpu] [--threads 1]
 
 Prints, per image size:
   (medians of per-frame times, wall clock and this process's CPU time; each ratio's two sides run interleaved,
@@ -169,7 +169,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames streamed per store; the late window starts here")
     parser.add_argument("--compare-frames", type=int, default=24, help="frames for the SAM2VideoPredictor comparison")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads; 1 keeps OpenMP from spin-waiting when other processes share the cores")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.ERROR)
     torch.set_grad_enabled(False)
     print(f"hiera_t, random weights, device {args.device}, torch threads {torch.get_num_threads()}, one object")
