@@ -3,7 +3,7 @@ and its weights load in the image predictor and in the service.
 
 hiera_t at 256 with random (seeded) SAM 2 weights, the settings of configs/smoke_cpu.yaml. Random SAM 2 gives
 poor masks; the refiner has to learn to fix them from the image, the prompts and SAM 2's features, which is
-what the margins below check. About 2-4 minutes on 2 CPU cores.
+what the margins below check. About 40 s on 2 idle CPU cores (minutes when they are shared).
 """
 
 from pathlib import Path
