@@ -36,6 +36,9 @@ def main() -> None:
         settings.host, settings.port, settings.sam2_config, settings.image_size, settings.device, settings.workers,
         weights, refiner,
     )
+    if settings.workers > 1 and settings.redis_url is None:
+        log.warning("%d workers but no SAM2REFINER_REDIS_URL: video sessions live in one worker's memory and "
+                    "cannot move between workers; set a Redis URL", settings.workers)
     uvicorn.run(
         "service.app:create_app", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, proxy_headers=True,

@@ -46,13 +46,13 @@ class Settings(BaseSettings):
 
     # --- access and deployment
     api_key: SecretStr | None = Field(None, description="bearer key for every route but health and metrics")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for video session state")
+    redis_url: str | None = Field(None, description="Redis for video session state; unset = in-process (one worker)")
     host: str = Field("0.0.0.0", description="bind address of python -m service")
     port: int = Field(8000, description="port of python -m service")
     workers: int = Field(1, description="uvicorn worker processes (each loads its own model)")
     log_level: str = Field("info", description="uvicorn / service log level")
 
-    @field_validator("api_key", "sam2_checkpoint", "refiner_checkpoint", mode="before")
+    @field_validator("api_key", "sam2_checkpoint", "refiner_checkpoint", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, v):
         # docker-compose passes unset variables as "" (e.g. SAM2REFINER_API_KEY: ${SAM2REFINER_API_KEY:-}).

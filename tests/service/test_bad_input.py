@@ -128,14 +128,23 @@ def test_api_key_guards_everything_but_health_and_metrics(api, image_id, service
 
 def test_full_queue_answers_503_with_retry_after(api, image_id):
     """The device worker is held busy and its queue (2 in the tests) filled: the next request is refused."""
-    release = threading.Event()
+    release, running = threading.Event(), threading.Event()
     worker = api.engine.worker
-    blockers = [api.portal.start_task_soon(worker.submit, lambda: release.wait(30)) for _ in range(3)]
+
+    def hold():
+        running.set()
+        release.wait(30)
+
+    # The first blocker must be running (off the queue) before the two that fill the queue are sent.
+    blockers = [api.portal.start_task_soon(worker.submit, hold)]
     try:
-        for _ in range(100):  # the first blocker is running, two wait
+        assert running.wait(30)
+        blockers += [api.portal.start_task_soon(worker.submit, lambda: release.wait(30)) for _ in range(2)]
+        for _ in range(250):
             if worker.depth == 2:
                 break
             threading.Event().wait(0.02)
+        assert worker.depth == 2
         r = api.post("/segment", json={"image_id": image_id, "objects": [BOX]})
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert r.json()["error"]["code"] == "queue_full"

@@ -161,7 +161,9 @@ def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint
         with client.websocket_connect("/video/ws-expire") as ws:
             start(ws)
             send_frame(ws, png_bytes(frames[0]))
-        time.sleep(0.8)
+        deadline = time.monotonic() + 10  # TTL 0.5 s; a loaded machine may take a while to get here
+        while [k for k in keys_of(video_prefix) if b":ws-expire:" in k] and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert [k for k in keys_of(video_prefix) if b":ws-expire:" in k] == []
         assert client.get("/video/ws-expire").status_code == 404
     finally:
