@@ -4,11 +4,6 @@ CLI over HTTP, and /metrics aggregated across both workers (prometheus-client mu
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,46 +16,23 @@ from service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceReq
 from service.client import main as cli_main
 from service.mask_codecs import encode_rle
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from .processes import free_port, launch, service_env, stop, wait_ready
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAM2REFINER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(
-        SAM2REFINER_SAM2_CONFIG="hiera_t", SAM2REFINER_IMAGE_SIZE="256", SAM2REFINER_DEVICE="cpu",
-        SAM2REFINER_HOST="127.0.0.1", SAM2REFINER_PORT=str(port), SAM2REFINER_WORKERS="2",
-        SAM2REFINER_LOG_LEVEL="warning", OMP_NUM_THREADS="1",
+    env = service_env(
+        sam2_config="hiera_t", image_size="256", device="cpu", host="127.0.0.1", port=str(port), workers="2",
+        log_level="warning",
     )
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = launch(["-m", "service"], env, log_path)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "service did not become ready:\n" + log_path.read_text()
-            time.sleep(0.5)
+        wait_ready(proc, url, log_path)
         yield url, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

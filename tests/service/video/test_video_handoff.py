@@ -4,70 +4,36 @@ the second after the first is stopped mid-session, and its masks equal sam2's un
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
+from ..processes import free_port, launch, service_env, stop, wait_ready
 from .video_helpers import REDIS_URL, assert_mask_matches, keys_of
 from service.video_client import VideoSession, VideoSessionError
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(port: int, checkpoint: str, prefix: str, log_path: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAM2REFINER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(
-        SAM2REFINER_SAM2_CONFIG="hiera_t", SAM2REFINER_IMAGE_SIZE="256", SAM2REFINER_DEVICE="cpu",
-        SAM2REFINER_SAM2_CHECKPOINT=checkpoint, SAM2REFINER_WARMUP="false", SAM2REFINER_REDIS_URL=REDIS_URL,
-        SAM2REFINER_VIDEO_KEY_PREFIX=prefix, SAM2REFINER_LOG_LEVEL="warning", OMP_NUM_THREADS="1",
+def _launch(port: int, checkpoint: str, prefix: str, log_path: Path):
+    env = service_env(
+        sam2_config="hiera_t", image_size="256", device="cpu", sam2_checkpoint=checkpoint, warmup="false",
+        redis_url=REDIS_URL, video_key_prefix=prefix, log_level="warning",
     )
-    cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log_path, "w") as log:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _wait_ready(proc, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 240
-    while True:
-        assert proc.poll() is None, log_path.read_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "worker did not become ready:\n" + log_path.read_text()
-        time.sleep(0.5)
+    args = ["-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    return launch(args, env, log_path)
 
 
 @pytest.fixture
 def two_workers(video_checkpoint, video_prefix, tmp_path):
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [_launch(p, video_checkpoint, video_prefix, tmp_path / f"worker{i}.log") for i, p in enumerate(ports)]
     try:
         for proc, port, i in zip(procs, ports, range(2)):
-            _wait_ready(proc, port, tmp_path / f"worker{i}.log")
+            wait_ready(proc, f"http://127.0.0.1:{port}", tmp_path / f"worker{i}.log")
         yield list(zip(procs, ports))
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(proc)
 
 
 def _ask(ws, payload) -> dict:

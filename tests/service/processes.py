@@ -1,0 +1,56 @@
+"""Service processes for the tests that need a real uvicorn on a port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_env(**settings: str) -> dict:
+    """This process's environment without any SAM2REFINER_ setting, plus ``settings`` (names without the prefix)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAM2REFINER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({f"SAM2REFINER_{k.upper()}": v for k, v in settings.items()})
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def launch(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """``python <args>`` from the repository root, its output in ``log_path``."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float = 240) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, log_path.read_text()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "service did not become ready:\n" + log_path.read_text()
+        time.sleep(0.5)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
