@@ -119,9 +119,6 @@ class InferenceEngine:
             sam2_checkpoint=s.sam2_checkpoint, refiner_checkpoint=s.refiner_checkpoint, seed=s.seed,
             video=True,  # sam2's video-builder options too: they only change memory encoding (video sessions)
         )
-        if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
         self.predictor = SAM2RefinerImagePredictor(self.model)
         self._clock = _RefineClock(self.model, self.device)
         self.worker = DeviceWorker(str(self.device), s.queue_size, s.retry_after_s)

@@ -165,9 +165,7 @@ class Trainer:
         self.dist = init_distributed(device.type)
         if device.type == "cuda":
             device = torch.device("cuda", self.dist.local_rank)
-            torch.cuda.set_device(device)
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+            torch.cuda.set_device(device)  # TF32 is switched on by build_sam2refiner
         self.device = device
         self.out_dir = Path(config.out_dir)
         self.model = build_sam2refiner(
