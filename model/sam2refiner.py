@@ -78,7 +78,7 @@ class DecodedMasks:
 
 
 @contextmanager
-def _capture_io(module: nn.Module):
+def capture_io(module: nn.Module):
     """Records the positional inputs and the output of ``module``'s next call (a forward hook, no copy)."""
     seen: dict = {}
 
@@ -214,7 +214,7 @@ class SAM2Refiner(nn.Module):
         sparse, dense = sam.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
         n = sparse.shape[0]
         image_pe = sam.sam_prompt_encoder.get_dense_pe()
-        with _capture_io(decoder.transformer) as seen:
+        with capture_io(decoder.transformer) as seen:
             all_masks, all_iou, _, obj_scores = decoder.predict_masks(
                 image_embeddings=image_embed,
                 image_pe=image_pe,
@@ -223,9 +223,17 @@ class SAM2Refiner(nn.Module):
                 repeat_image=n > 1 and image_embed.shape[0] == 1,
                 high_res_features=high_res,
             )
+        return self.collect_decoded(all_masks, all_iou, obj_scores, seen, image_embed, image_pe, high_res, multimask_output)
+
+    def collect_decoded(
+        self, all_masks, all_iou, obj_scores, transformer_io: dict, image_embed, image_pe, high_res, multimask_output: bool
+    ) -> DecodedMasks:
+        """``DecodedMasks`` from ``MaskDecoder.predict_masks``'s outputs (all four tokens) and its transformer's
+        recorded I/O (``capture_io``): the candidates SAM 2 returns plus what the refiner needs."""
         index = self._select_tokens(all_masks, all_iou, multimask_output)  # [N, M]
+        n = index.shape[0]
         rows = torch.arange(n, device=index.device)[:, None]
-        prompt_tokens, (hs, src) = seen["args"][2], seen["output"]
+        prompt_tokens, (hs, src) = transformer_io["args"][2], transformer_io["output"]
         h = image_embed.shape[-1]
         return DecodedMasks(
             masks=all_masks[rows, index],

@@ -22,18 +22,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sam2.modeling.sam2_base import NO_OBJ_SCORE  # sam2's logit for "object absent"
+
 from ..config import RefinerSwitches
 from ..errors import InvalidInputError
 from ..image_predictor import SAM2RefinerImagePredictor
 from ..localization_augment import split_quadrants
-from ..sam2refiner import DecodedMasks, SAM2Refiner, _capture_io
+from ..sam2refiner import SAM2Refiner, capture_io
 from ..transforms import prepare_image
 from .state import FrameMemory, ObjectTrack, TrackerState
 
 # SAM 2 sizes its pointer window by min(video length, max_obj_ptrs_in_encoder); a stream has no known length,
 # so it is taken as unbounded (the same as any video at least max_obj_ptrs_in_encoder frames long).
 STREAM_LENGTH = 1 << 31
-NO_OBJ_SCORE = -1024.0  # sam2's logit for "object absent" (sam2.modeling.sam2_base.NO_OBJ_SCORE)
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _capture_decoder(decoder: torch.nn.Module):
 
     decoder.predict_masks = recording
     try:
-        with _capture_io(decoder.transformer) as transformer_io:
+        with capture_io(decoder.transformer) as transformer_io:
             yield seen
         seen["transformer"] = transformer_io
     finally:
@@ -303,17 +304,11 @@ class StreamingTracker:
         PR draws the object's FIRST prompt on tracked frames (paper sec. 3.3); on a prompted frame, that frame's
         clicks. Returns (high-res logits [1, 1, S, S] for the memory encoder, low-res [1, 1, S/4, S/4]).
         """
-        index = self.model._select_tokens(seen["all_masks"], seen["all_iou"], multimask)
-        rows = torch.arange(index.shape[0], device=index.device)[:, None]
-        prompt_tokens = seen["transformer"]["args"][2]
-        hs, src = seen["transformer"]["output"]
-        h = seen["image_embed"].shape[-1]
-        decoded = DecodedMasks(
-            masks=seen["all_masks"][rows, index], iou=seen["all_iou"][rows, index], object_score_logits=seen["obj_scores"],
-            token_index=index, tokens=hs, prompt_tokens=prompt_tokens,
-            object_embed=src.transpose(1, 2).reshape(index.shape[0], -1, h, h), image_embed=seen["image_embed"],
-            image_pe=seen["image_pe"], high_res=seen["high_res"],
+        decoded = self.model.collect_decoded(
+            seen["all_masks"], seen["all_iou"], seen["obj_scores"], seen["transformer"], seen["image_embed"],
+            seen["image_pe"], seen["high_res"], multimask,
         )
+        index = decoded.token_index
         if point_inputs is not None:
             coords, labels = point_inputs["point_coords"], point_inputs["point_labels"]
         else:
