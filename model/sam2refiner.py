@@ -149,12 +149,18 @@ class SAM2Refiner(nn.Module):
             batch = torch.cat([images, quads])
         else:
             batch = images
-        out = self.sam2.forward_image(batch)
-        fpn = out["backbone_fpn"]  # stride 4 (projected), 8 (projected), 16
+        fpn = self._forward_encoder(batch)  # stride 4 (projected), 8 (projected), 16
         local = fpn[-1][b:].reshape(b, 4, *fpn[-1].shape[1:]) if self.localization_augment is not None else None
         return BackboneFeatures(
             global_feat=fpn[-1][:b], local_feats=local, high_res=[fpn[0][:b], fpn[1][:b]], image=images
         )
+
+    def _forward_encoder(self, batch: torch.Tensor) -> list[torch.Tensor]:
+        """SAM 2's encoder (backbone_fpn levels). One batch on GPUs; one image at a time on CPUs, where a
+        batch of five measured 1.2x slower than five single passes (hiera_t at 1024: 11.6 s against 9.8 s)."""
+        chunk = batch.shape[0] if batch.device.type == "cuda" else 1
+        outs = [self.sam2.forward_image(part)["backbone_fpn"] for part in batch.split(chunk)]
+        return [torch.cat(level) for level in zip(*outs)]
 
     def finish_features(self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]]) -> ImageFeatures:
         """Applies Localization Augment (trainable, so outside ``no_grad``) and SAM 2's no-memory embedding."""
