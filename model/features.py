@@ -15,12 +15,15 @@ class BackboneFeatures:
     local_feats   [B, 4, 256, h, h]   the quadrants' stride-16 features, or None without Localization Augment
     high_res      [B, 32, 4h, 4h], [B, 64, 2h, 2h]   stride-4/8 features, already projected by the decoder
     image         [B, 3, S, S]        the normalised encoder input (Mask Refinement's low-level branch)
+    vision_pos    [1, 256, 4h, 4h], [1, 256, 2h, 2h], [1, 256, h, h]   the levels' positional encodings (the same
+                  for every image of a size; memory attention needs them), or None where not kept
     """
 
     global_feat: torch.Tensor
     local_feats: torch.Tensor | None
     high_res: list[torch.Tensor]
     image: torch.Tensor
+    vision_pos: list[torch.Tensor] | None = None
 
 
 @dataclass

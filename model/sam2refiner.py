@@ -135,32 +135,38 @@ class SAM2Refiner(nn.Module):
 
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
-    def encode_backbone(self, images: torch.Tensor, originals: list[torch.Tensor] | None = None) -> BackboneFeatures:
+    def encode_backbone(
+        self, images: torch.Tensor, originals: list[torch.Tensor] | None = None, quadrants: bool | None = None
+    ) -> BackboneFeatures:
         """Runs the frozen encoder.
 
         images     [B, 3, S, S] normalised encoder inputs.
         originals  the same images normalised at their own resolution ([3, H, W] each), to cut the quadrants from;
                    when None the quadrants are cut from ``images``.
+        quadrants  whether to encode LA's four quadrants too; by default when the model has LA.
         """
         b, s = images.shape[0], self.image_size
-        if self.localization_augment is not None:
+        if quadrants is None:
+            quadrants = self.localization_augment is not None
+        batch = images
+        if quadrants:
             sources = originals if originals is not None else list(images)
             quads = torch.cat([split_quadrants(x[None], s) for x in sources]).to(images)
             batch = torch.cat([images, quads])
-        else:
-            batch = images
-        fpn = self._forward_encoder(batch)  # stride 4 (projected), 8 (projected), 16
-        local = fpn[-1][b:].reshape(b, 4, *fpn[-1].shape[1:]) if self.localization_augment is not None else None
+        fpn, pos = self._forward_encoder(batch)  # stride 4 (projected), 8 (projected), 16
+        local = fpn[-1][b:].reshape(b, 4, *fpn[-1].shape[1:]) if quadrants else None
         return BackboneFeatures(
-            global_feat=fpn[-1][:b], local_feats=local, high_res=[fpn[0][:b], fpn[1][:b]], image=images
+            global_feat=fpn[-1][:b], local_feats=local, high_res=[fpn[0][:b], fpn[1][:b]], image=images, vision_pos=pos
         )
 
-    def _forward_encoder(self, batch: torch.Tensor) -> list[torch.Tensor]:
-        """SAM 2's encoder (backbone_fpn levels). One batch on GPUs; one image at a time on CPUs, where a
-        batch of five measured 1.2x slower than five single passes (hiera_t at 1024: 11.6 s against 9.8 s)."""
+    def _forward_encoder(self, batch: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """SAM 2's encoder: (backbone_fpn levels, their positional encodings for one image). One batch on GPUs;
+        one image at a time on CPUs, where a batch of five measured 1.2x slower than five single passes
+        (hiera_t at 1024: 11.6 s against 9.8 s)."""
         chunk = batch.shape[0] if batch.device.type == "cuda" else 1
-        outs = [self.sam2.forward_image(part)["backbone_fpn"] for part in batch.split(chunk)]
-        return [torch.cat(level) for level in zip(*outs)]
+        outs = [self.sam2.forward_image(part) for part in batch.split(chunk)]
+        fpn = [torch.cat(level) for level in zip(*(out["backbone_fpn"] for out in outs))]
+        return fpn, [p[:1] for p in outs[0]["vision_pos_enc"]]
 
     def finish_features(self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]]) -> ImageFeatures:
         """Applies Localization Augment (trainable, so outside ``no_grad``) and SAM 2's no-memory embedding."""

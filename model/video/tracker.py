@@ -27,7 +27,6 @@ from sam2.modeling.sam2_base import NO_OBJ_SCORE  # sam2's logit for "object abs
 from ..config import RefinerSwitches
 from ..errors import InvalidInputError
 from ..image_predictor import SAM2RefinerImagePredictor
-from ..localization_augment import split_quadrants
 from ..sam2refiner import SAM2Refiner, capture_io
 from ..transforms import prepare_image
 from .state import FrameMemory, ObjectTrack, TrackerState
@@ -163,16 +162,12 @@ class StreamingTracker:
         switches = self.model.active_switches(switches)
         size = self.model.image_size
         enc_input, full, orig_hw = prepare_image(frame, size, self.model.device, argument="frame")
-        batch = enc_input[None]
-        if switches.la:
-            batch = torch.cat([batch, split_quadrants(full[None], size)])
-        out = self.sam.forward_image(batch)
-        first = {k: [x[:1] for x in out[k]] for k in ("backbone_fpn", "vision_pos_enc")}
-        _, feats, pos, sizes = self.sam._prepare_backbone_features(first)
+        bb = self.model.encode_backbone(enc_input[None], [full], quadrants=switches.la)
+        backbone_out = {"backbone_fpn": [*bb.high_res, bb.global_feat], "vision_pos_enc": bb.vision_pos}
+        _, feats, pos, sizes = self.sam._prepare_backbone_features(backbone_out)
         refined = None
         if switches.la:
-            top = out["backbone_fpn"][-1]
-            refined = self.model.localization_augment(top[:1], top[1:][None]).flatten(2).permute(2, 0, 1)
+            refined = self.model.localization_augment(bb.global_feat, bb.local_feats).flatten(2).permute(2, 0, 1)
         return FrameFeatures(feats, pos, sizes, refined, enc_input[None], orig_hw)
 
     # ------------------------------------------------------------------ frames and prompts
