@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from . import metrics
-from .errors import install_error_handlers
+from .error_handlers import install_error_handlers
 from .inference import InferenceEngine
 from .middleware import BodySizeLimit, RequestMetrics
 from .routes import health, model_info, segment, video
