@@ -2,10 +2,16 @@
 
     python -m model.evaluate --manifest configs/data/hqseg44k.yaml --config hiera_l \
         --sam2-checkpoint weights/sam2.1_hiera_large.pt --refiner-checkpoint runs/sam2refiner_hiera_l/refiner.safetensors \
-        --tables 1 3 4 --video-sets LVOS-v1 LVOS-v2 --out results/
+        --tables 1 3 4 --video-sets LVOS-v1 LVOS-v2 --out results/ \
+        --ablation-checkpoints LA=runs/ablation_la/refiner.safetensors PR+MR=runs/ablation_pr_mr/refiner.safetensors \
+            LA+MR=runs/ablation_la_mr/refiner.safetensors LA+PR=runs/ablation_la_pr/refiner.safetensors \
+            LA+PR+MR=runs/sam2refiner_hiera_l/refiner.safetensors
 
 Prints Table 1 (box prompts, mIoU / mBIoU per data set and Average), Table 3 (1/2/5/10 clicks), Table 4 (module
-ablation) and the video table (J&F, J, F, seen / unseen) as Markdown, and writes results.json + results.md.
+ablation) and Table 2 (video: J&F, J, F for LVOS v1; J&F, J_s, F_s, J_u, F_u for LVOS v2) as Markdown, and writes
+results.json + results.md. Table 4 takes one checkpoint per row (``--ablation-checkpoints``, the paper's
+protocol); without them its rows switch modules off at inference on ``--refiner-checkpoint``, and the table
+says so.
 """
 
 from __future__ import annotations
@@ -21,21 +27,22 @@ import numpy as np
 
 def tracker_segmenter(model, refine):
     """A ``video_eval`` segmenter on the streaming tracker (model/video): every frame once, objects prompted
-    with their GT mask on their first frame."""
+    with their GT mask on their first frame. Returns float16 logits (the evaluation resolves overlaps by score);
+    frames before an object's prompt hold -inf."""
     from model.video.tracker import ObjectPrompt, StreamingTracker
 
     tracker = StreamingTracker(model)
 
     def segment(frames: np.ndarray, prompts: dict) -> dict:
         state = tracker.new_state(refine=refine)
-        out = {obj: np.zeros(frames.shape[:3], bool) for obj in prompts}
+        out = {obj: np.full(frames.shape[:3], -np.inf, np.float16) for obj in prompts}
         for t in range(frames.shape[0]):
             feats = tracker.encode_frame(frames[t])
             now = [ObjectPrompt(obj, mask=mask) for obj, (first, mask) in prompts.items() if first == t]
             state, result = tracker.step(state, feats, now)
             for r in result.objects:
                 if r.obj_id in out:
-                    out[r.obj_id][t] = (r.logits > 0).cpu().numpy()
+                    out[r.obj_id][t] = r.logits.clamp(-6e4, 6e4).cpu().numpy()
         return out
 
     return segment
@@ -52,7 +59,10 @@ def parse_args(argv):
     p.add_argument("--sets", nargs="*", default=None, help="image test sets from the manifest (default: all)")
     p.add_argument("--tables", nargs="*", type=int, default=[1, 3, 4], choices=[1, 3, 4])
     p.add_argument("--video-sets", nargs="*", default=[], help="video sets from the manifest (e.g. LVOS-v1 LVOS-v2)")
-    p.add_argument("--video-protocol", default="lvos", choices=["lvos", "davis"])
+    p.add_argument("--video-protocol", default="lvos", choices=["lvos", "davis"], help="which frames count")
+    p.add_argument("--ablation-checkpoints", nargs="*", default=[], metavar="ROW=PATH",
+                   help="Table 4: one refiner checkpoint per row, trained with exactly its modules; rows: "
+                        "LA, PR+MR, LA+MR, LA+PR, LA+PR+MR (rows left out print '-')")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images / sequences per set")
     p.add_argument("--seed", type=int, default=0, help="seed of the click sampling (Table 3)")
     p.add_argument("--out", default=None, help="folder for results.json and results.md")
@@ -75,39 +85,74 @@ class _Head:
         return self.data[i]
 
 
+def parse_ablation_checkpoints(items) -> dict:
+    """["LA=path", ...] -> {"LA": "path", ...}, rows checked against Table 4's."""
+    from model.evaluation.image_eval import ABLATION_LABELS, SAM2_ROW
+
+    rows = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--ablation-checkpoints: expected ROW=PATH, got {item!r}")
+        if label not in ABLATION_LABELS or label == SAM2_ROW:
+            raise ValueError(f"--ablation-checkpoints: unknown row {label!r}; rows: {[k for k in ABLATION_LABELS if k != SAM2_ROW]}")
+        if label in rows:
+            raise ValueError(f"--ablation-checkpoints: row {label} given twice")
+        rows[label] = path
+    return rows
+
+
 def run(args) -> dict:
     import torch
 
     from model.build import build_sam2refiner
     from model.config import RefinerSwitches
-    from model.evaluation.image_eval import evaluate_image_set, table_runs
+    from model.evaluation.image_eval import ABLATION_LABELS, ablation_run, evaluate_image_set, table_runs
     from model.evaluation.video_eval import evaluate_video_set
     from model.image_predictor import SAM2RefinerImagePredictor
     from model.training.datasets import load_manifest, open_image_set, open_video_set
 
+    ablation = parse_ablation_checkpoints(args.ablation_checkpoints)
     manifest = load_manifest(args.manifest)
     image_sets = args.sets if args.sets is not None else list(manifest["test"])
     # Open everything first: a missing folder fails before minutes of model loading.
     opened = {name: _Head(open_image_set(manifest, "test", name), args.limit) for name in image_sets}
     videos = {name: open_video_set(manifest, name) for name in args.video_sets}
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    build = lambda ckpt, **kw: build_sam2refiner(  # noqa: E731
+        args.config, args.image_size, device, args.sam2_checkpoint, ckpt, **kw
+    )
+    tables = set(args.tables)
     results = {"model": {}, "image": {}, "video": {}}
     if opened:
-        model = build_sam2refiner(args.config, args.image_size, device, args.sam2_checkpoint, args.refiner_checkpoint)
+        model = build(args.refiner_checkpoint)
         results["model"] = {"config": args.config, "image_size": args.image_size, "sam2_checkpoint": args.sam2_checkpoint,
                             "refiner_checkpoint": args.refiner_checkpoint, "modules": model.config.modules.as_dict()}
         predictor = SAM2RefinerImagePredictor(model)
-        runs = table_runs(set(args.tables), model.config.modules)
+        runs = table_runs(tables, model.config.modules, ablation_by_switching=not ablation)
         for name, data in opened.items():
             results["image"][name] = evaluate_image_set(predictor, data, runs, args.seed, not args.no_progress, name)
+        if 4 in tables:
+            results["table4"] = {"mode": "checkpoints" if ablation else "switches", "checkpoints": ablation}
+        for label, path in (ablation.items() if 4 in tables else ()):
+            row_model = build(path)
+            if row_model.config.modules != ABLATION_LABELS[label]:
+                raise ValueError(f"--ablation-checkpoints: {path} was trained with modules "
+                                 f"{row_model.config.modules.as_dict()}, not row {label}'s")
+            row_predictor = SAM2RefinerImagePredictor(row_model)
+            for name, data in opened.items():
+                scores = evaluate_image_set(row_predictor, data, [ablation_run(label, row_model.config.modules)],
+                                            args.seed, not args.no_progress, f"{name} {label}")
+                results["image"][name].update(scores)
     if videos:
-        model = build_sam2refiner(args.config, args.image_size, device, args.sam2_checkpoint, args.refiner_checkpoint, video=True)
+        model = build(args.refiner_checkpoint, video=True)
         for name, data in videos.items():
             seqs = data.sequences[: args.limit] if args.limit else data.sequences
-            for label, refine in (("SAM 2", RefinerSwitches.off()), ("SAM2Refiner", model.config.modules)):
-                results["video"][f"{name} {label}"] = evaluate_video_set(
-                    seqs, tracker_segmenter(model, refine), args.video_protocol, not args.no_progress, name
-                )
+            results["video"][name] = {
+                label: evaluate_video_set(seqs, tracker_segmenter(model, refine), args.video_protocol,
+                                          not args.no_progress, f"{name} {label}", data.aggregate)
+                for label, refine in (("SAM 2", RefinerSwitches.off()), ("SAM2Refiner", model.config.modules))
+            }
     return results
 
 

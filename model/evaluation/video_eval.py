@@ -1,16 +1,26 @@
-"""Semi-supervised video evaluation: J, F and J&F per data set, with LVOS's seen / unseen split.
+"""Semi-supervised video evaluation: J, F and J&F per data set, aggregated as each benchmark's toolkit does.
 
 The segmenter is any callable
-    segment(frames uint8 [T, H, W, 3], prompts {object_id: (frame_index, mask bool [H, W])}) -> {object_id: bool [T, H, W]}
+    segment(frames uint8 [T, H, W, 3], prompts {object_id: (frame_index, mask bool [H, W])})
+        -> {object_id: scores [T, H, W]}   (float logits, > 0 is the object; bool masks are accepted too)
 so the SAM 2 / SAM2Refiner video tracker (model/video/) and test stubs plug in the same way. Each object is
 prompted with its ground-truth mask on the first frame it is annotated in (the semi-supervised setting).
+
+Multi-object outputs are read as the official tools read a submission: ONE label map per frame (LVOS and DAVIS
+read palette PNGs and compare ``label == object_id``). Overlaps are resolved by score, as sam2's VOS inference
+does before it writes its PNGs (``non_overlap_masks``: at each pixel only the highest-scoring object keeps it);
+equal scores (bool masks) go to the lower object id, as sam2's ``vos_inference.py`` paints its label maps.
 
 Which frames count follows the toolkits:
     "lvos"  (LVOS-Benchmark): every annotated frame from the object's first one (included) up to its end
             frame (excluded), i.e. ``range(start, end, 5)`` over LVOS's annotations every 5th frame;
     "davis" (davis2017-evaluation): every annotated frame except the first and the last of the sequence.
-Per object, J and F are means over those frames; a data set's J and F are means over all its objects, and
-J&F is their mean. Seen / unseen means are over the objects of seen / unseen sequences.
+Per object, J and F are means over those frames. How a data set's figures are formed (``aggregate``):
+    "all"          (davis2017-evaluation, LVOS v1's toolkit): J and F are means over all objects, J&F = (J + F) / 2;
+    "seen-unseen"  (LVOS v2's toolkit, ``lvos-evaluation/evaluation_method.py``): J_s, F_s over the objects of
+                   seen-category sequences, J_u, F_u over unseen ones; J&F = (J_s + F_s + J_u + F_u) / 4,
+                   J = (J_s + J_u) / 2, F = (F_s + F_u) / 2 (the paper's v2 row: 79.9 = mean(78.7, 87.9, 71.6, 81.5)).
+Both report all seven numbers (J_s ... F_u under "all" as well, for the table's columns).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from tqdm import tqdm
 from .metrics import boundary_f, region_j
 
 Segmenter = Callable[[np.ndarray, dict], dict]
+AGGREGATES = ("all", "seen-unseen")
 
 
 def evaluated_frames(sequence, obj, protocol: str) -> list[int]:
@@ -45,23 +56,40 @@ def first_prompt(sequence, obj) -> tuple[int, np.ndarray]:
     raise ValueError(f"{sequence.name}: object {obj.object_id} is never visible in its annotations")
 
 
+def label_maps(predicted: dict, shape: tuple[int, int, int]) -> np.ndarray:
+    """{object_id: scores [T, H, W]} -> int32 label maps [T, H, W]: each pixel goes to the highest-scoring object
+    whose score is positive (bool True counts as 1), 0 where none is; ties go to the lower object id."""
+    ids = sorted(predicted)
+    labels = np.zeros(shape, np.int32)
+    if not ids:
+        return labels
+    scores = np.stack([np.asarray(predicted[k], np.float32) for k in ids])  # [K, T, H, W]; bool -> 0 / 1
+    best = scores.argmax(0)  # the first (lowest id) of equal maxima
+    present = np.take_along_axis(scores, best[None], 0)[0] > 0
+    labels[present] = np.asarray(ids, np.int32)[best[present]]
+    return labels
+
+
 def evaluate_sequence(sequence, segment: Segmenter, protocol: str = "lvos") -> list[dict]:
     """Per-object {"sequence", "object", "J", "F", "unseen"} for one sequence."""
     frames = sequence.load_frames()
     prompts = {obj.object_id: first_prompt(sequence, obj) for obj in sequence.objects}
     predicted = segment(frames, prompts)
-    rows = []
     for obj in sequence.objects:
         if obj.object_id not in predicted:
             raise ValueError(f"{sequence.name}: the segmenter returned no masks for object {obj.object_id}")
-        pred = np.asarray(predicted[obj.object_id], bool)
-        if pred.shape != frames.shape[:3]:
-            raise ValueError(f"{sequence.name}: object {obj.object_id} masks have shape {pred.shape}, expected {frames.shape[:3]}")
+        shape = np.shape(predicted[obj.object_id])
+        if shape != frames.shape[:3]:
+            raise ValueError(f"{sequence.name}: object {obj.object_id} masks have shape {shape}, expected {frames.shape[:3]}")
+    labels = label_maps({obj.object_id: predicted[obj.object_id] for obj in sequence.objects}, frames.shape[:3])
+    rows = []
+    for obj in sequence.objects:
         js, fs = [], []
         for t in evaluated_frames(sequence, obj, protocol):
             gt = sequence.object_mask(t, obj.object_id)
-            js.append(region_j(pred[t], gt))
-            fs.append(boundary_f(pred[t], gt))
+            pred = labels[t] == obj.object_id
+            js.append(region_j(pred, gt))
+            fs.append(boundary_f(pred, gt))
         rows.append({
             "sequence": sequence.name, "object": obj.object_id, "unseen": sequence.unseen,
             "J": float(np.mean(js)) if js else float("nan"), "F": float(np.mean(fs)) if fs else float("nan"),
@@ -69,28 +97,35 @@ def evaluate_sequence(sequence, segment: Segmenter, protocol: str = "lvos") -> l
     return rows
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Percent means over objects: J, F, J&F, and J_s/F_s/J_u/F_u over seen / unseen objects."""
+def summarize(rows: list[dict], aggregate: str = "all") -> dict:
+    """Percent figures of a data set from its per-object rows (see the module docstring for ``aggregate``)."""
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
 
     def mean(key, keep=lambda r: True):
         vals = [r[key] for r in rows if keep(r) and not np.isnan(r[key])]
         return 100 * float(np.mean(vals)) if vals else float("nan")
 
-    j, f = mean("J"), mean("F")
-    out = {"J&F": (j + f) / 2, "J": j, "F": f, "objects": len(rows)}
-    out["J_s"], out["F_s"] = mean("J", lambda r: not r["unseen"]), mean("F", lambda r: not r["unseen"])
-    out["J_u"], out["F_u"] = mean("J", lambda r: r["unseen"]), mean("F", lambda r: r["unseen"])
-    return out
+    seen, unseen = (lambda r: not r["unseen"]), (lambda r: r["unseen"])
+    out = {"J_s": mean("J", seen), "F_s": mean("F", seen), "J_u": mean("J", unseen), "F_u": mean("F", unseen)}
+    if aggregate == "all":
+        out["J"], out["F"] = mean("J"), mean("F")
+        out["J&F"] = (out["J"] + out["F"]) / 2
+    else:  # a split with no objects gives nan, as the toolkit's np.mean of an empty list does
+        out["J"], out["F"] = (out["J_s"] + out["J_u"]) / 2, (out["F_s"] + out["F_u"]) / 2
+        out["J&F"] = (out["J_s"] + out["F_s"] + out["J_u"] + out["F_u"]) / 4
+    return {"J&F": out["J&F"], "J": out["J"], "F": out["F"], **{k: out[k] for k in ("J_s", "F_s", "J_u", "F_u")},
+            "objects": len(rows), "aggregate": aggregate}
 
 
-def evaluate_video_set(sequences, segment: Segmenter, protocol: str = "lvos", progress: bool = True, name: str = "") -> dict:
+def evaluate_video_set(sequences, segment: Segmenter, protocol: str = "lvos", progress: bool = True, name: str = "",
+                       aggregate: str = "all") -> dict:
     rows: list[dict] = []
     bar = tqdm(list(sequences), desc=f"eval {name}".strip(), disable=not progress, unit="seq")
     for seq in bar:
         rows += evaluate_sequence(seq, segment, protocol)
-        s = summarize(rows)
-        bar.set_postfix({"J&F": f"{s['J&F']:.1f}"})
-    return {**summarize(rows), "per_object": rows}
+        bar.set_postfix({"J&F": f"{summarize(rows, aggregate)['J&F']:.1f}"})
+    return {**summarize(rows, aggregate), "per_object": rows}
 
 
-__all__ = ["evaluate_video_set", "evaluate_sequence", "summarize", "evaluated_frames", "Segmenter"]
+__all__ = ["evaluate_video_set", "evaluate_sequence", "summarize", "evaluated_frames", "label_maps", "Segmenter", "AGGREGATES"]

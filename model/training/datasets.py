@@ -45,6 +45,12 @@ IMAGE_TEST_SETS = {
 LVOS_SETS = {"LVOS-v1": "LVOS/v1/valid", "LVOS-v2": "LVOS/v2/valid"}
 
 
+def default_aggregate(name: str) -> str:
+    """How a video set's toolkit forms its figures (``video_eval.summarize``): LVOS v2's toolkit averages seen
+    and unseen categories ("seen-unseen"), LVOS v1's and DAVIS's average over all objects ("all")."""
+    return "seen-unseen" if "v2" in name.lower() else "all"
+
+
 def read_rgb(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
@@ -200,8 +206,12 @@ class LVOSDataset:
     (palette label maps, annotated every few frames), ``<split>_meta.json`` with each object's frame range,
     and an optional list of unseen-category sequences (the toolkit's ``unseen_videos.txt``)."""
 
-    def __init__(self, name: str, root, meta: str | None = None, unseen_list: str | None = None):
+    def __init__(self, name: str, root, meta: str | None = None, unseen_list: str | None = None,
+                 aggregate: str | None = None):
         self.name, self.root = name, Path(root)
+        self.aggregate = aggregate or default_aggregate(name)
+        if self.aggregate not in ("all", "seen-unseen"):
+            raise DatasetError(f"{name}: aggregate must be 'all' or 'seen-unseen', got {self.aggregate!r}")
         if not self.root.is_dir():
             raise DatasetError(f"{name}: LVOS folder {self.root} does not exist")
         meta_path = self.root / (meta or f"{self.root.name}_meta.json")
@@ -274,7 +284,10 @@ def load_manifest(path) -> dict:
           DIS-VD: {images: DIS5K/DIS-VD/im, masks: DIS5K/DIS-VD/gt}
         video:                          # LVOS-style video sets
           LVOS-v1: {root: LVOS/v1/valid, meta: valid_meta.json, unseen_list: unseen_videos.txt}
+          LVOS-v2: {root: LVOS/v2/valid, unseen_list: unseen_videos.txt, aggregate: seen-unseen}
 
+    ``aggregate`` (video): ``all`` (LVOS v1 / DAVIS: means over all objects) or ``seen-unseen`` (LVOS v2's toolkit:
+    J&F = mean of J_s, F_s, J_u, F_u); by default ``seen-unseen`` when the name contains "v2".
     ``layout: hqseg44k`` (with ``root``) fills in HQ-SAM's folders for train/test and LVOS under root/LVOS.
     """
     path = Path(path)
@@ -323,11 +336,12 @@ def open_video_set(manifest: dict, name: str) -> LVOSDataset:
     entry = manifest["video"].get(name)
     if entry is None:
         raise DatasetError(f"video set {name!r} is not in the manifest (has {sorted(manifest['video'])})")
-    return LVOSDataset(name, _under(manifest["root"], entry["root"]), entry.get("meta"), entry.get("unseen_list"))
+    return LVOSDataset(name, _under(manifest["root"], entry["root"]), entry.get("meta"), entry.get("unseen_list"),
+                       entry.get("aggregate"))
 
 
 __all__ = [
     "DatasetError", "ImageMaskFolder", "SyntheticImages", "ConcatImages", "LVOSDataset", "VideoSequence",
     "VideoObject", "synthetic_video_set", "load_manifest", "open_image_set", "open_video_set", "HQSEG44K_TRAIN",
-    "IMAGE_TEST_SETS", "LVOS_SETS", "read_rgb", "read_binary_mask",
+    "IMAGE_TEST_SETS", "LVOS_SETS", "default_aggregate", "read_rgb", "read_binary_mask",
 ]

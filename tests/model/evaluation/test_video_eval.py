@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.evaluation.video_eval import evaluate_sequence, evaluate_video_set, evaluated_frames, summarize
+from model.evaluation.video_eval import evaluate_sequence, evaluate_video_set, evaluated_frames, label_maps, summarize
 from model.training.datasets import VideoObject, VideoSequence, load_manifest, open_video_set, synthetic_video_set
 from model.training.fake_layout import write_fake_layout
 
@@ -43,16 +43,71 @@ def test_lvos_counts_from_the_objects_first_frame():
     assert evaluated_frames(seq, seq.objects[0], "lvos") == [1, 2]
 
 
-def test_seen_unseen_split_and_means_over_objects():
-    rows = [
-        {"J": 1.0, "F": 0.5, "unseen": False},
-        {"J": 0.5, "F": 0.5, "unseen": True},
-        {"J": 0.0, "F": 0.2, "unseen": True},
-    ]
-    s = summarize(rows)
-    assert s["J"] == pytest.approx(50.0) and s["F"] == pytest.approx(40.0) and s["J&F"] == pytest.approx(45.0)
+ROWS = [  # one seen object, three unseen ones: the two toolkits' J&F differ
+    {"J": 1.0, "F": 0.5, "unseen": False},
+    {"J": 0.5, "F": 0.5, "unseen": True},
+    {"J": 0.0, "F": 0.2, "unseen": True},
+    {"J": 0.4, "F": 0.8, "unseen": True},
+]
+
+
+def test_lvos_v1_and_davis_average_over_all_objects():
+    s = summarize(ROWS, "all")
+    assert s["J"] == pytest.approx(100 * 1.9 / 4) and s["F"] == pytest.approx(100 * 2.0 / 4)
+    assert s["J&F"] == pytest.approx((47.5 + 50.0) / 2)
     assert s["J_s"] == pytest.approx(100.0) and s["F_s"] == pytest.approx(50.0)
-    assert s["J_u"] == pytest.approx(25.0) and s["F_u"] == pytest.approx(35.0)
+    assert s["J_u"] == pytest.approx(30.0) and s["F_u"] == pytest.approx(50.0)
+
+
+def test_lvos_v2_averages_seen_and_unseen_categories():
+    s = summarize(ROWS, "seen-unseen")
+    # J_s = 100, F_s = 50 (1 object); J_u = (50 + 0 + 40) / 3 = 30, F_u = (50 + 20 + 80) / 3 = 50
+    assert (s["J_s"], s["F_s"]) == (pytest.approx(100.0), pytest.approx(50.0))
+    assert (s["J_u"], s["F_u"]) == (pytest.approx(30.0), pytest.approx(50.0))
+    assert s["J&F"] == pytest.approx((100 + 50 + 30 + 50) / 4)  # 57.5, where the mean over objects gives 48.75
+    assert s["J"] == pytest.approx(65.0) and s["F"] == pytest.approx(50.0)
+    assert s["J&F"] != pytest.approx(summarize(ROWS, "all")["J&F"])
+
+
+def test_the_papers_lvos_v2_row_is_the_mean_of_its_four_columns():
+    # Table 2, SAM2Refiner on LVOS v2: J&F 79.9 from J_s 78.7, F_s 87.9, J_u 71.6, F_u 81.5
+    assert round((78.7 + 87.9 + 71.6 + 81.5) / 4, 1) == 79.9
+
+
+def test_lvos_v2_without_unseen_objects_has_no_j_and_f():
+    s = summarize([r for r in ROWS if not r["unseen"]], "seen-unseen")
+    assert np.isnan(s["J&F"]) and s["J_s"] == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="aggregate"):
+        summarize(ROWS, "mean")
+
+
+def test_label_maps_give_overlaps_to_the_higher_score():
+    a = np.array([[[2.0, 1.0, -1.0, 0.5]]])  # [T=1, H=1, W=4]
+    b = np.array([[[1.0, 3.0, -2.0, -0.5]]])
+    assert label_maps({1: a, 2: b}, (1, 1, 4)).tolist() == [[[1, 2, 0, 1]]]
+    # bool masks: ties go to the lower id, as sam2's vos_inference paints its PNGs
+    m1 = np.array([[[True, True, False]]])
+    m2 = np.array([[[False, True, True]]])
+    assert label_maps({2: m2, 1: m1}, (1, 1, 3)).tolist() == [[[1, 1, 2]]]
+
+
+def test_overlapping_objects_are_scored_from_one_label_map():
+    """Two objects predicted over the same pixels: only the higher-scoring one keeps them, as in a PNG."""
+    labels = np.zeros((2, 10, 10), np.uint8)
+    labels[:, 0:4, 0:4] = 1
+    labels[:, 5:9, 5:9] = 2
+    seq = VideoSequence("two", objects=[VideoObject(1, 0, 2), VideoObject(2, 0, 2)], frames=np.zeros((2, 10, 10, 3), np.uint8),
+                        labels=labels)
+
+    def overlapping(frames, prompts):
+        s1 = np.where(labels == 1, 5.0, -5.0)
+        s2 = np.where(labels == 2, 5.0, -5.0)
+        s2[:, 0:4, 0:2] = 9.0  # object 2 claims half of object 1 with a higher score
+        return {1: s1, 2: s2}
+
+    rows = {r["object"]: r for r in evaluate_sequence(seq, overlapping, "lvos")}
+    assert rows[1]["J"] == pytest.approx(8 / 16)  # object 1 kept only the pixels object 2 did not outscore
+    assert rows[2]["J"] == pytest.approx(16 / 24)
 
 
 def gt_segmenter(sequence_by_frames):
@@ -80,7 +135,8 @@ def test_reads_the_lvos_layout_from_disk(tmp_path):
         seq = next(s for s in lvos if np.array_equal(s.load_frames(), frames))
         return {o: np.stack([seq.object_mask(t, o) for t in range(len(frames))]) for o in prompts}
 
-    res = evaluate_video_set(lvos, from_disk, progress=False)
+    assert lvos.aggregate == "seen-unseen" and open_video_set(manifest, "LVOS-v1").aggregate == "all"
+    res = evaluate_video_set(lvos, from_disk, progress=False, aggregate=lvos.aggregate)
     assert res["J&F"] == pytest.approx(100.0) and res["objects"] == sum(len(s.objects) for s in lvos)
     assert not np.isnan(res["J_s"]) and not np.isnan(res["J_u"])
 
