@@ -107,7 +107,12 @@ def run(args) -> dict:
 
     from model.build import build_sam2refiner
     from model.config import RefinerSwitches
-    from model.evaluation.image_eval import ABLATION_LABELS, ablation_run, evaluate_image_set, table_runs
+    from model.evaluation.image_eval import (
+        ABLATION_LABELS,
+        ablation_run,
+        evaluate_image_set,
+        table_runs,
+    )
     from model.evaluation.video_eval import evaluate_video_set
     from model.image_predictor import SAM2RefinerImagePredictor
     from model.training.datasets import load_manifest, open_image_set, open_video_set
@@ -119,7 +124,7 @@ def run(args) -> dict:
     opened = {name: _Head(open_image_set(manifest, "test", name), args.limit) for name in image_sets}
     videos = {name: open_video_set(manifest, name) for name in args.video_sets}
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    build = lambda ckpt, **kw: build_sam2refiner(  # noqa: E731
+    build = lambda ckpt, **kw: build_sam2refiner(
         args.config, args.image_size, device, args.sam2_checkpoint, ckpt, **kw
     )
     tables = set(args.tables)

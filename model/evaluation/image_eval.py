@@ -134,6 +134,14 @@ def table_runs(tables, available: RefinerSwitches, ablation_by_switching: bool =
 
 
 __all__ = [
-    "ImageRun", "evaluate_image_set", "predict_object", "table_runs", "ablation_run", "POINT_COUNTS", "ABLATION",
-    "ABLATION_LABELS", "SAM2_ROW", "REFINER_ROW",
+    "ABLATION",
+    "ABLATION_LABELS",
+    "POINT_COUNTS",
+    "REFINER_ROW",
+    "SAM2_ROW",
+    "ImageRun",
+    "ablation_run",
+    "evaluate_image_set",
+    "predict_object",
+    "table_runs",
 ]

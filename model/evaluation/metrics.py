@@ -124,6 +124,12 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> flo
 
 
 __all__ = [
-    "mask_iou", "boundary_iou", "mask_to_boundary", "boundary_dilation", "region_j", "boundary_f",
-    "one_pixel_contour", "boundary_tolerance",
+    "boundary_dilation",
+    "boundary_f",
+    "boundary_iou",
+    "boundary_tolerance",
+    "mask_iou",
+    "mask_to_boundary",
+    "one_pixel_contour",
+    "region_j",
 ]

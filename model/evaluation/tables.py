@@ -102,4 +102,4 @@ def render(results: dict, tables) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-__all__ = ["render", "table1", "table2", "table3", "table4", "TABLE4_NOTES", "VIDEO_COLUMNS"]
+__all__ = ["TABLE4_NOTES", "VIDEO_COLUMNS", "render", "table1", "table2", "table3", "table4"]

@@ -25,7 +25,7 @@ Both report all seven numbers (J_s ... F_u under "all" as well, for the table's 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -128,4 +128,4 @@ def evaluate_video_set(sequences, segment: Segmenter, protocol: str = "lvos", pr
     return {**summarize(rows, aggregate), "per_object": rows}
 
 
-__all__ = ["evaluate_video_set", "evaluate_sequence", "summarize", "evaluated_frames", "label_maps", "Segmenter", "AGGREGATES"]
+__all__ = ["AGGREGATES", "Segmenter", "evaluate_sequence", "evaluate_video_set", "evaluated_frames", "label_maps", "summarize"]

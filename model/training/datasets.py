@@ -341,7 +341,21 @@ def open_video_set(manifest: dict, name: str) -> LVOSDataset:
 
 
 __all__ = [
-    "DatasetError", "ImageMaskFolder", "SyntheticImages", "ConcatImages", "LVOSDataset", "VideoSequence",
-    "VideoObject", "synthetic_video_set", "load_manifest", "open_image_set", "open_video_set", "HQSEG44K_TRAIN",
-    "IMAGE_TEST_SETS", "LVOS_SETS", "default_aggregate", "read_rgb", "read_binary_mask",
+    "HQSEG44K_TRAIN",
+    "IMAGE_TEST_SETS",
+    "LVOS_SETS",
+    "ConcatImages",
+    "DatasetError",
+    "ImageMaskFolder",
+    "LVOSDataset",
+    "SyntheticImages",
+    "VideoObject",
+    "VideoSequence",
+    "default_aggregate",
+    "load_manifest",
+    "open_image_set",
+    "open_video_set",
+    "read_binary_mask",
+    "read_rgb",
+    "synthetic_video_set",
 ]

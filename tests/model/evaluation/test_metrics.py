@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from model.evaluation.metrics import (
-    boundary_dilation, boundary_f, boundary_iou, boundary_tolerance, mask_iou, mask_to_boundary, one_pixel_contour,
+    boundary_dilation,
+    boundary_f,
+    boundary_iou,
+    boundary_tolerance,
+    mask_iou,
+    mask_to_boundary,
+    one_pixel_contour,
 )
 
 

@@ -3,8 +3,20 @@
 import numpy as np
 import pytest
 
-from model.evaluation.video_eval import evaluate_sequence, evaluate_video_set, evaluated_frames, label_maps, summarize
-from model.training.datasets import VideoObject, VideoSequence, load_manifest, open_video_set, synthetic_video_set
+from model.evaluation.video_eval import (
+    evaluate_sequence,
+    evaluate_video_set,
+    evaluated_frames,
+    label_maps,
+    summarize,
+)
+from model.training.datasets import (
+    VideoObject,
+    VideoSequence,
+    load_manifest,
+    open_video_set,
+    synthetic_video_set,
+)
 from model.training.fake_layout import write_fake_layout
 
 
