@@ -9,6 +9,7 @@ import tempfile
 
 import uvicorn
 
+from . import log_redaction
 from .settings import get_settings
 
 log = logging.getLogger("service")
@@ -27,6 +28,7 @@ def _prepare_multiprocess_metrics(workers: int) -> None:
 def main() -> None:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
     _prepare_multiprocess_metrics(settings.workers)
     weights = "RANDOM WEIGHTS" if settings.sam2_checkpoint is None else str(settings.sam2_checkpoint)
     refiner = "RANDOM WEIGHTS" if settings.refiner_checkpoint is None else str(settings.refiner_checkpoint)
@@ -42,6 +44,8 @@ def main() -> None:
     uvicorn.run(
         "service.app:create_app", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, proxy_headers=True,
+        # Over this uvicorn closes the socket (1009); below it the app answers too-large messages with too_large.
+        ws_max_size=settings.ws_max_message_bytes,
     )
 
 

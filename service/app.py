@@ -16,10 +16,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from . import metrics
+from . import log_redaction, metrics
 from .error_handlers import install_error_handlers
 from .inference import InferenceEngine
-from .middleware import BodySizeLimit, RequestMetrics
+from .middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
 from .routes import health, model_info, segment, video
 from .routes import metrics as metrics_route
 from .settings import Settings, get_settings
@@ -70,11 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not logging.getLogger().handlers:  # uvicorn's worker processes configure only uvicorn's own loggers
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
     app = FastAPI(title="SAM2Refiner", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
     for router in (health.router, metrics_route.router, model_info.router, segment.router, video.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics)  # added last = outermost: it also counts the 413s
+    app.add_middleware(ApiKeyAuth, settings=settings)  # before any body is read
+    app.add_middleware(RequestMetrics)  # added last = outermost: it also counts the 401s and 413s
     return app

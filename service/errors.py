@@ -1,19 +1,33 @@
-"""Domain errors and their HTTP form, in one place.
+"""Domain errors and their one wire form, in one place.
 
-Every error a client can cause becomes a 4xx whose JSON body names the field at fault:
+Every error a client can cause becomes a 4xx whose JSON body names the field at fault, on HTTP
 
     {"error": {"code": "invalid_field", "field": "objects.0.box", "message": "x1 < x0 ..."}}
 
-Plain exceptions only (no FastAPI, no torch): the Python client and the mask codecs import them too. The
-FastAPI handlers that turn them into responses live in ``service.error_handlers``.
+and on the WebSocket, as a message of type ``error`` holding the same object. The body's one pydantic model is
+``service.schemas.ErrorBody`` (``WsErrorMessage`` on the WebSocket). Every ``ServiceError`` subclass registers its
+code and HTTP status in ``ERROR_CODES``; the README's table of codes is checked against it by a test.
+
+Plain exceptions only (no FastAPI, no pydantic, no torch): the Python clients import them too. The handlers that
+turn them into HTTP responses and WebSocket messages live in ``service.error_handlers``.
 """
 
 from __future__ import annotations
 
+import json
+from typing import ClassVar
+
+# code -> HTTP status, filled by every ServiceError subclass (and the few codes made outside one, below).
+ERROR_CODES: dict[str, int] = {}
+
 
 class ServiceError(Exception):
-    status = 400
-    code = "bad_request"
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        ERROR_CODES[cls.code] = cls.status
 
     def __init__(self, field: str | None, message: str, headers: dict | None = None):
         super().__init__(f"{field}: {message}" if field else message)
@@ -22,6 +36,12 @@ class ServiceError(Exception):
 
 class InvalidFieldError(ServiceError):
     status, code = 422, "invalid_field"
+
+
+class MalformedJsonError(ServiceError):
+    """The body or message is not JSON this service can parse (syntax, a 5,000-digit number, deep nesting)."""
+
+    status, code = 422, "malformed_json"
 
 
 class UnknownIdError(ServiceError):
@@ -46,5 +66,19 @@ class UnauthorizedError(ServiceError):
     status, code = 401, "unauthorized"
 
 
-def error_body(code: str, field: str | None, message: str, **extra) -> dict:
-    return {"error": {"code": code, "field": field, "message": message, **extra}}
+class InternalError(ServiceError):
+    """A bug: answered without details (they are in the log)."""
+
+    status, code = 500, "internal"
+
+
+ERROR_CODES["http_error"] = 404  # Starlette's own errors: an unknown route (404) or a wrong method (405)
+
+
+def parse_json_message(text: str | None, field: str = "message"):
+    """``json.loads`` whose every failure is a ``malformed_json`` error: bad syntax, numbers over Python's digit
+    limit (ValueError) and nesting deeper than the parser's recursion (RecursionError)."""
+    try:
+        return json.loads(text or "")
+    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        raise MalformedJsonError(field, f"not valid JSON: {str(e)[:200]}") from None

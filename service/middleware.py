@@ -1,18 +1,73 @@
-"""ASGI middleware: a request body size limit, and request count/latency metrics per route."""
+"""ASGI middleware: the API key check, a request body size limit, and request count/latency metrics per route."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import time
+from urllib.parse import parse_qs
 
 from . import metrics
+from .schemas import ErrorBody
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers carry no key
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
-async def _send_json(send, status: int, body: dict) -> None:
-    payload = json.dumps(body).encode()
+async def send_error(send, status: int, code: str, field: str | None, message: str, headers=()) -> None:
+    payload = json.dumps(ErrorBody.of(code, field, message)).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            *headers]})
     await send({"type": "http.response.body", "body": payload})
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (the scheme in any case, as RFC 7235 says), else None."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            return (token.strip() or None) if scheme.lower() == "bearer" else None
+    return None
+
+
+def _digest(text: str) -> bytes:
+    # Comparing fixed-length digests keeps the comparison's time independent of the key's length too.
+    return hashlib.sha256(text.encode()).digest()
+
+
+class ApiKeyAuth:
+    """The one API key check, for HTTP and WebSocket alike, in front of everything but probes and metrics.
+
+    The key comes as ``Authorization: Bearer <key>``; a WebSocket may also send ``?api_key=<key>`` (browsers
+    cannot set headers on a WebSocket). ``settings.api_key`` is read per request: unset lets everything through.
+    The API docs (/docs, /redoc, /openapi.json) need the key too unless ``settings.public_docs``.
+    """
+
+    def __init__(self, app, settings):
+        self.app, self.settings = app, settings
+
+    def _allowed(self, scope) -> bool:
+        key = self.settings.api_key
+        path = scope.get("path", "")
+        if key is None or path in OPEN_PATHS or (self.settings.public_docs and path in DOCS_PATHS):
+            return True
+        if scope["type"] == "http" and scope.get("method") == "OPTIONS":
+            return True  # CORS preflights carry no credentials
+        given = bearer_token(scope.get("headers") or [])
+        if given is None and scope["type"] == "websocket":
+            given = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("api_key") or [None])[0]
+        return given is not None and secrets.compare_digest(_digest(given), _digest(key.get_secret_value()))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or self._allowed(scope):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            return await send_error(send, 401, "unauthorized", "authorization", "missing or wrong bearer API key",
+                                    [(b"www-authenticate", b"Bearer")])
+        await receive()  # websocket.connect; refusing the handshake answers it with 403
+        await send({"type": "websocket.close", "code": 4401, "reason": "missing or wrong API key"})
 
 
 class BodySizeLimit:
@@ -24,23 +79,22 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_large = {"error": {"code": "too_large", "field": "body",
-                               "message": f"request body is over the limit of {self.max_bytes} bytes"}}
+        message = f"request body is over the limit of {self.max_bytes} bytes"
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await _send_json(send, 413, too_large)
+            return await send_error(send, 413, "too_large", "body", message)
         # Bodies without a trustworthy length are read here, counted, and replayed to the app.
         chunks, size = [], 0
         while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+            received = await receive()
+            if received["type"] == "http.disconnect":
                 return
-            chunk = message.get("body", b"")
+            chunk = received.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                return await _send_json(send, 413, too_large)
+                return await send_error(send, 413, "too_large", "body", message)
             chunks.append(chunk)
-            if not message.get("more_body", False):
+            if not received.get("more_body", False):
                 break
         body, replayed = b"".join(chunks), False
 

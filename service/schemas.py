@@ -77,6 +77,61 @@ class SegmentRequest(_Strict):
         return self
 
 
+# ------------------------------------------------------------------ errors (every error answer, HTTP and WebSocket)
+class FieldIssue(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable reason, listed in the README")
+    message: str = Field(description="what went wrong, for a person")
+    field: str | None = Field(None, description="the request field at fault (dotted path), if any")
+    details: list[FieldIssue] | None = Field(None, description="every validation issue, when there were several")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer of the HTTP API."""
+
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, code: str, field: str | None, message: str, details=None) -> dict:
+        return cls(error=ErrorDetail(code=code, field=field, message=message, details=details)).dump()
+
+    @classmethod
+    def from_error(cls, exc) -> dict:
+        """The body of a ``service.errors.ServiceError``."""
+        return cls.of(exc.code, exc.field, exc.message)
+
+    def dump(self) -> dict:
+        """As JSON: ``field`` is always there (null when none), ``details`` only when there are some."""
+        body = self.model_dump()
+        if body["error"]["details"] is None:
+            del body["error"]["details"]
+        return body
+
+
+class WsErrorMessage(BaseModel):
+    """A WebSocket ``error`` message: ``error`` is the HTTP error object; ``code``, ``field`` and ``message`` repeat
+    it at the top level, where the protocol had them first (kept for clients written against that)."""
+
+    type: Literal["error"] = "error"
+    error: ErrorDetail
+    code: str
+    field: str | None
+    message: str
+
+    @classmethod
+    def from_error(cls, exc) -> dict:
+        detail = ErrorDetail(code=exc.code, field=exc.field, message=exc.message)
+        message = cls(error=detail, code=exc.code, field=exc.field, message=exc.message).model_dump()
+        del message["error"]["details"]
+        return message
+
+
+
 class MaskOut(BaseModel):
     mask: Union[dict, str, list] = Field(description="in the requested format")
     score: float = Field(description="predicted IoU")

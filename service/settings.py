@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.config import SAM2_CONFIGS, check_image_size
@@ -36,16 +36,20 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, description="largest decoded image (width x height)")
     max_objects: int = Field(32, description="objects per /segment request")
     max_points: int = Field(64, description="points per object")
+    ws_max_message_bytes: int = Field(
+        64 * MiB, description="largest WebSocket message uvicorn takes in; larger ones close the socket (1009)")
 
     # --- video sessions (WebSocket /video/{session})
     video_ttl_s: float = Field(600.0, gt=0, description="idle seconds before a video session and its state expire")
     video_lease_s: float = Field(30.0, gt=0, description="longest one frame may hold a session's lease")
     video_max_cond_frames: int = Field(16, ge=2, description="conditioning (prompted) frames kept per object: first + latest")
     video_max_frame_bytes: int = Field(8 * MiB, gt=0, description="largest encoded frame (JPEG/PNG) in one binary message")
+    video_max_objects: int = Field(32, gt=0, description="objects tracked at once in one video session")
     video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
 
     # --- access and deployment
     api_key: SecretStr | None = Field(None, description="bearer key for every route but health and metrics")
+    public_docs: bool = Field(False, description="serve /docs, /redoc and /openapi.json without the API key")
     redis_url: str | None = Field(None, description="Redis for video session state; unset = in-process (one worker)")
     host: str = Field("0.0.0.0", description="bind address of python -m service")
     port: int = Field(8000, description="port of python -m service")
@@ -78,6 +82,14 @@ class Settings(BaseSettings):
         if v <= 0:
             raise ValueError("must be positive")
         return v
+
+    @model_validator(mode="after")
+    def _ws_limit_above_message_limits(self):
+        # A WebSocket message between the app's limits and uvicorn's is answered with too_large; one over
+        # uvicorn's closes the socket, so uvicorn's must be the larger.
+        if self.ws_max_message_bytes <= max(self.max_body_bytes, self.video_max_frame_bytes):
+            raise ValueError("ws_max_message_bytes must be larger than max_body_bytes and video_max_frame_bytes")
+        return self
 
 
 @lru_cache

@@ -1,11 +1,11 @@
 """GET /v1/model: what runs, on what, with which weights (a loud flag for random weights)."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from ..deps import EngineDep, require_api_key
+from ..deps import EngineDep
 from ..schemas import ModelOut
 
-router = APIRouter(prefix="/v1", tags=["model"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", response_model=ModelOut)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from .. import metrics
-from ..deps import EngineDep, SettingsDep, require_api_key
+from ..deps import EngineDep, SettingsDep
 from ..images import decode_base64_image, image_id_for
 from ..inference import SegmentResult
 from ..mask_codecs import encode_mask
 from ..prompts import check_limits, prepare_objects
 from ..schemas import SegmentRequest, SegmentResponse
 
-router = APIRouter(tags=["segment"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["segment"])
 ROUTE = "/segment"
 
 

@@ -7,18 +7,23 @@ message gets exactly one JSON reply; a malformed one gets ``{"type": "error", ..
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import secrets
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
 from .. import metrics
-from ..deps import require_api_key
-from ..errors import InvalidFieldError, NotReadyError, ServiceError, UnknownIdError
+from ..error_handlers import ws_error
+from ..errors import (
+    InvalidFieldError,
+    NotReadyError,
+    PayloadTooLargeError,
+    ServiceError,
+    UnknownIdError,
+    parse_json_message,
+)
 from ..mask_codecs import FORMATS
 from ..video_sessions import SessionOptions, VideoSessions
 
@@ -44,14 +49,14 @@ def _check_session_id(session: str) -> None:
         raise InvalidFieldError("session", "session ids are 1-128 characters of A-Z a-z 0-9 _ . -")
 
 
-@router.get("/video/{session}", dependencies=[Depends(require_api_key)])
+@router.get("/video/{session}")
 async def get_session(session: str, request: Request) -> dict:
     """Frames processed, objects, bytes of state held, seconds to expiry."""
     _check_session_id(session)
     return await video_sessions(request.app).info(session)
 
 
-@router.delete("/video/{session}", status_code=204, dependencies=[Depends(require_api_key)])
+@router.delete("/video/{session}", status_code=204)
 async def delete_session(session: str, request: Request) -> Response:
     _check_session_id(session)
     if not await video_sessions(request.app).delete(session):
@@ -59,25 +64,10 @@ async def delete_session(session: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _authorized(ws: WebSocket) -> bool:
-    key = ws.app.state.settings.api_key
-    if key is None:
-        return True
-    given = ws.headers.get("authorization", "").removeprefix("Bearer ").strip() or ws.query_params.get("api_key", "")
-    return secrets.compare_digest(given.encode(), key.get_secret_value().encode())
-
-
-def _error(exc: Exception) -> dict:
-    if isinstance(exc, ServiceError):
-        return {"type": "error", "code": exc.code, "field": exc.field, "message": exc.message}
-    return {"type": "error", "code": "internal", "field": None, "message": "internal error; the session is unchanged"}
-
-
-def _parse(text: str | None) -> dict:
-    try:
-        msg = json.loads(text or "")
-    except json.JSONDecodeError as e:
-        raise InvalidFieldError("message", f"not valid JSON: {e}") from e
+def _parse(text: str | None, max_chars: int) -> dict:
+    if text is not None and len(text) > max_chars:  # characters <= bytes: anything counted over is over
+        raise PayloadTooLargeError("message", f"a text message of {len(text)} characters is over the limit of {max_chars}")
+    msg = parse_json_message(text)
     if not isinstance(msg, dict):
         raise InvalidFieldError("message", "a control message is a JSON object with a \"type\"")
     if msg.get("type") not in MESSAGE_TYPES:
@@ -117,17 +107,14 @@ def _prompt_objects(msg: dict) -> tuple[int | None, list[dict]]:
 
 @router.websocket("/video/{session}")
 async def video_socket(ws: WebSocket, session: str) -> None:
-    if not _authorized(ws):
-        await ws.close(code=4401, reason="missing or wrong API key")
-        return
-    await ws.accept()
+    await ws.accept()  # the API key was checked by middleware.ApiKeyAuth
     metrics.VIDEO_ACTIVE_SESSIONS.inc()
     options: SessionOptions | None = None
     try:
         _check_session_id(session)
         sessions = video_sessions(ws.app)
     except ServiceError as e:
-        await ws.send_json(_error(e))
+        await ws.send_json(ws_error(e))
         await ws.close(code=1008)
         metrics.VIDEO_ACTIVE_SESSIONS.dec()
         return
@@ -143,7 +130,7 @@ async def video_socket(ws: WebSocket, session: str) -> None:
                     reply = await sessions.frame(session, message["bytes"], options.format)
                     await ws.send_json({"type": "frame", **asdict(reply)})
                     continue
-                msg = _parse(message.get("text"))
+                msg = _parse(message.get("text"), ws.app.state.settings.max_body_bytes)
                 kind = msg["type"]
                 if kind == "start":
                     requested = _start_options(msg)
@@ -172,10 +159,10 @@ async def video_socket(ws: WebSocket, session: str) -> None:
             except WebSocketDisconnect:
                 raise
             except ServiceError as e:
-                await ws.send_json(_error(e))
+                await ws.send_json(ws_error(e))
             except Exception as e:  # noqa: BLE001  (the socket and the stored session outlive one bad message)
                 log.exception("video session %s: %s", session, e)
-                await ws.send_json(_error(e))
+                await ws.send_json(ws_error(e))
     except WebSocketDisconnect:
         pass
     finally:

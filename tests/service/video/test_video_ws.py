@@ -57,7 +57,7 @@ def test_stream_equals_sam2_and_every_malformed_message_is_answered(client, vide
         for t in range(1, len(frames)):
             if t == 3:
                 ws.send_text("{not json")
-                expect_error(ws, "invalid_field", "message")
+                expect_error(ws, "malformed_json", "message")
                 ws.send_json({"type": "teleport"})
                 expect_error(ws, "invalid_field", "type")
                 ws.send_json({"type": "prompt", "frame_idx": 7, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
