@@ -28,7 +28,7 @@ from model.features import ImageFeatures
 
 from . import metrics
 from .cache import ByteLRU
-from .errors import NotReadyError, UnknownIdError
+from .errors import NotReadyError, QueueFullError, UnknownIdError
 from .settings import Settings
 from .worker import DeviceWorker
 
@@ -227,6 +227,7 @@ class InferenceEngine:
     async def _encode_once(self, image_id: str, pixels: np.ndarray) -> tuple[ImageFeatures, float, float]:
         """(features, encoder seconds, queue wait) of a new image; concurrent requests for it share one job."""
         task = self._encoding.get(image_id)
+        joined = task is not None
         if task is None:
             def encode():
                 t = time.perf_counter()
@@ -237,7 +238,12 @@ class InferenceEngine:
             self._encoding[image_id] = task
             task.add_done_callback(lambda _t: self._encoding.pop(image_id, None))
         # shield: a client that goes away must not cancel the encode other requests wait for.
-        (features, encode_s), waited = await asyncio.shield(task)
+        try:
+            (features, encode_s), waited = await asyncio.shield(task)
+        except QueueFullError:
+            if joined:  # the worker counted the refused job once; every request that shared it is refused too
+                metrics.QUEUE_REJECTED.inc()
+            raise
         return features, encode_s, waited
 
     def _keep_logits(self, image_id: str, low_res: torch.Tensor) -> list[str]:

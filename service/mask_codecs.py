@@ -23,6 +23,31 @@ def encode_rle(mask: np.ndarray) -> dict:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
+def compressed_counts(counts: str) -> list[int]:
+    """The run lengths of a compressed COCO RLE string (the LEB128-like code of the COCO API's ``rleFrString``:
+    5 bits per character offset by 48, bit 0x20 = more follows, bit 0x10 of the last = negative, and from the
+    third run on each value is a difference to the run two before)."""
+    runs: list[int] = []
+    value = shift = 0
+    for ch in counts:
+        c = ord(ch) - 48
+        if not 0 <= c < 64:
+            raise ValueError(f"character {ch!r} is not in the RLE alphabet")
+        value |= (c & 0x1F) << shift
+        shift += 5
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+        value = shift = 0
+    if shift:
+        raise ValueError("counts end in the middle of a run")
+    return runs
+
+
 def decode_rle(rle: dict, field: str = "rle") -> np.ndarray:
     """Compressed ({"counts": str}) or uncompressed ({"counts": [int, ...]}) COCO RLE -> bool [H, W]."""
     try:
@@ -33,6 +58,14 @@ def decode_rle(rle: dict, field: str = "rle") -> np.ndarray:
                 raise InvalidFieldError(f"{field}.counts", f"uncompressed counts must be non-negative and sum to {h}*{w}")
             coded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
         else:
+            # pycocotools decodes runs that fall short of h*w into a partly uninitialised mask: check them first.
+            try:
+                runs = compressed_counts(counts)
+            except ValueError as e:
+                raise InvalidFieldError(f"{field}.counts", f"not compressed COCO RLE counts: {e}") from None
+            if any(r < 0 for r in runs) or sum(runs) != h * w:
+                raise InvalidFieldError(f"{field}.counts", f"run lengths must be non-negative and sum to {h}*{w} = "
+                                                           f"{h * w}; these sum to {sum(runs)}")
             coded = {"size": [h, w], "counts": counts.encode("ascii")}
         mask = mask_utils.decode(coded)
     except InvalidFieldError:

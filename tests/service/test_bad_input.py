@@ -62,6 +62,9 @@ def _bad_requests(image_b64: str, image_id: str) -> dict:
         "box_outside_image": ({"image_id": image_id, "objects": [{"box": [0, 0, 500, 60]}]}, 422, "objects.0.box"),
         "rle_wrong_size": ({"image_id": image_id, "objects": [{**click, "mask": wrong_rle}]}, 422, "objects.0.mask.size"),
         "rle_bad_counts": ({"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": [3, 4]}}]}, 422, "objects.0.mask.counts"),
+        # A compressed RLE whose runs cover 100 of the 120x160 pixels (pycocotools leaves the rest uninitialised).
+        "rle_short_compressed": ({"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": encode_rle(np.ones((10, 10), bool))["counts"]}}]}, 422, "objects.0.mask.counts"),
+        "rle_outside_alphabet": ({"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": "zz"}}]}, 422, "objects.0.mask.counts"),
         "mask_and_logits_id": ({"image_id": image_id, "objects": [{"mask": wrong_rle, "mask_logits_id": "lg_x"}]}, 422, "objects.0.mask"),
         "unknown_image_id": ({"image_id": "img_" + "0" * 32, "objects": [BOX]}, 404, "image_id"),
         "unknown_logits_id": ({"image_id": image_id, "objects": [{**click, "mask_logits_id": "lg_forged"}]}, 404, "objects.0.mask_logits_id"),

@@ -37,7 +37,7 @@ def test_rle_uncompressed_counts(mask):
 @pytest.mark.parametrize("rle, field", [
     ({"size": [37, 53], "counts": [5, 5]}, "rle.counts"),
     ({"size": [37, 53]}, "rle"),
-    ({"size": [37, 53], "counts": "\u00e9\u00e9"}, "rle"),
+    ({"size": [37, 53], "counts": "\u00e9\u00e9"}, "rle.counts"),  # counts are checked before pycocotools sees them
 ])
 def test_bad_rle_names_the_field(rle, field):
     with pytest.raises(InvalidFieldError) as e:
