@@ -5,6 +5,7 @@ names and labels, the affinity header."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -138,9 +139,10 @@ def test_api_key_and_redis_url_come_from_secrets(rendered, overlay):
     assert set(refs) == {"SAM2REFINER_API_KEY", "SAM2REFINER_REDIS_URL"}
     kustomization = (ROOT / "deploy/overlays" / overlay / "kustomization.yaml").read_text()
     secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
-    for ref in refs.values():
+    from_secrets = {}
+    for env_name, ref in refs.items():
         if ref["name"] in secrets:
-            assert ref["key"] in secrets[ref["name"]]["data"]
+            from_secrets[env_name] = base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
         else:  # made by the operator: the overlay says how
             assert re.search(
                 rf"create secret generic {re.escape(ref['name'])} --from-literal={ref['key']}=", kustomization
@@ -151,8 +153,6 @@ def test_cpu_overlay_runs_its_own_redis_and_the_gpu_overlay_one_gpu_per_pod(rend
     cpu, gpu = rendered["cpu"], rendered["gpu"]
     redis = one(cpu, "Service", "sam2refiner-redis")
     url = next(d for d in cpu if d["kind"] == "Secret" and d["metadata"]["name"].startswith("sam2refiner-redis"))
-    import base64
-
     assert base64.b64decode(url["data"]["url"]).decode().startswith(f"redis://{redis['metadata']['name']}:6379/")
     assert "nvidia.com/gpu" not in json.dumps(server(cpu))
     limits, requests = container(gpu)["resources"]["limits"], container(gpu)["resources"]["requests"]
