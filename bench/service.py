@@ -101,7 +101,8 @@ def _throughput(url: str, image_id: str, clients: int, per_client: int) -> float
 
 
 def bench_size(size: int, args) -> dict:
-    settings = Settings(sam2_config=args.config, image_size=size, device=args.device, queue_size=64)
+    settings = Settings(sam2_config=args.config, image_size=size, device=args.device, queue_size=64,
+                        random_refiner=True)  # the refined path, as the figures in README say
     server = _Server(settings)
     try:
         with httpx.Client(base_url=server.url, timeout=600) as c:

@@ -26,6 +26,7 @@ class WeightsInfo:
     refiner_checkpoint: str | None
     refiner_sha256: str | None
     seed: int
+    has_refiner: bool = True  # False when built without any refiner module (SAM 2 alone)
 
     @property
     def random_sam2(self) -> bool:
@@ -34,6 +35,13 @@ class WeightsInfo:
     @property
     def random_refiner(self) -> bool:
         return self.refiner_sha256 is None
+
+    @property
+    def refiner(self) -> str:
+        """"trained" (a refiner checkpoint is loaded), "random" (modules on random weights) or "none"."""
+        if self.refiner_sha256 is not None:
+            return "trained"
+        return "random" if self.has_refiner else "none"
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -86,7 +94,7 @@ def build_sam2refiner(
         model.sam2.image_encoder.forward = torch.compile(model.sam2.image_encoder.forward, dynamic=False)
     model.weights = WeightsInfo(
         str(sam2_checkpoint) if sam2_checkpoint else None, sam2_sha,
-        str(refiner_checkpoint) if refiner_checkpoint else None, refiner_sha, seed,
+        str(refiner_checkpoint) if refiner_checkpoint else None, refiner_sha, seed, modules.any(),
     )
     if sam2_sha is None:
         log.warning("SAM 2 %s is running on RANDOM weights (no checkpoint given): masks are meaningless", config)

@@ -31,7 +31,8 @@ def main() -> None:
     log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
     _prepare_multiprocess_metrics(settings.workers)
     weights = "RANDOM WEIGHTS" if settings.sam2_checkpoint is None else str(settings.sam2_checkpoint)
-    refiner = "RANDOM WEIGHTS" if settings.refiner_checkpoint is None else str(settings.refiner_checkpoint)
+    refiner = (str(settings.refiner_checkpoint) if settings.refiner_checkpoint is not None
+               else "RANDOM WEIGHTS" if settings.random_refiner else "none (SAM 2 alone)")
     log.warning(
         "starting SAM2Refiner on http://%s:%d: config %s, image_size %d, device %s, %d worker(s); "
         "SAM 2: %s; refiner: %s (each worker logs its device and dtype once loaded)",

@@ -30,9 +30,9 @@ log = logging.getLogger("service")
 def log_model_banner(description: dict) -> None:
     """Says loudly what this process runs on; random weights get a banner nobody can miss."""
     log.warning(
-        "SAM2Refiner serving %s at %d on %s (%s), modules %s",
+        "SAM2Refiner serving %s at %d on %s (%s); refiner: %s (modules %s, refine by default: %s)",
         description["config"], description["image_size"], description["device"], description["dtype"],
-        description["modules"],
+        description["refiner"], description["modules"], description["refine_default"],
     )
     warning = description["weights"]["warning"]
     if warning:

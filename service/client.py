@@ -115,7 +115,9 @@ class _Base:
     def _body(self, objects, multimask, refine, fmt, resend: bool) -> dict:
         if self._image_b64 is None and self.image_id is None:
             raise ValueError("no image: call set_image(...) first")
-        body = {"objects": objects, "multimask": multimask, "refine": refine, "format": fmt}
+        body = {"objects": objects, "multimask": multimask, "format": fmt}
+        if refine is not None:  # unset: the server's default (on when it has a refiner)
+            body["refine"] = refine
         if self.image_id is not None and not resend:
             body["image_id"] = self.image_id
         else:
@@ -148,7 +150,7 @@ class SAM2RefinerClient(_Base):
         self.http = httpx.Client(base_url=base_url, headers=self._headers, timeout=timeout, transport=transport)
 
     def segment(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *, objects=None,
-                multimask: bool = False, refine: bool = True, format: str = "rle") -> SegmentResult:
+                multimask: bool = False, refine: bool | None = None, format: str = "rle") -> SegmentResult:
         """Segments one object (keyword prompts) or several (``objects``: dicts with the same keywords)."""
         objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
         body = self._body(objs, multimask, refine, format, resend=False)
@@ -179,7 +181,7 @@ class AsyncSAM2RefinerClient(_Base):
         self.http = httpx.AsyncClient(base_url=base_url, headers=self._headers, timeout=timeout, transport=transport)
 
     async def segment(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *, objects=None,
-                      multimask: bool = False, refine: bool = True, format: str = "rle") -> SegmentResult:
+                      multimask: bool = False, refine: bool | None = None, format: str = "rle") -> SegmentResult:
         objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
         body = self._body(objs, multimask, refine, format, resend=False)
         response = await self.http.post("/segment", json=body)
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     with SAM2RefinerClient(args.url, api_key=args.api_key) as client:
         client.set_image(args.image)
         try:
-            result = client.segment(points=points, labels=labels, box=args.box, refine=not args.no_refine)
+            result = client.segment(points=points, labels=labels, box=args.box, refine=False if args.no_refine else None)
         except ServiceRequestError as e:
             print(e, file=sys.stderr)
             return 1

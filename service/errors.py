@@ -54,6 +54,12 @@ class PayloadTooLargeError(ServiceError):
     status, code = 413, "too_large"
 
 
+class RefinerNotLoadedError(ServiceError):
+    """``refine`` was asked for, but this server runs SAM 2 alone (no refiner checkpoint)."""
+
+    status, code = 409, "refiner_not_loaded"
+
+
 class QueueFullError(ServiceError):
     status, code = 503, "queue_full"
 

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model import SAM2RefinerImagePredictor, build_sam2refiner
+from model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner
 from model.features import ImageFeatures
 
 from . import metrics
 from .cache import ByteLRU
-from .errors import NotReadyError, QueueFullError, UnknownIdError
+from .errors import NotReadyError, QueueFullError, RefinerNotLoadedError, UnknownIdError
 from .settings import Settings
 from .worker import DeviceWorker
 
@@ -117,6 +117,7 @@ class InferenceEngine:
         self.model = build_sam2refiner(
             s.sam2_config, s.image_size, s.device,
             sam2_checkpoint=s.sam2_checkpoint, refiner_checkpoint=s.refiner_checkpoint, seed=s.seed,
+            modules=self._refiner_modules(),
             video=True,  # sam2's video-builder options too: they only change memory encoding (video sessions)
         )
         self.predictor = SAM2RefinerImagePredictor(self.model)
@@ -129,12 +130,38 @@ class InferenceEngine:
             str(info["weights"]["random_weights"]).lower(),
         ).set(1)
 
+    def _refiner_modules(self) -> RefinerSwitches | None:
+        """A checkpoint brings its own modules; without one, random modules only when asked for explicitly."""
+        if self.settings.refiner_checkpoint is not None:
+            return None
+        return RefinerSwitches() if self.settings.random_refiner else RefinerSwitches.off()
+
+    @property
+    def refiner(self) -> str:
+        """"trained", "random" or "none" (SAM 2 alone)."""
+        return self.model.weights.refiner
+
+    def resolve_refine(self, requested, field_name: str = "refine") -> bool:
+        """What a request's ``refine`` means here: unset is on when a refiner is loaded (trained, or random by
+        explicit choice); asking for the refiner on a server without one is an error, never SAM 2's mask."""
+        if requested is None:
+            return self.refiner != "none"
+        if self.refiner == "none" and (requested is True or (isinstance(requested, dict) and any(requested.values()))):
+            raise RefinerNotLoadedError(
+                field_name,
+                "this server runs SAM 2 alone (no refiner loaded): send refine=false or leave it out, or start the "
+                "server with SAM2REFINER_REFINER_CHECKPOINT=<trained refiner .safetensors> "
+                "(SAM2REFINER_RANDOM_REFINER=true gives random refiner weights, for tests and demos)",
+            )
+        return requested
+
     async def warmup(self) -> None:
         """One dummy encode + decode, so the first user request does not pay for lazy initialisation."""
         if self.settings.warmup:
             pixels = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
             obj = PreparedObject(points=np.array([[40.0, 30.0]]), labels=np.array([1]), box=np.array([10.0, 10.0, 80.0, 50.0]))
-            await self.worker.submit(lambda: self._decode_objects(self.predictor.encode([pixels]), [obj], True, True))
+            refine = self.resolve_refine(None)
+            await self.worker.submit(lambda: self._decode_objects(self.predictor.encode([pixels]), [obj], True, refine))
         self.ready = True
         metrics.MODEL_READY.set(1)
 
@@ -154,13 +181,15 @@ class InferenceEngine:
 
     def describe(self) -> dict:
         w = self.model.weights
-        random = w.random_sam2 or (w.random_refiner and self.model.config.modules.any())
+        random = w.random_sam2 or w.refiner == "random"
         warning = None
         if random:
-            which = [n for n, r in (("SAM 2", w.random_sam2), ("refiner", w.random_refiner)) if r]
+            which = [n for n, r in (("SAM 2", w.random_sam2), ("refiner", w.refiner == "random")) if r]
             warning = f"RANDOM WEIGHTS ({' and '.join(which)}): no checkpoint was given, masks are meaningless"
         return {
             "config": self.model.config.sam2_config,
+            "refiner": w.refiner,
+            "refine_default": self.resolve_refine(None),
             "image_size": self.model.image_size,
             "device": str(self.device),
             "dtype": self.dtype,

@@ -65,7 +65,8 @@ class SegmentRequest(_Strict):
     image_id: str | None = Field(None, description="image_id from an earlier response, instead of image")
     objects: list[ObjectPrompt] = Field(description="one entry per object to segment")
     multimask: bool = Field(False, description="three candidate masks per object instead of one")
-    refine: bool = Field(True, description="run the SAM2Refiner modules; false gives SAM 2's masks")
+    refine: bool | None = Field(None, description="run the SAM2Refiner modules; false gives SAM 2's masks; unset: on "
+                                                  "when the server has a refiner (GET /v1/model: refine_default)")
     format: MaskFormat = Field("rle", description="mask encoding: rle (COCO), png (base64) or polygons")
 
     @model_validator(mode="after")
@@ -176,6 +177,10 @@ class WeightsOut(BaseModel):
 
 class ModelOut(BaseModel):
     config: str
+    refiner: Literal["none", "random", "trained"] = Field(
+        description="trained: a refiner checkpoint is loaded (weights.refiner_sha256); random: RANDOM refiner "
+                    "weights (SAM2REFINER_RANDOM_REFINER); none: SAM 2 alone, refine requests answer 409")
+    refine_default: bool = Field(description="what a request without 'refine' gets")
     image_size: int
     device: str
     dtype: str

@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     image_size: int = Field(1024, description="encoder input side in pixels (multiple of 32)")
     device: str = Field("auto", description="auto (cuda if present), cpu, cuda, cuda:N")
     sam2_checkpoint: Path | None = Field(None, description="official SAM 2.1 .pt; none = RANDOM weights")
-    refiner_checkpoint: Path | None = Field(None, description="refiner .safetensors; none = RANDOM refiner")
+    refiner_checkpoint: Path | None = Field(None, description="trained refiner .safetensors; unset = no refiner (SAM 2 alone)")
+    random_refiner: bool = Field(False, description="without a refiner checkpoint, run the refiner on RANDOM weights (tests, demos)")
     seed: int = Field(0, description="seed of the random weights used when a checkpoint is missing")
     warmup: bool = Field(True, description="run one dummy request before /readyz says ready")
 

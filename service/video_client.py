@@ -32,11 +32,12 @@ class VideoSessionError(RuntimeError):
 
 
 class VideoSession:
-    def __init__(self, url: str, session: str, refine: bool = True, api_key: str | None = None, timeout: float = 300):
+    def __init__(self, url: str, session: str, refine: bool | None = None, api_key: str | None = None, timeout: float = 300):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self.timeout = timeout
         self._ws = connect(f"{url.rstrip('/')}/video/{session}", additional_headers=headers, max_size=None)
-        self.started = self._ask({"type": "start", "refine": refine, "format": "rle"})
+        start = {"type": "start", "format": "rle"} if refine is None else {"type": "start", "refine": refine, "format": "rle"}
+        self.started = self._ask(start)
 
     def frame(self, encoded: bytes) -> dict:
         """Sends one JPEG/PNG frame; returns every tracked object's mask on it."""

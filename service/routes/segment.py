@@ -38,6 +38,7 @@ def _encode_outputs(result: SegmentResult, fmt: str) -> list[dict]:
 async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep) -> dict:
     start = time.perf_counter()
     check_limits(req, settings)
+    refine = engine.resolve_refine(req.refine)  # before any decoding: a server without a refiner says so at once
     decode_s, pixels, features = 0.0, None, None
     if req.image is not None:
         pixels, image_id = await run_in_threadpool(_decode, req.image, settings.max_image_pixels)
@@ -50,7 +51,7 @@ async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep)
         height, width = features.orig_hw[0]
     objects = prepare_objects(req, height, width, image_id, engine)
 
-    result = await engine.segment(pixels, image_id, features, objects, req.multimask, req.refine)
+    result = await engine.segment(pixels, image_id, features, objects, req.multimask, refine)
 
     t = time.perf_counter()
     encoded = await run_in_threadpool(_encode_outputs, result, req.format)

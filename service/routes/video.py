@@ -75,13 +75,13 @@ def _parse(text: str | None, max_chars: int) -> dict:
     return msg
 
 
-def _start_options(msg: dict) -> SessionOptions:
-    refine, fmt = msg.get("refine", True), msg.get("format", "rle")
-    if not isinstance(refine, bool):
+def _start_options(msg: dict, engine) -> SessionOptions:
+    refine, fmt = msg.get("refine"), msg.get("format", "rle")
+    if refine is not None and not isinstance(refine, bool):
         raise InvalidFieldError("refine", "must be true or false")
     if fmt not in FORMATS:
         raise InvalidFieldError("format", f"unknown format {fmt!r}; use one of {list(FORMATS)}")
-    return SessionOptions(refine, fmt)
+    return SessionOptions(engine.resolve_refine(refine), fmt)
 
 
 def _is_int(v) -> bool:
@@ -133,7 +133,7 @@ async def video_socket(ws: WebSocket, session: str) -> None:
                 msg = _parse(message.get("text"), ws.app.state.settings.max_body_bytes)
                 kind = msg["type"]
                 if kind == "start":
-                    requested = _start_options(msg)
+                    requested = _start_options(msg, sessions.engine)
                     state = await sessions.start(session, requested.refine)
                     options = SessionOptions(state["refine"], requested.format)
                     await ws.send_json({"type": "started", "session": session, "format": options.format, **state})

@@ -24,7 +24,7 @@ def server(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
     env = service_env(
         sam2_config="hiera_t", image_size="256", device="cpu", host="127.0.0.1", port=str(port), workers="2",
-        log_level="warning",
+        log_level="warning", random_refiner="true",
     )
     proc = launch(["-m", "service"], env, log_path)
     url = f"http://127.0.0.1:{port}"

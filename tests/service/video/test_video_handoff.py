@@ -17,7 +17,7 @@ from service.video_client import VideoSession, VideoSessionError
 def _launch(port: int, checkpoint: str, prefix: str, log_path: Path):
     env = service_env(
         sam2_config="hiera_t", image_size="256", device="cpu", sam2_checkpoint=checkpoint, warmup="false",
-        redis_url=REDIS_URL, video_key_prefix=prefix, log_level="warning",
+        redis_url=REDIS_URL, video_key_prefix=prefix, log_level="warning", random_refiner="true",
     )
     args = ["-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
     return launch(args, env, log_path)
