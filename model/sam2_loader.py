@@ -18,6 +18,11 @@ from omegaconf import OmegaConf
 
 from .config import SAM2_CONFIGS, check_image_size
 from .errors import CheckpointError
+from .fill_holes import install as install_hole_filling
+
+# sam2's hole filling needs its compiled extension, which the wheel lacks; hook our connected components in
+# (model/fill_holes.py) so every sam2 predictor in this process post-processes as sam2-with-extension does.
+install_hole_filling()
 
 log = logging.getLogger(__name__)
 

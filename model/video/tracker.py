@@ -26,6 +26,7 @@ from sam2.modeling.sam2_base import NO_OBJ_SCORE  # sam2's logit for "object abs
 
 from ..config import RefinerSwitches
 from ..errors import InvalidInputError
+from ..fill_holes import SAM2_VIDEO_FILL_HOLE_AREA, fill_holes
 from ..image_predictor import SAM2RefinerImagePredictor
 from ..sam2refiner import SAM2Refiner, capture_io
 from ..transforms import prepare_image
@@ -144,12 +145,15 @@ def _capture_decoder(decoder: torch.nn.Module):
 
 
 class StreamingTracker:
-    def __init__(self, model: SAM2Refiner, max_cond_frames: int = 16):
+    def __init__(self, model: SAM2Refiner, max_cond_frames: int = 16, fill_hole_area: int = SAM2_VIDEO_FILL_HOLE_AREA):
+        """``fill_hole_area``: background holes of at most this many low-res pixels are filled, as sam2's video
+        builder sets it (``model/fill_holes.py``); 0 turns it off."""
         if max_cond_frames < 2:
             raise ValueError("max_cond_frames: keep at least 2 conditioning frames (the first and the latest)")
         self.model = model
         self.sam = model.sam2
         self.max_cond_frames = max_cond_frames
+        self.fill_hole_area = fill_hole_area
         self._prompts = SAM2RefinerImagePredictor(model)  # its prompt validation, reused as is
 
     # ------------------------------------------------------------------ state
@@ -269,6 +273,9 @@ class StreamingTracker:
         _, _, ious, low_res, high_res, obj_ptr, obj_score = sam_out
         best = torch.argmax(ious, dim=-1) if ious.shape[-1] > 1 else torch.zeros(1, dtype=torch.long, device=ious.device)
         score = ious[0, best[0]]
+        # sam2's predictor fills small holes of the masks it stores and returns (_run_single_frame_inference);
+        # the memory of a tracked frame was already encoded from the unfilled masks inside _track_step.
+        low_res = fill_holes(low_res, self.fill_hole_area)
         if prompted:
             # sam2's predictor encodes prompted frames from the low-res mask, upsampled (propagate_in_video_preflight)
             high_res = F.interpolate(low_res, size=high_res.shape[-2:], mode="bilinear", align_corners=False)
@@ -277,6 +284,7 @@ class StreamingTracker:
                 high_res, low_res = self._refine(
                     seen, feats, switches, obj, point_inputs, self.sam._use_multimask(is_init, point_inputs), best, obj_score
                 )
+            low_res = fill_holes(low_res, self.fill_hole_area)  # the stored coarse mask, as SAM 2's
         with timer.stage("memory_encode"):
             # The memory encoder keeps SAM 2's own stride-16 feature (LA only feeds the decoder side).
             maskmem, pos = self.sam._encode_new_memory(feats.vision_feats, feats.feat_sizes, high_res, obj_score, prompted)

@@ -108,3 +108,34 @@ def test_corrective_click_on_a_tracked_frame(video_model, reference, video, tmp_
         _assert_close(pointers[t][1], _reference_pointer(ref_state, t), f"pointer, frame {t}")
     # The correction changed the tracked frame's mask.
     assert not torch.allclose(replies[fix_at][1], before[fix_at][0], atol=1e-2)
+
+
+def test_mask_prompt_with_small_holes_is_filled_as_sam2_fills_it(video_checkpoint, reference, tmp_path):
+    """sam2's video builder fills holes of up to 8 low-res pixels (fill_hole_area=8) in the masks it stores and
+    returns, and encodes the prompted frame's memory from the filled mask; model/fill_holes.py makes that run
+    without sam2's extension, for sam2 and for our tracker alike. Without filling the outputs would differ."""
+    frames, masks = clip(num_frames=4)
+    prompt = masks[0, 0].copy()
+    ys, xs = np.nonzero(prompt)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    prompt[cy - 12 : cy + 12, cx - 12 : cx + 12] = True
+    prompt[cy - 5 : cy + 5, cx - 5 : cx + 5] = False  # a hole of about 2x3 low-res pixels
+    model = build_sam2refiner("hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True)
+
+    def ours(fill_hole_area):
+        tracker = StreamingTracker(model, fill_hole_area=fill_hole_area)
+        state, out = tracker.new_state(refine=False), {}
+        for t, frame in enumerate(frames):
+            state, result = tracker.step(state, tracker.encode_frame(frame), [ObjectPrompt(1, mask=prompt)] if t == 0 else [])
+            out[t] = result.objects[0].logits
+        return out
+
+    filled, unfilled = ours(8), ours(0)
+    ref_state = reference_state(reference, frames, tmp_path / "holes")
+    reference.add_new_mask(ref_state, 0, 1, prompt)
+    ref = propagate(reference, ref_state)
+    for t in range(len(frames)):
+        _assert_close(filled[t], ref[t][0], f"frame {t}")
+    assert (filled[0][cy, cx] > 0) and (unfilled[0][cy, cx] <= 0)  # the hole was filled on the prompted frame
+    diffs = [float((filled[t] - unfilled[t]).abs().max()) for t in range(len(frames))]
+    assert diffs[0] > 1 and diffs[1] > ATOL, diffs  # frame 1 tells filled from unfilled memory apart, too
