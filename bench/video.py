@@ -56,7 +56,7 @@ def _stream_step(tracker, store, session, frame, prompts, io_seconds: list | Non
     feats = tracker.encode_frame(frame, stored.state.switches)
     state, _ = tracker.step(stored.state, feats, prompts)
     computed = time.perf_counter()
-    store.save(session, state, b"", stored.version)
+    store.save(session, state, b"", stored)
     if io_seconds is not None:
         io_seconds.append(loaded - start + time.perf_counter() - computed)
     return state
@@ -81,8 +81,8 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
     prefix = f"bench-video-{uuid.uuid4().hex[:8]}"
     stores = {"in-process": InProcessStateStore(fp, ttl_s=600), "redis": RedisStateStore(REDIS_URL, fp, ttl_s=600, prefix=prefix)}
     for name in stores:
-        stores[name].save("s", tracker.new_state(refine=False), None, 0)
-    stores["in-process"].save("early", tracker.new_state(refine=False), None, 0)
+        stores[name].save("s", tracker.new_state(refine=False), None, None)
+    stores["in-process"].save("early", tracker.new_state(refine=False), None, None)
     times = {name: [] for name in stores}
     io = {name: [] for name in stores}
     late, early = [], []

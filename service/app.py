@@ -3,7 +3,8 @@
     app = create_app(Settings(sam2_config="hiera_t", image_size=256))   # tests, embedding
     uvicorn service.app:create_app --factory                              # what python -m service runs
 
-Other features add their router here with one ``include_router`` line.
+Other features add their router here with one ``include_router`` line. State the routes share (the engine, the
+video sessions and their store) is built in the lifespan and closed at its end.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from . import log_redaction, metrics
+from .draining import Drain
 from .error_handlers import install_error_handlers
 from .inference import InferenceEngine
 from .middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
 from .routes import health, model_info, segment, video
 from .routes import metrics as metrics_route
 from .settings import Settings, get_settings
+from .video_sessions import VideoSessions
 
 log = logging.getLogger("service")
 
@@ -46,14 +49,27 @@ async def lifespan(app: FastAPI):
     app.state.engine = engine
     await run_in_threadpool(engine.load)  # a bad config or checkpoint fails the start-up, loudly
     log_model_banner(engine.describe())
+    settings = app.state.settings
+    sessions = app.state.video_sessions = VideoSessions(engine, settings)  # Redis is reached on first use
+    app.state.drain.install_sigterm(settings.drain_timeout_s, settings.drain_delay_s)
     # Warm-up runs in the background: /healthz answers at once, /readyz (and /segment) once it is done.
     warmup = asyncio.create_task(_warm_up(engine))
+    gauges = asyncio.create_task(_refresh_video_metrics(sessions, min(5.0, settings.video_ttl_s)))
     try:
         yield
     finally:
         warmup.cancel()
+        gauges.cancel()
+        sessions.close()  # releases leases a Redis failure left behind
         engine.close()
         metrics.mark_process_dead()
+
+
+async def _refresh_video_metrics(sessions: VideoSessions, period_s: float) -> None:
+    """Sessions also expire while no message comes; the gauges follow."""
+    while True:
+        await asyncio.sleep(period_s)
+        sessions.refresh_metrics()
 
 
 async def _warm_up(engine: InferenceEngine) -> None:
@@ -73,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
     app = FastAPI(title="SAM2Refiner", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.drain = Drain()
     install_error_handlers(app)
     for router in (health.router, metrics_route.router, model_info.router, segment.router, video.router):
         app.include_router(router)

@@ -1,4 +1,5 @@
-"""Shared route dependencies: the engine and the settings (the API key is checked by ``middleware.ApiKeyAuth``).
+"""Shared route dependencies: the engine, the video sessions, the drain and the settings (the API key is
+checked by ``middleware.ApiKeyAuth``).
 
 They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in its thread pool, and three
 thread hops per request cost more than these few lines.
@@ -9,9 +10,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
+from .draining import Drain
 from .inference import InferenceEngine
 from .settings import Settings
+from .video_sessions import VideoSessions
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -22,5 +26,16 @@ async def get_engine(request: Request) -> InferenceEngine:
     return request.app.state.engine
 
 
+async def get_video_sessions(conn: HTTPConnection) -> VideoSessions:
+    """Built with the engine in the lifespan (HTTPConnection: the WebSocket route depends on it too)."""
+    return conn.app.state.video_sessions
+
+
+async def get_drain(conn: HTTPConnection) -> Drain:
+    return conn.app.state.drain
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[InferenceEngine, Depends(get_engine)]
+VideoSessionsDep = Annotated[VideoSessions, Depends(get_video_sessions)]
+DrainDep = Annotated[Drain, Depends(get_drain)]

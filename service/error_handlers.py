@@ -10,17 +10,36 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.errors import InvalidInputError
 
-from .errors import InternalError, InvalidFieldError, MalformedJsonError, ServiceError
+from . import state_store
+from .errors import (
+    InternalError,
+    InvalidFieldError,
+    MalformedJsonError,
+    ServiceError,
+    SessionBusyAnswer,
+    StaleStateAnswer,
+    StoreUnavailableError,
+)
 from .schemas import ErrorBody, FieldIssue, WsErrorMessage
+
+# Plain exceptions of layers that know nothing of HTTP -> the ServiceError a client is answered with.
+DOMAIN_ERRORS: dict[type[Exception], type[ServiceError]] = {
+    state_store.StateStoreUnavailable: StoreUnavailableError,
+    state_store.SessionBusyError: SessionBusyAnswer,
+    state_store.StaleStateError: StaleStateAnswer,
+}
 
 
 def as_service_error(exc: Exception, internal_message: str = "internal error") -> ServiceError:
-    """``exc`` as the ServiceError the client sees: model input errors are invalid fields, anything unexpected
-    is an internal error (its details stay in the log)."""
+    """``exc`` as the ServiceError the client sees: model input errors are invalid fields, store errors their
+    codes, anything unexpected is an internal error (its details stay in the log)."""
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, InvalidInputError):
         return InvalidFieldError(exc.argument, exc.detail)
+    for kind in type(exc).__mro__:
+        if kind in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[kind](None, str(exc))
     return InternalError(None, internal_message)
 
 
@@ -58,6 +77,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service(_req: Request, exc: ServiceError):
         return _response(exc)
+
+    async def _domain(_req: Request, exc: Exception):
+        return _response(as_service_error(exc))
+
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, _domain)
 
     @app.exception_handler(InvalidInputError)
     async def _model_input(_req: Request, exc: InvalidInputError):

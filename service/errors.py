@@ -72,6 +72,37 @@ class UnauthorizedError(ServiceError):
     status, code = 401, "unauthorized"
 
 
+class DuplicateFrameError(ServiceError):
+    """A video message whose ``seq`` was applied before and whose reply is no longer kept."""
+
+    status, code = 409, "duplicate_frame"
+
+
+class DrainingError(ServiceError):
+    """The worker is shutting down: reconnect, another worker continues the session."""
+
+    status, code = 503, "draining"
+
+
+# How the video state store's own (plain) exceptions are answered; service.error_handlers maps them.
+class StoreUnavailableError(ServiceError):
+    """Redis is down or frozen: retry the same message once it is back."""
+
+    status, code = 503, "state_store_unavailable"
+
+
+class SessionBusyAnswer(ServiceError):
+    """Another worker (or request) is advancing the session: retry."""
+
+    status, code = 409, "session_busy"
+
+
+class StaleStateAnswer(ServiceError):
+    """The session changed while this message was applied (nothing was saved): retry."""
+
+    status, code = 409, "stale_state"
+
+
 class InternalError(ServiceError):
     """A bug: answered without details (they are in the log)."""
 

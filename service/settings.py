@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     video_max_frame_bytes: int = Field(8 * MiB, gt=0, description="largest encoded frame (JPEG/PNG) in one binary message")
     video_max_objects: int = Field(32, gt=0, description="objects tracked at once in one video session")
     video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
+    redis_timeout_s: float = Field(2.0, gt=0, description="seconds before an unanswered Redis call counts as failed")
+
+    # --- shutdown (SIGTERM)
+    drain_timeout_s: float = Field(20.0, ge=0, description="longest wait for video messages in flight after SIGTERM")
+    drain_delay_s: float = Field(0.0, ge=0, description="seconds /readyz answers 503 before the server stops listening")
 
     # --- access and deployment
     api_key: SecretStr | None = Field(None, description="bearer key for every route but health and metrics")

@@ -2,19 +2,33 @@
 
 Redis layout (one hash and one lease per session, both with the session TTL, renewed on every use):
 
-    {prefix}:video:{session}:state   hash  ver -> int, meta -> state blob, frame -> current frame's bytes,
+    {prefix}:video:{session}:state   hash  ver -> int, epoch -> random id drawn when the session was created,
+                                           meta -> state blob, frame -> current frame's bytes,
+                                           seq, reply -> the client's number of the last message applied with one,
+                                                         and the reply it got (JSON),
                                            mem:{obj}:{t} -> one spatial memory blob (see model/video/codec.py)
-    {prefix}:video:{session}:lease   string, the owner token of the worker advancing the session (short PX)
+    {prefix}:video:{session}:lease   string "{worker}:{attempt}": who is advancing the session (short PX)
 
 A save is one MULTI/EXEC under WATCH of the hash: it writes the new meta, only the memories that are new or on
-the current frame, deletes those the state dropped, bumps ``ver`` and renews the TTL, or nothing at all if
-another worker wrote in between (``StaleStateError``). The lease keeps two workers from advancing one session
-at once; the version check catches the rest. Each worker keeps the last state it saved or read, and re-reads
-only when the stored ``ver`` differs.
+the current frame, deletes those the state dropped, bumps ``ver`` and renews the TTL, or nothing at all if the
+stored session is no longer the one loaded (``StaleStateError``). Versions restart at 1 when a session is
+deleted, expires or Redis restarts and a new one of the same name is created, so a session is identified by
+(``epoch``, ``ver``), never by ``ver`` alone. Each worker keeps the last state it saved or read, and re-reads
+only when the stored identity differs.
+
+The lease keeps two workers from advancing one session at once; the identity check catches the rest. A lease
+names its worker, so a ``SET`` that Redis runs late (sent during a stall, its reply never seen) leaves a lease
+this worker takes over on its next attempt; a release that fails is retried in the background until it goes
+through or the lease has expired by itself.
+
+Store errors are plain exceptions; ``service/error_handlers.py`` says what a client is answered.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -23,42 +37,59 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from service.errors import ServiceError
-
 from model.video.codec import StateFormatError, decode_state, encode_memory, encode_state, memory_field
 from model.video.state import TrackerState
+
+log = logging.getLogger(__name__)
 
 LOCAL_COPIES = 64  # sessions whose last state a Redis-backed worker keeps in memory
 
 __all__ = [
-    "StoredSession", "SessionInfo", "VideoStateStore", "InProcessStateStore", "RedisStateStore", "StateStoreError",
-    "StateStoreUnavailable", "SessionBusyError", "StaleStateError", "StateFormatError", "make_state_store",
+    "AppliedMessage", "StoredSession", "SessionInfo", "VideoStateStore", "InProcessStateStore", "RedisStateStore",
+    "StateStoreError", "StateStoreUnavailable", "SessionBusyError", "StaleStateError", "StateFormatError",
+    "make_state_store",
 ]
 
 
-class StateStoreError(ServiceError):
-    """Base of the store's errors; ``status`` is the HTTP status the service answers with."""
+class StateStoreError(Exception):
+    """Base of the store's errors. ``kind`` names it in the store-error metric."""
 
-    status, code = 500, "state_store_error"
+    kind = "error"
 
 
 class StateStoreUnavailable(StateStoreError):
-    status, code = 503, "state_store_unavailable"
+    """Redis refused the connection or did not answer in time."""
+
+    kind = "unavailable"
 
 
 class SessionBusyError(StateStoreError):
-    status, code = 409, "session_busy"
+    """Another worker, or another request on this one, holds the session's lease."""
+
+    kind = "session_busy"
 
 
 class StaleStateError(StateStoreError):
-    status, code = 409, "stale_state"
+    """The stored session is no longer the one loaded: another worker advanced it, or it was created anew."""
+
+    kind = "stale_state"
+
+
+@dataclass(frozen=True)
+class AppliedMessage:
+    """The last client message applied with a sequence number, and its reply (sent again to a resend of it)."""
+
+    seq: int
+    reply: bytes
 
 
 @dataclass
 class StoredSession:
-    version: int  # 0: never saved
+    version: int  # 1 after the first save
+    epoch: str  # drawn when the session is created: a session created again under the same name is another one
     state: TrackerState
     frame: bytes | None  # the current frame as the client sent it (a prompt on it may reach another worker)
+    applied: AppliedMessage | None = None
 
 
 @dataclass
@@ -67,6 +98,24 @@ class SessionInfo:
     bytes: int  # everything held for the session
     frame_bytes: int  # of which the current frame as sent (its size varies with the picture)
     ttl_s: float
+
+
+def _identity(stored: StoredSession | None) -> tuple[int, str] | None:
+    return None if stored is None else (stored.version, stored.epoch)
+
+
+def _check_unchanged(session: str, stored: tuple[int, str] | None, expected: StoredSession | None) -> None:
+    if stored == _identity(expected):
+        return
+    if stored is None:
+        raise StaleStateError(f"session {session} was deleted or expired while being advanced")
+    if expected is None or stored[1] != expected.epoch:
+        raise StaleStateError(f"session {session} was created anew elsewhere while being advanced")
+    raise StaleStateError(f"session {session} was changed elsewhere (version {stored[0]}, expected {expected.version})")
+
+
+def _new_epoch() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 class VideoStateStore(ABC):
@@ -79,8 +128,10 @@ class VideoStateStore(ABC):
     def load(self, session: str) -> StoredSession | None: ...
 
     @abstractmethod
-    def save(self, session: str, state: TrackerState, frame: bytes | None, expected_version: int) -> int:
-        """Stores ``state`` if the stored version is still ``expected_version``; returns the new version."""
+    def save(self, session: str, state: TrackerState, frame: bytes | None, expected: StoredSession | None,
+             applied: AppliedMessage | None = None) -> StoredSession:
+        """Stores ``state`` if the stored session is still ``expected`` (None: it must not exist yet) and returns
+        what is stored now; ``applied`` None keeps the stored one."""
 
     @abstractmethod
     def delete(self, session: str) -> bool: ...
@@ -98,8 +149,19 @@ class VideoStateStore(ABC):
         """Held while one worker loads, advances and saves the session; raises ``SessionBusyError``."""
         yield
 
-    def close(self) -> None:
-        pass
+    @abstractmethod
+    def held_bytes(self) -> int:
+        """Bytes of tracker state this process holds for sessions that have not expired."""
+
+    def close(self) -> None:  # noqa: B027  (a store without connections has nothing to close)
+        """Releases what the store holds (connections, leases a failure left)."""
+
+
+@dataclass
+class _Entry:
+    stored: StoredSession
+    expires: float  # time.monotonic()
+    nbytes: int  # of the tracker state
 
 
 class InProcessStateStore(VideoStateStore):
@@ -108,28 +170,31 @@ class InProcessStateStore(VideoStateStore):
     def __init__(self, fingerprint: str, ttl_s: float, lease_s: float = 30.0):
         super().__init__(fingerprint, ttl_s, lease_s)
         self._lock = threading.Lock()
-        self._sessions: dict[str, tuple[StoredSession, float, int]] = {}  # session -> (stored, expiry, bytes)
+        self._sessions: dict[str, _Entry] = {}
         self._leases: set[str] = set()
 
-    def _live(self, session: str):
+    def _live(self, session: str) -> _Entry | None:
         now = time.monotonic()
-        for key in [k for k, (_, expiry, _) in self._sessions.items() if expiry <= now]:
+        for key in [k for k, e in self._sessions.items() if e.expires <= now]:
             del self._sessions[key]
         return self._sessions.get(session)
 
     def load(self, session):
         with self._lock:
             entry = self._live(session)
-            return None if entry is None else entry[0]
+            return None if entry is None else entry.stored
 
-    def save(self, session, state, frame, expected_version):
+    def save(self, session, state, frame, expected, applied=None):
         with self._lock:
             entry = self._live(session)
-            current = entry[0].version if entry else 0
-            if current != expected_version:
-                raise StaleStateError(None, f"session {session} was changed elsewhere (version {current}, expected {expected_version})")
-            self._sessions[session] = (StoredSession(current + 1, state, frame), time.monotonic() + self.ttl_s, state.nbytes())
-            return current + 1
+            current = entry.stored if entry else None
+            _check_unchanged(session, _identity(current), expected)
+            stored = StoredSession(
+                current.version + 1 if current else 1, current.epoch if current else _new_epoch(), state, frame,
+                applied or (current.applied if current else None),
+            )
+            self._sessions[session] = _Entry(stored, time.monotonic() + self.ttl_s, state.nbytes())
+            return stored
 
     def delete(self, session):
         with self._lock:
@@ -140,27 +205,54 @@ class InProcessStateStore(VideoStateStore):
             entry = self._live(session)
             if entry is None:
                 return None
-            stored, expiry, size = entry
-            frame = len(stored.frame or b"")
-            return SessionInfo(stored.version, size + frame, frame, max(0.0, expiry - time.monotonic()))
+            frame = len(entry.stored.frame or b"")
+            return SessionInfo(entry.stored.version, entry.nbytes + frame, frame, max(0.0, entry.expires - time.monotonic()))
 
     def touch(self, session):
         with self._lock:
             entry = self._live(session)
             if entry is not None:
-                self._sessions[session] = (entry[0], time.monotonic() + self.ttl_s, entry[2])
+                entry.expires = time.monotonic() + self.ttl_s
 
     @contextmanager
     def lease(self, session):
         with self._lock:
             if session in self._leases:
-                raise SessionBusyError(None, f"session {session} is being advanced by another request")
+                raise SessionBusyError(f"session {session} is being advanced by another request")
             self._leases.add(session)
         try:
             yield
         finally:
             with self._lock:
                 self._leases.discard(session)
+
+    def held_bytes(self):
+        with self._lock:
+            self._live("")
+            return sum(e.nbytes for e in self._sessions.values())
+
+
+@dataclass
+class _LocalCopy:
+    """A Redis-backed worker's copy of what it last saved or read."""
+
+    stored: StoredSession
+    fields: set[str]  # the memory fields stored in Redis
+    nbytes: int
+    expires: float  # time.monotonic() when the stored session expires, as far as this worker renewed it
+
+
+# Takes the lease if it is free or held by an earlier attempt of this worker (ARGV[2], the worker's prefix).
+# Returns 0 (taken), 1 (taken over from this worker's earlier attempt) or the holder's token.
+_ACQUIRE = """
+local holder = redis.call('get', KEYS[1])
+if holder and string.sub(holder, 1, string.len(ARGV[2])) ~= ARGV[2] then return holder end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if holder then return 1 end
+return 0
+"""
+# Deletes the lease only if it is still this very attempt's.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 class RedisStateStore(VideoStateStore):
@@ -173,9 +265,17 @@ class RedisStateStore(VideoStateStore):
         self._watch_error = redis.exceptions.WatchError
         self.client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self.prefix = prefix
-        # session -> (version, stored, memory fields): this worker's last copy, most recently used last
-        self._local: OrderedDict[str, tuple[int, StoredSession, set[str]]] = OrderedDict()
+        self.owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"  # this worker, in lease tokens
+        self._acquire_script = self.client.register_script(_ACQUIRE)
+        self._release_script = self.client.register_script(_RELEASE)
+        self._local: OrderedDict[str, _LocalCopy] = OrderedDict()  # most recently used last
         self._local_lock = threading.Lock()
+        self._lease_lock = threading.Lock()
+        self._held: set[str] = set()  # sessions whose lease a request of this worker holds now
+        self._attempts = 0
+        self._unreleased: dict[str, tuple[str, str, float]] = {}  # token -> (session, key, give up at)
+        self._releaser: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def _key(self, session: str, part: str) -> str:
         return f"{self.prefix}:video:{session}:{part}"
@@ -185,51 +285,56 @@ class RedisStateStore(VideoStateStore):
         try:
             yield
         except self._redis_errors as e:
-            raise StateStoreUnavailable(None, f"video state store (Redis) unreachable while {what}: {e}") from e
+            raise StateStoreUnavailable(f"video state store (Redis) unreachable while {what}: {e}") from e
 
     def load(self, session):
         key = self._key(session, "state")
         with self._errors("loading the session"):
-            raw_version = self.client.hget(key, "ver")
+            raw_version, raw_epoch = self.client.hmget(key, "ver", "epoch")
             if raw_version is None:
                 self._forget(session)
                 return None
-            version = int(raw_version)
-            cached = self._local.get(session)
-            if cached is not None and cached[0] == version:
-                return cached[1]
+            identity = (int(raw_version), (raw_epoch or b"").decode())
+            cached = self._local_copy(session)
+            if cached is not None and _identity(cached.stored) == identity:
+                return cached.stored
             blobs = self.client.hgetall(key)
         fields = {k.decode(): v for k, v in blobs.items()}
-        if "meta" not in fields or int(fields.get("ver", -1)) != version:
-            raise StaleStateError(None, f"session {session} changed while being read; retry")
+        if "meta" not in fields or (int(fields.get("ver", -1)), fields.get("epoch", b"").decode()) != identity:
+            raise StaleStateError(f"session {session} changed while being read; retry")
         memories = {k: v for k, v in fields.items() if k.startswith("mem:")}
-        stored = StoredSession(version, decode_state(fields["meta"], memories, self.fingerprint), fields.get("frame"))
+        applied = AppliedMessage(int(fields["seq"]), fields["reply"]) if "seq" in fields and "reply" in fields else None
+        state = decode_state(fields["meta"], memories, self.fingerprint)
+        stored = StoredSession(identity[0], identity[1], state, fields.get("frame"), applied)
         self._remember(session, stored, set(memories))
         return stored
 
-    def save(self, session, state, frame, expected_version):
+    def save(self, session, state, frame, expected, applied=None):
         key = self._key(session, "state")
         meta, memories = encode_state(state, self.fingerprint)
-        cached = self._local.get(session)
-        known = cached[2] if cached is not None and cached[0] == expected_version else None
+        cached = self._local_copy(session)
+        known = cached.fields if cached is not None and expected is not None and _identity(cached.stored) == _identity(expected) else None
+        version, epoch = (expected.version + 1, expected.epoch) if expected is not None else (1, _new_epoch())
         ttl_ms = int(self.ttl_s * 1000)
         with self._errors("saving the session"):
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(key)
-                    raw = pipe.hget(key, "ver")
-                    current = int(raw) if raw is not None else 0
-                    if current != expected_version:
-                        raise StaleStateError(None, f"session {session} was changed elsewhere (version {current}, expected {expected_version})")
+                    raw_version, raw_epoch = pipe.hmget(key, "ver", "epoch")
+                    stored = None if raw_version is None else (int(raw_version), (raw_epoch or b"").decode())
+                    _check_unchanged(session, stored, expected)
                     if known is None:  # no local copy of what is stored: list it
                         known = {k.decode() for k in pipe.hkeys(key) if k.startswith(b"mem:")}
                     current_frame = {memory_field(o.obj_id, state.frame_idx) for o in state.objects.values()}
                     to_write = {f: t for f, t in memories.items() if f not in known or f in current_frame}
                     to_drop = sorted(known - set(memories))
                     pipe.multi()
-                    mapping = {"meta": meta, "ver": current + 1, **{f: encode_memory(t, self.fingerprint) for f, t in to_write.items()}}
+                    mapping = {"meta": meta, "ver": version, "epoch": epoch,
+                               **{f: encode_memory(t, self.fingerprint) for f, t in to_write.items()}}
                     if frame is not None:
                         mapping["frame"] = frame
+                    if applied is not None:
+                        mapping.update(seq=applied.seq, reply=applied.reply)
                     pipe.hset(key, mapping=mapping)
                     if to_drop:
                         pipe.hdel(key, *to_drop)
@@ -238,10 +343,10 @@ class RedisStateStore(VideoStateStore):
                     pipe.pexpire(key, ttl_ms)
                     pipe.execute()
                 except self._watch_error as e:
-                    raise StaleStateError(None, f"session {session} was changed by another worker during the save") from e
-        stored = StoredSession(current + 1, state, frame)
-        self._remember(session, stored, set(memories))
-        return current + 1
+                    raise StaleStateError(f"session {session} was changed by another worker during the save") from e
+        saved = StoredSession(version, epoch, state, frame, applied or (expected.applied if expected else None))
+        self._remember(session, saved, set(memories))
+        return saved
 
     def delete(self, session):
         self._forget(session)
@@ -267,24 +372,91 @@ class RedisStateStore(VideoStateStore):
     def touch(self, session):
         with self._errors("renewing the session"):
             self.client.pexpire(self._key(session, "state"), int(self.ttl_s * 1000))
+        with self._local_lock:
+            if session in self._local:
+                self._local[session].expires = time.monotonic() + self.ttl_s
 
+    # ------------------------------------------------------------------ leases
     @contextmanager
     def lease(self, session):
-        key, token = self._key(session, "lease"), uuid.uuid4().hex
-        with self._errors("taking the session lease"):
-            if not self.client.set(key, token, nx=True, px=int(self.lease_s * 1000)):
-                raise SessionBusyError(None, f"session {session} is being advanced by another worker; retry")
+        key = self._key(session, "lease")
+        with self._lease_lock:
+            if session in self._held:
+                raise SessionBusyError(f"session {session} is being advanced by another request on this worker; retry")
+            self._held.add(session)
+            self._attempts += 1
+            token = f"{self.owner}:{self._attempts}"
         try:
-            yield
+            self._acquire(session, key, token)
+            try:
+                yield
+            finally:
+                self._release(session, key, token)
         finally:
-            try:  # release only our own lease (compare-and-delete in one step)
-                self.client.eval(_RELEASE, 1, key, token)
-            except self._redis_errors:
-                pass  # it expires by itself
+            with self._lease_lock:
+                self._held.discard(session)
+
+    def _acquire(self, session: str, key: str, token: str) -> None:
+        try:
+            outcome = self._acquire_script(keys=[key], args=[token, f"{self.owner}:", int(self.lease_s * 1000)])
+        except self._redis_errors as e:
+            # Redis may still run the SET once it answers again: clear that lease when it does.
+            self._release_later(session, key, token)
+            raise StateStoreUnavailable(f"video state store (Redis) unreachable while taking the session lease: {e}") from e
+        if isinstance(outcome, bytes):
+            raise SessionBusyError(f"session {session} is being advanced by another worker ({outcome.decode()}); retry")
+        if outcome == 1:
+            log.warning("video session %s: took over this worker's own lease left by an earlier attempt whose "
+                        "Redis reply was lost", session)
+
+    def _release(self, session: str, key: str, token: str) -> None:
+        try:
+            self._release_script(keys=[key], args=[token])
+        except self._redis_errors as e:
+            log.warning("video session %s: releasing its lease failed (%s); retrying in the background (the "
+                        "lease expires by itself within %.0f s)", session, e, self.lease_s)
+            self._release_later(session, key, token)
+
+    def _release_later(self, session: str, key: str, token: str) -> None:
+        with self._lease_lock:
+            self._unreleased[token] = (session, key, time.monotonic() + self.lease_s)
+            if self._releaser is None:
+                self._releaser = threading.Thread(target=self._retry_releases, name="video-lease-releaser", daemon=True)
+                self._releaser.start()
+
+    def _retry_releases(self) -> None:
+        """Deletes leases this worker may have left (failed releases, SETs Redis may run late) once Redis answers."""
+        delay = 0.05
+        while not self._closed.wait(delay):
+            delay = min(2 * delay, 1.0)
+            with self._lease_lock:
+                pending = list(self._unreleased.items())
+                if not pending:
+                    self._releaser = None
+                    return
+            for token, (session, key, give_up_at) in pending:
+                try:
+                    released = self._release_script(keys=[key], args=[token])
+                except self._redis_errors:
+                    released = 0
+                if released:
+                    log.warning("video session %s: lease released after Redis answered again", session)
+                if released or time.monotonic() > give_up_at:
+                    with self._lease_lock:
+                        self._unreleased.pop(token, None)
+
+    # ------------------------------------------------------------------ local copies
+    def _local_copy(self, session: str) -> _LocalCopy | None:
+        with self._local_lock:
+            copy = self._local.get(session)
+            if copy is None or copy.expires <= time.monotonic():
+                return None
+            self._local.move_to_end(session)
+            return copy
 
     def _remember(self, session, stored, fields):
         with self._local_lock:
-            self._local[session] = (stored.version, stored, fields)
+            self._local[session] = _LocalCopy(stored, fields, stored.state.nbytes(), time.monotonic() + self.ttl_s)
             self._local.move_to_end(session)
             while len(self._local) > LOCAL_COPIES:
                 self._local.popitem(last=False)
@@ -293,16 +465,28 @@ class RedisStateStore(VideoStateStore):
         with self._local_lock:
             self._local.pop(session, None)
 
+    def held_bytes(self):
+        with self._local_lock:
+            now = time.monotonic()
+            for session in [s for s, c in self._local.items() if c.expires <= now]:
+                del self._local[session]
+            return sum(c.nbytes for c in self._local.values())
+
     def close(self):
+        self._closed.set()
+        for token, (session, key, _) in list(self._unreleased.items()):
+            try:
+                self._release_script(keys=[key], args=[token])
+            except self._redis_errors:
+                log.warning("video session %s: its lease could not be released at shutdown; it expires within %.0f s",
+                            session, self.lease_s)
+        self._unreleased.clear()
         self.client.close()
 
 
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-
-
 def make_state_store(redis_url: str | None, fingerprint: str, ttl_s: float, lease_s: float = 30.0,
-                     prefix: str = "sam2refiner") -> VideoStateStore:
+                     prefix: str = "sam2refiner", timeout_s: float = 2.0) -> VideoStateStore:
     """Redis when a URL is set (several workers can share sessions), else this process's memory."""
     if redis_url:
-        return RedisStateStore(redis_url, fingerprint, ttl_s, lease_s, prefix)
+        return RedisStateStore(redis_url, fingerprint, ttl_s, lease_s, prefix, timeout_s)
     return InProcessStateStore(fingerprint, ttl_s, lease_s)

@@ -2,7 +2,7 @@
 
     from service.video_client import VideoSession
 
-    with VideoSession("ws://127.0.0.1:8000", "cam-1", refine=True) as video:
+    with VideoSession("ws://127.0.0.1:8000", "cam-1") as video:     # refine: the server's default
         for i, jpeg in enumerate(jpeg_frames):
             reply = video.frame(jpeg)                      # {"frame_idx", "objects": [...], "timings": {...}}
             if i == 0:
@@ -10,38 +10,60 @@
             masks = video.masks(reply)                     # {obj_id: bool [H, W]}
         video.close()                                      # deletes the session; leaving without it keeps it (TTL)
 
-A reconnect with the same session id, to any worker sharing the Redis, continues the session.
+The client numbers every message that changes the session (``seq``) and resumes by itself: when the socket
+drops or the worker answers ``draining`` (it is shutting down), it reconnects (to the next of several URLs, if
+given: workers that share a Redis) and sends the message again, which the server answers from what it stored
+if it had applied it already. ``session_busy``, ``stale_state`` and ``state_store_unavailable`` are retried
+with backoff too, all within ``retry_s``.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 
 import numpy as np
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from .mask_codecs import decode_rle
+
+RETRIED = ("session_busy", "stale_state", "state_store_unavailable")  # the server says: retry the same message
+RECONNECT = ("draining",)  # the server says: reconnect, another worker continues
 
 
 class VideoSessionError(RuntimeError):
     """The server answered a message with ``{"type": "error"}``; ``code`` and ``field`` say why."""
 
     def __init__(self, reply: dict):
-        super().__init__(f"{reply.get('code')}: {reply.get('field')}: {reply.get('message')}")
-        self.code, self.field, self.reply = reply.get("code"), reply.get("field"), reply
+        error = reply.get("error") if isinstance(reply.get("error"), dict) else reply
+        super().__init__(f"{error.get('code')}: {error.get('field')}: {error.get('message')}")
+        self.code, self.field, self.reply = error.get("code"), error.get("field"), reply
 
 
 class VideoSession:
-    def __init__(self, url: str, session: str, refine: bool | None = None, api_key: str | None = None, timeout: float = 300):
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        self.timeout = timeout
-        self._ws = connect(f"{url.rstrip('/')}/video/{session}", additional_headers=headers, max_size=None)
-        start = {"type": "start", "format": "rle"} if refine is None else {"type": "start", "refine": refine, "format": "rle"}
-        self.started = self._ask(start)
+    def __init__(self, url: str | Sequence[str], session: str, refine: bool | None = None, api_key: str | None = None,
+                 timeout: float = 300, retry_s: float = 60, format: str = "rle"):
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self.session = session
+        self.timeout, self.retry_s = timeout, retry_s
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self._start = {"type": "start", "format": format} | ({} if refine is None else {"refine": refine})
+        self._url_index = 0
+        self._ws = None
+        self._connected = False
+        self._acked = 0  # the highest seq the server has answered
+        self.reconnects = 0  # times the client reconnected by itself
+        self.retries = 0  # messages sent again after a "retry" error (busy, stale, store unavailable)
+        self.started = self._until_done(None)
+        self._seq = self._acked = self.started.get("last_seq") or 0
 
+    # ------------------------------------------------------------------ the protocol
     def frame(self, encoded: bytes) -> dict:
         """Sends one JPEG/PNG frame; returns every tracked object's mask on it."""
-        return self._ask(encoded)
+        seq = self._next_seq()
+        return self._until_done(lambda: self._exchange([json.dumps({"type": "frame", "seq": seq}), encoded]))
 
     def prompt(self, objects: list[dict], frame_idx: int | None = None) -> dict:
         """Prompts on the current frame: [{"obj_id", "points", "labels", "box", "mask"}]."""
@@ -57,23 +79,84 @@ class VideoSession:
         return self._ask({"type": "reset"})
 
     def close(self) -> dict:
-        reply = self._ask({"type": "close"})
-        self._ws.close()
+        reply = self._until_done(lambda: self._exchange([json.dumps({"type": "close"})]))
+        self._disconnect()
         return reply
 
     @staticmethod
     def masks(reply: dict) -> dict[int, np.ndarray]:
         return {o["obj_id"]: decode_rle(o["mask"]) for o in reply["objects"]}
 
-    def _ask(self, message) -> dict:
-        self._ws.send(message if isinstance(message, bytes) else json.dumps(message))
-        reply = json.loads(self._ws.recv(timeout=self.timeout))
-        if reply.get("type") == "error":
-            raise VideoSessionError(reply)
-        return reply
+    # ------------------------------------------------------------------ resuming
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
 
-    def __enter__(self) -> "VideoSession":
+    def _ask(self, message: dict) -> dict:
+        message = {**message, "seq": self._next_seq()}
+        return self._until_done(lambda: self._exchange([json.dumps(message)]))
+
+    def _until_done(self, exchange) -> dict:
+        """Runs ``exchange`` (None: only connect) until it gets an answer that is not "retry" or "reconnect"."""
+        deadline, delay = time.monotonic() + self.retry_s, 0.1
+        while True:
+            try:
+                reply = self._connect() if self._ws is None else None
+                if reply is None or (reply.get("type") == "started" and exchange is not None):
+                    reply = exchange()
+                if reply.get("type") != "error":
+                    self._acked = max(self._acked, reply.get("seq") or 0)
+                    return reply
+                error = VideoSessionError(reply)
+                if error.code in RECONNECT:
+                    self._disconnect(next_url=True)
+                elif error.code not in RETRIED:
+                    raise error
+                else:
+                    self.retries += 1
+                if time.monotonic() > deadline:
+                    raise error
+            except (ConnectionClosed, OSError, InvalidHandshake, TimeoutError):
+                self._disconnect(next_url=True)
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
+
+    def _connect(self) -> dict:
+        """Opens the socket and sends ``start``; its reply (``started``, or an error after which it is closed)."""
+        url = f"{self.urls[self._url_index].rstrip('/')}/video/{self.session}"
+        self._ws = connect(url, additional_headers=self._headers, max_size=None, open_timeout=10)
+        started = self._exchange([json.dumps(self._start)])
+        if started.get("type") == "error":
+            self._disconnect()
+            return started
+        if self._connected:
+            self.reconnects += 1
+            if (started.get("last_seq") or 0) < self._acked:  # what it acknowledged before is not there
+                self._disconnect()
+                raise VideoSessionError({"type": "error", "code": "session_lost", "field": "session", "message":
+                                         f"session {self.session} is gone (expired, deleted or Redis lost it): start anew"})
+        self._connected = True
+        return started
+
+    def _exchange(self, messages: list) -> dict:
+        for m in messages:
+            self._ws.send(m)
+        return json.loads(self._ws.recv(timeout=self.timeout))
+
+    def _disconnect(self, next_url: bool = False) -> None:
+        if self._ws is not None:
+            try:
+                self._ws.close()
+            except Exception:  # noqa: BLE001  (already broken: nothing to close politely)
+                pass
+            self._ws = None
+        if next_url:
+            self._url_index = (self._url_index + 1) % len(self.urls)
+
+    def __enter__(self) -> VideoSession:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._ws.close()
+        self._disconnect()

@@ -1,37 +1,41 @@
 """Video sessions: for each message, take the session's lease, load its state, run the tracker, save the state.
 
-    sessions = VideoSessions(engine, settings)          # the store: Redis when settings.redis_url is set
-    await sessions.start("cam-1", refine=True)           # creates the session, or resumes a stored one
-    reply = await sessions.frame("cam-1", jpeg_bytes)    # tracks every object into the new frame
-    reply = await sessions.prompt("cam-1", frame_idx, [ObjectPrompt(...)])
+    sessions = VideoSessions(engine, settings)              # the store: Redis when settings.redis_url is set
+    await sessions.start("cam-1", refine=True)               # creates the session, or resumes a stored one
+    reply = await sessions.frame("cam-1", jpeg_bytes, "rle", seq=7)   # tracks every object into the new frame
+    reply = await sessions.prompt("cam-1", frame_idx, [{"obj_id": 1, "points": ...}], "rle")
 
-Torch runs on the engine's device worker; Redis I/O on a thread of the pool. A message that fails (bad input,
-store down, another worker in between) saves nothing, so the stored session stays as it was. This worker keeps
-the current frame's encoder features of recent sessions; a prompt that reaches another worker re-encodes the
-current frame from the bytes saved with the state.
+Each operation returns the client's reply message. Torch runs on the engine's device worker; Redis I/O on a
+thread of the pool. A message that fails (bad input, store down, another worker in between) saves nothing, so
+the stored session stays as it was. A message with a client sequence number ``seq`` is saved together with its
+reply, in the same transaction as the state: a resend of it (the client lost the reply) gets that reply again
+instead of being applied twice. This worker keeps the current frame's encoder features of recent sessions; a
+prompt that reaches another worker re-encodes the current frame from the bytes saved with the state.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from model.errors import InvalidInputError
-from model.video import ObjectPrompt, StreamingTracker, TrackerState
+from model.video import ObjectPrompt, StreamingTracker
 from model.video.codec import StateFormatError, model_fingerprint
 
 from . import metrics
-from .errors import InvalidFieldError, PayloadTooLargeError, UnknownIdError
+from .errors import DuplicateFrameError, InvalidFieldError, NotReadyError, PayloadTooLargeError, UnknownIdError
 from .images import decode_image_bytes
 from .mask_codecs import decode_mask, encode_mask
 from .settings import Settings
-from .state_store import StateStoreError, StateStoreUnavailable, make_state_store
+from .state_store import AppliedMessage, StateStoreError, StoredSession, make_state_store
 
 FEATURE_COPIES = 8  # sessions whose current-frame features this worker keeps
 
@@ -42,13 +46,6 @@ class SessionOptions:
     format: str = "rle"
 
 
-@dataclass
-class VideoReply:
-    frame_idx: int
-    objects: list[dict]
-    timings: dict[str, float] = field(default_factory=dict)
-
-
 class VideoSessions:
     def __init__(self, engine, settings: Settings, store=None):
         self.engine = engine
@@ -56,11 +53,21 @@ class VideoSessions:
         self.tracker = StreamingTracker(engine.model, settings.video_max_cond_frames)
         self.store = store or make_state_store(
             settings.redis_url or None, model_fingerprint(engine.model), settings.video_ttl_s, settings.video_lease_s,
-            settings.video_key_prefix,
+            settings.video_key_prefix, settings.redis_timeout_s,
         )
         # session -> (frame index, digest of the frame's bytes, FrameFeatures) of its current frame
         self._features: OrderedDict[str, tuple[int, bytes, object]] = OrderedDict()
-        self._bytes: dict[str, int] = {}
+
+    def ensure_ready(self) -> None:
+        if not self.engine.ready:
+            raise NotReadyError(None, "the model is still loading; retry shortly")
+
+    def refresh_metrics(self) -> None:
+        """The state-bytes gauge from the sessions this process holds now (expired ones drop out)."""
+        metrics.VIDEO_STATE_BYTES.set(self.store.held_bytes())
+
+    def close(self) -> None:
+        self.store.close()
 
     # ------------------------------------------------------------------ operations
     async def start(self, session: str, refine: bool) -> dict:
@@ -69,13 +76,13 @@ class VideoSessions:
         def op(stored):
             if stored is not None:  # a reconnect: the stored session goes on as it was
                 self.store.touch(session)
-                return None, stored.state
+                return None, None
             return self.tracker.new_state(refine=refine), None
 
-        state, _ = await self._run(session, op, create=True)
-        return self.describe_state(state)
+        outcome = await self._run(session, op, create=True)
+        return self.describe(outcome.stored)
 
-    async def frame(self, session: str, raw: bytes, fmt: str) -> VideoReply:
+    async def frame(self, session: str, raw: bytes, fmt: str, seq: int | None = None) -> dict:
         if len(raw) > self.settings.video_max_frame_bytes:
             raise PayloadTooLargeError("frame", f"{len(raw)} bytes is over the limit of {self.settings.video_max_frame_bytes}")
         start = time.perf_counter()
@@ -91,16 +98,17 @@ class VideoSessions:
             feats = self.tracker.encode_frame(pixels, state.switches)
             encode_s = time.perf_counter() - t
             new_state, result = self.tracker.step(state, feats)
-            result.timings["encode"] = encode_s
+            result.timings.update(decode_frame=decode_s, encode=encode_s)
             self._keep_features(session, new_state.frame_idx, raw, feats)
             return new_state, result
 
-        _, result = await self._run(session, op, frame=raw)
-        result.timings["decode_frame"] = decode_s
-        metrics.VIDEO_FRAMES.inc()
-        return await self._reply(result, fmt)
+        reply = (await self._run(session, op, _masks_reply("frame", fmt), seq=seq, fmt=fmt, frame=raw)).reply
+        if not reply.get("duplicate"):
+            metrics.VIDEO_FRAMES.inc()
+        return reply
 
-    async def prompt(self, session: str, frame_idx: int | None, objects: list[dict], fmt: str) -> VideoReply:
+    async def prompt(self, session: str, frame_idx: int | None, objects: list[dict], fmt: str,
+                     seq: int | None = None) -> dict:
         """``objects``: [{"obj_id", "points", "labels", "box", "mask" (in ``fmt``)}], already type-checked."""
 
         def op(stored):
@@ -116,42 +124,56 @@ class VideoSessions:
             except InvalidInputError as e:
                 raise InvalidFieldError(f"objects.{e.argument}", e.detail) from e
 
-        _, result = await self._run(session, op, keep_frame=True)
-        return await self._reply(result, fmt)
+        return (await self._run(session, op, _masks_reply("masks", fmt), seq=seq, fmt=fmt, keep_frame=True)).reply
 
-    async def remove(self, session: str, obj_id: int) -> None:
+    async def remove(self, session: str, obj_id: int, seq: int | None = None) -> dict:
         def op(stored):
             try:
                 return self.tracker.remove_object(stored.state, obj_id), None
             except InvalidInputError as e:
                 raise InvalidFieldError("obj_id", e.detail) from e
 
-        await self._run(session, op, keep_frame=True)
+        return (await self._run(session, op, lambda _: {"type": "removed", "obj_id": obj_id}, seq=seq, keep_frame=True)).reply
 
-    async def reset(self, session: str) -> None:
-        await self._run(session, lambda stored: (self.tracker.reset(stored.state), None), keep_frame=True)
+    async def reset(self, session: str, seq: int | None = None) -> dict:
+        outcome = await self._run(session, lambda stored: (self.tracker.reset(stored.state), None),
+                                  lambda _: {"type": "reset"}, seq=seq, keep_frame=True)
+        return outcome.reply
 
     async def info(self, session: str) -> dict:
         stored, info = await run_in_threadpool(self._load_with_info, session)
-        return {**self.describe_state(stored.state), "session": session, "bytes": info.bytes,
+        return {**self.describe(stored), "session": session, "bytes": info.bytes,
                 "frame_bytes": info.frame_bytes, "ttl_s": round(info.ttl_s, 3),
                 "version": info.version}
 
     async def delete(self, session: str) -> bool:
-        self._forget(session)
-        return await run_in_threadpool(self._store_call, self.store.delete, session)
+        self._features.pop(session, None)
+        try:
+            return await run_in_threadpool(self._store_call, self.store.delete, session)
+        finally:
+            self.refresh_metrics()
 
-    def describe_state(self, state: TrackerState) -> dict:
+    @staticmethod
+    def describe(stored: StoredSession) -> dict:
+        """Where a session stands: what ``started`` and ``GET /video/{session}`` report."""
+        state = stored.state
         return {
             "frame_idx": state.frame_idx,
             "frames_processed": state.frame_idx + 1,
             "objects": list(state.objects),
             "refine": state.switches.any(),
+            "last_seq": stored.applied.seq if stored.applied else None,
         }
 
     # ------------------------------------------------------------------ internals
-    async def _run(self, session: str, op, create: bool = False, frame: bytes | None = None, keep_frame: bool = False):
-        """Lease, load, ``op(stored)`` on the device worker, save. ``op`` returns (new state or None, result)."""
+    async def _run(self, session: str, op, reply: Callable[[object], dict] | None = None, *, seq: int | None = None,
+                   fmt: str = "rle", create: bool = False, frame: bytes | None = None,
+                   keep_frame: bool = False) -> _Outcome:
+        """Lease, load, ``op(stored)`` on the device worker, the reply, save; the stored session and the reply.
+
+        ``op`` returns (new state or None for no change, result); ``reply(result)`` makes the client's message.
+        With a ``seq`` the reply is saved with the state, and a ``seq`` already applied is answered from there.
+        """
 
         def locked():
             with self.store.lease(session):
@@ -160,29 +182,36 @@ class VideoSessions:
                 load_s = time.perf_counter() - t
                 if stored is None and not create:
                     raise UnknownIdError("session", f"session {session} does not exist (expired or closed): send start")
+                if seq is not None and stored is not None:
+                    replayed = _replay(stored, seq, fmt)
+                    if replayed is not None:
+                        return _Outcome(stored, replayed)
                 (state, result), _ = anyio.from_thread.run(self.engine.worker.submit, lambda: op(stored))
+                message = reply(result) if reply is not None else {}
+                if seq is not None:
+                    message["seq"] = seq
                 if state is None:
-                    return stored.state if stored else None, result
+                    return _Outcome(stored, message)
+                applied = None if seq is None else AppliedMessage(seq, json.dumps({"format": fmt, "message": message}).encode())
                 t = time.perf_counter()
                 saved_frame = stored.frame if keep_frame and stored else frame
-                self.store.save(session, state, saved_frame, stored.version if stored else 0)
-                save_s = time.perf_counter() - t
+                saved = self.store.save(session, state, saved_frame, stored, applied)
                 if result is not None:
-                    result.timings.update(state_load=load_s, state_save=save_s)
-                self._account(session, state.nbytes())
-                return state, result
+                    result.timings.update(state_load=load_s, state_save=time.perf_counter() - t)
+                    message["timings"] = _observed_ms(result.timings)
+                return _Outcome(saved, message)
 
-        return await run_in_threadpool(self._store_call, locked)
+        try:
+            return await run_in_threadpool(self._store_call, locked)
+        finally:
+            self.refresh_metrics()
 
     def _store_call(self, fn, *args):
         """Runs a store operation, counting store failures by kind."""
         try:
             return fn(*args)
-        except StateStoreUnavailable:
-            metrics.VIDEO_STORE_ERRORS.labels("unavailable").inc()
-            raise
         except StateStoreError as e:
-            metrics.VIDEO_STORE_ERRORS.labels(e.code).inc()
+            metrics.VIDEO_STORE_ERRORS.labels(e.kind).inc()
             raise
         except StateFormatError as e:
             metrics.VIDEO_STORE_ERRORS.labels("format").inc()
@@ -226,31 +255,50 @@ class VideoSessions:
         while len(self._features) > FEATURE_COPIES:
             self._features.popitem(last=False)
 
-    def _account(self, session: str, nbytes: int) -> None:
-        metrics.VIDEO_STATE_BYTES.inc(nbytes - self._bytes.get(session, 0))
-        self._bytes[session] = nbytes
+@dataclass
+class _Outcome:
+    stored: StoredSession | None  # as stored after the message
+    reply: dict  # the client's message
 
-    def _forget(self, session: str) -> None:
-        self._features.pop(session, None)
-        metrics.VIDEO_STATE_BYTES.dec(self._bytes.pop(session, 0))
 
-    async def _reply(self, result, fmt: str) -> VideoReply:
-        def encode():
-            objects = []
-            for r in result.objects:
-                mask = (r.logits > 0).cpu().numpy()
-                objects.append({
-                    "obj_id": r.obj_id, "mask": encode_mask(mask, fmt), "score": round(r.score, 6),
-                    "object_score": round(r.object_score, 6), "visible": bool(r.visible), "area": int(np.count_nonzero(mask)),
-                })
-            return objects
+def _masks_reply(kind: str, fmt: str) -> Callable[[object], dict]:
+    """The ``frame`` / ``masks`` message of a tracker result, its masks in the session's format."""
 
+    def build(result) -> dict:
         t = time.perf_counter()
-        objects = await run_in_threadpool(encode)
-        timings = {**result.timings, "encode_output": time.perf_counter() - t}
-        for stage, seconds in timings.items():
-            metrics.VIDEO_STAGE_SECONDS.labels(stage).observe(seconds)
-        return VideoReply(result.frame_idx, objects, {k: round(v * 1000, 3) for k, v in timings.items()})
+        objects = []
+        for r in result.objects:
+            mask = (r.logits > 0).cpu().numpy()
+            objects.append({
+                "obj_id": r.obj_id, "mask": encode_mask(mask, fmt), "score": round(r.score, 6),
+                "object_score": round(r.object_score, 6), "visible": bool(r.visible), "area": int(np.count_nonzero(mask)),
+            })
+        result.timings["encode_output"] = time.perf_counter() - t
+        return {"type": kind, "frame_idx": result.frame_idx, "objects": objects}
+
+    return build
+
+
+def _replay(stored: StoredSession, seq: int, fmt: str) -> dict | None:
+    """The kept reply to a resent message; None for a message not applied yet."""
+    applied = stored.applied
+    if applied is None or seq > applied.seq:
+        return None
+    if seq == applied.seq:
+        kept = json.loads(applied.reply)
+        if kept["format"] == fmt:
+            return {**kept["message"], "duplicate": True}
+        raise DuplicateFrameError("seq", f"message {seq} was applied already; its reply was in format {kept['format']}, "
+                                         f"not {fmt}: go on with the next message")
+    raise DuplicateFrameError("seq", f"message {seq} was applied already (the last applied is {applied.seq}) and its "
+                                     "reply is no longer kept: go on with the next message")
+
+
+def _observed_ms(timings: dict[str, float]) -> dict[str, float]:
+    """Feeds the per-stage histogram; the reply's timings in ms."""
+    for stage, seconds in timings.items():
+        metrics.VIDEO_STAGE_SECONDS.labels(stage).observe(seconds)
+    return {k: round(v * 1000, 3) for k, v in timings.items()}
 
 
 def _digest(raw: bytes) -> bytes:

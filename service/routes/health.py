@@ -14,7 +14,9 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(request: Request):
-    """200 once the model is loaded and warmed up, 503 before."""
+    """200 once the model is loaded and warmed up, 503 before and from the moment a shutdown starts (SIGTERM)."""
+    if request.app.state.drain.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
     engine = getattr(request.app.state, "engine", None)
     if engine is None or not engine.ready:
         return JSONResponse({"status": "loading"}, status_code=503)

@@ -3,63 +3,59 @@
 The protocol is documented in README.md (section video). In short: JSON text messages control the session
 (``start``, ``prompt``, ``remove``, ``reset``, ``close``), each binary message is one JPEG/PNG frame, and every
 message gets exactly one JSON reply; a malformed one gets ``{"type": "error", ...}`` and changes nothing.
+Messages that change the session may carry the client's sequence number ``seq`` (a frame: in a
+``{"type": "frame", "seq": n}`` header sent just before it, the two answered as one), so a resend after a lost
+reply is answered, not applied twice. A draining worker answers ``draining`` and closes the socket (1012).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
 from .. import metrics
-from ..error_handlers import ws_error
+from ..deps import DrainDep, VideoSessionsDep
+from ..error_handlers import as_service_error, ws_error
 from ..errors import (
+    DrainingError,
+    InternalError,
     InvalidFieldError,
-    NotReadyError,
     PayloadTooLargeError,
     ServiceError,
     UnknownIdError,
     parse_json_message,
 )
 from ..mask_codecs import FORMATS
-from ..video_sessions import SessionOptions, VideoSessions
+from ..video_sessions import SessionOptions
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["video"])
-SESSION_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
-MESSAGE_TYPES = ("start", "prompt", "remove", "reset", "close")
-
-
-def video_sessions(app) -> VideoSessions:
-    """The app's VideoSessions, made on first use (the model is loaded by then)."""
-    sessions = getattr(app.state, "video_sessions", None)
-    if sessions is None:
-        engine = getattr(app.state, "engine", None)
-        if engine is None or not engine.ready:
-            raise NotReadyError(None, "the model is still loading; retry shortly")
-        sessions = app.state.video_sessions = VideoSessions(engine, app.state.settings)
-    return sessions
+SESSION_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # the whole id (fullmatch: "abc\n" is not "abc")
+MESSAGE_TYPES = ("start", "frame", "prompt", "remove", "reset", "close")
+SERVICE_RESTART = 1012  # WebSocket close code: the client should reconnect
 
 
 def _check_session_id(session: str) -> None:
-    if not SESSION_ID.match(session):
+    if not SESSION_ID.fullmatch(session):
         raise InvalidFieldError("session", "session ids are 1-128 characters of A-Z a-z 0-9 _ . -")
 
 
 @router.get("/video/{session}")
-async def get_session(session: str, request: Request) -> dict:
+async def get_session(session: str, sessions: VideoSessionsDep) -> dict:
     """Frames processed, objects, bytes of state held, seconds to expiry."""
     _check_session_id(session)
-    return await video_sessions(request.app).info(session)
+    sessions.ensure_ready()
+    return await sessions.info(session)
 
 
 @router.delete("/video/{session}", status_code=204)
-async def delete_session(session: str, request: Request) -> Response:
+async def delete_session(session: str, sessions: VideoSessionsDep) -> Response:
     _check_session_id(session)
-    if not await video_sessions(request.app).delete(session):
+    sessions.ensure_ready()
+    if not await sessions.delete(session):
         raise UnknownIdError("session", f"session {session} does not exist (expired or closed)")
     return Response(status_code=204)
 
@@ -88,6 +84,13 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _seq(msg: dict) -> int | None:
+    seq = msg.get("seq")
+    if seq is not None and not (_is_int(seq) and 0 <= seq < 2**63):
+        raise InvalidFieldError("seq", "must be a non-negative integer (the client's number of this message)")
+    return seq
+
+
 def _prompt_objects(msg: dict) -> tuple[int | None, list[dict]]:
     frame_idx, objects = msg.get("frame_idx"), msg.get("objects")
     if frame_idx is not None and not _is_int(frame_idx):
@@ -106,62 +109,72 @@ def _prompt_objects(msg: dict) -> tuple[int | None, list[dict]]:
 
 
 @router.websocket("/video/{session}")
-async def video_socket(ws: WebSocket, session: str) -> None:
+async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, drain: DrainDep) -> None:
     await ws.accept()  # the API key was checked by middleware.ApiKeyAuth
     metrics.VIDEO_ACTIVE_SESSIONS.inc()
-    options: SessionOptions | None = None
     try:
         _check_session_id(session)
-        sessions = video_sessions(ws.app)
+        sessions.ensure_ready()
+        drain.check()
     except ServiceError as e:
         await ws.send_json(ws_error(e))
-        await ws.close(code=1008)
+        await ws.close(code=SERVICE_RESTART if isinstance(e, DrainingError) else 1008)
         metrics.VIDEO_ACTIVE_SESSIONS.dec()
         return
+    options: SessionOptions | None = None
+    frame_seq: int | None = None  # from a {"type": "frame"} header: the seq of the binary frame that follows
     try:
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 break
             try:
-                if message.get("bytes") is not None:
-                    if options is None:
-                        raise InvalidFieldError("frame", "send {\"type\": \"start\"} before the first frame")
-                    reply = await sessions.frame(session, message["bytes"], options.format)
-                    await ws.send_json({"type": "frame", **asdict(reply)})
-                    continue
-                msg = _parse(message.get("text"), ws.app.state.settings.max_body_bytes)
-                kind = msg["type"]
-                if kind == "start":
-                    requested = _start_options(msg, sessions.engine)
-                    state = await sessions.start(session, requested.refine)
-                    options = SessionOptions(state["refine"], requested.format)
-                    await ws.send_json({"type": "started", "session": session, "format": options.format, **state})
-                elif options is None:
-                    raise InvalidFieldError("type", "send {\"type\": \"start\"} first")
-                elif kind == "prompt":
-                    frame_idx, objects = _prompt_objects(msg)
-                    reply = await sessions.prompt(session, frame_idx, objects, options.format)
-                    await ws.send_json({"type": "masks", **asdict(reply)})
-                elif kind == "remove":
-                    if not _is_int(msg.get("obj_id")):
-                        raise InvalidFieldError("obj_id", "must be an integer")
-                    await sessions.remove(session, msg["obj_id"])
-                    await ws.send_json({"type": "removed", "obj_id": msg["obj_id"]})
-                elif kind == "reset":
-                    await sessions.reset(session)
-                    await ws.send_json({"type": "reset"})
-                elif kind == "close":
-                    await sessions.delete(session)
-                    await ws.send_json({"type": "closed", "session": session})
-                    await ws.close()
-                    break
+                async with drain.work():
+                    if message.get("bytes") is not None:
+                        seq, frame_seq = frame_seq, None
+                        if options is None:
+                            raise InvalidFieldError("frame", "send {\"type\": \"start\"} before the first frame")
+                        await ws.send_json(await sessions.frame(session, message["bytes"], options.format, seq))
+                        continue
+                    if frame_seq is not None:
+                        frame_seq = None
+                        await ws.send_json(ws_error(InvalidFieldError("type", "a frame header must be followed by its binary frame")))
+                    msg = _parse(message.get("text"), ws.app.state.settings.max_body_bytes)
+                    kind = msg["type"]
+                    if kind == "start":
+                        requested = _start_options(msg, sessions.engine)
+                        state = await sessions.start(session, requested.refine)
+                        options = SessionOptions(state["refine"], requested.format)
+                        await ws.send_json({"type": "started", "session": session, "format": options.format, **state})
+                    elif options is None:
+                        raise InvalidFieldError("type", "send {\"type\": \"start\"} first")
+                    elif kind == "frame":
+                        frame_seq = _seq(msg)  # answered together with the binary frame that follows
+                        if frame_seq is None:
+                            raise InvalidFieldError("seq", "a frame header carries the seq of the frame that follows")
+                    elif kind == "prompt":
+                        frame_idx, objects = _prompt_objects(msg)
+                        await ws.send_json(await sessions.prompt(session, frame_idx, objects, options.format, _seq(msg)))
+                    elif kind == "remove":
+                        if not _is_int(msg.get("obj_id")):
+                            raise InvalidFieldError("obj_id", "must be an integer")
+                        await ws.send_json(await sessions.remove(session, msg["obj_id"], _seq(msg)))
+                    elif kind == "reset":
+                        await ws.send_json(await sessions.reset(session, _seq(msg)))
+                    elif kind == "close":
+                        await sessions.delete(session)
+                        await ws.send_json({"type": "closed", "session": session})
+                        await ws.close()
+                        break
             except WebSocketDisconnect:
                 raise
-            except ServiceError as e:
+            except DrainingError as e:  # the client reconnects (to another worker) and sends this message again
                 await ws.send_json(ws_error(e))
+                await ws.close(code=SERVICE_RESTART)
+                break
             except Exception as e:  # noqa: BLE001  (the socket and the stored session outlive one bad message)
-                log.exception("video session %s: %s", session, e)
+                if isinstance(as_service_error(e), InternalError):
+                    log.exception("video session %s: %s", session, e)
                 await ws.send_json(ws_error(e))
     except WebSocketDisconnect:
         pass

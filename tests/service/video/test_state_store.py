@@ -1,8 +1,13 @@
-"""The video state stores: round trips without pickle, versions, leases, TTLs, and Redis failures."""
+"""The video state stores: round trips without pickle, versions and epochs, leases, TTLs, and Redis failures
+(a refused connection; a Redis of the test's own frozen with SIGSTOP)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import time
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -12,8 +17,14 @@ from model.config import RefinerSwitches
 from model.video.codec import StateFormatError
 from model.video.state import FrameMemory, ObjectTrack, TrackerState
 from service.state_store import (
-    InProcessStateStore, RedisStateStore, SessionBusyError, StaleStateError, StateStoreUnavailable,
+    AppliedMessage,
+    InProcessStateStore,
+    RedisStateStore,
+    SessionBusyError,
+    StaleStateError,
+    StateStoreUnavailable,
 )
+from tests.service.processes import start_redis, stop_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 FP = "hiera_t/256/test"
@@ -73,16 +84,21 @@ def _keys(prefix: str) -> list[bytes]:
 def test_round_trip_versions_and_stale_writes(store):
     assert store.load("s1") is None
     state = make_state()
-    assert store.save("s1", state, b"jpeg-bytes", expected_version=0) == 1
+    assert store.save("s1", state, b"jpeg-bytes", None).version == 1
     loaded = store.load("s1")
-    assert loaded.version == 1 and loaded.frame == b"jpeg-bytes"
+    assert loaded.version == 1 and loaded.frame == b"jpeg-bytes" and loaded.applied is None
     assert_same_state(loaded.state, state)
     with pytest.raises(StaleStateError):
-        store.save("s1", make_state(4), None, expected_version=0)
+        store.save("s1", make_state(4), None, None)
     assert store.load("s1").version == 1  # the refused write changed nothing
-    assert store.save("s1", make_state(4), None, expected_version=1) == 2
+    applied = AppliedMessage(5, b'{"reply": 1}')
+    assert store.save("s1", make_state(4), None, loaded, applied).version == 2
+    second = store.load("s1")
+    assert second.applied == applied and second.epoch == loaded.epoch
+    assert store.save("s1", make_state(5), None, second).applied == applied  # kept when a save brings none
+    assert store.load("s1").applied == applied
     info = store.info("s1")
-    assert info.version == 2 and info.bytes > 64 * 16 * 16 * 2 and 0 < info.ttl_s <= 60
+    assert info.version == 3 and info.bytes > 64 * 16 * 16 * 2 and 0 < info.ttl_s <= 60
     assert store.delete("s1") and store.load("s1") is None and store.info("s1") is None
 
 
@@ -97,11 +113,12 @@ def test_lease_is_exclusive(store):
 
 def test_another_worker_reads_what_one_wrote_and_refuses_another_model(redis_store, redis_prefix):
     state = make_state(10)
-    redis_store.save("s3", state, None, 0)
+    redis_store.save("s3", state, None, None)
     other = RedisStateStore(REDIS_URL, FP, ttl_s=60, prefix=redis_prefix)
-    assert_same_state(other.load("s3").state, state)
+    loaded = other.load("s3")
+    assert_same_state(loaded.state, state)
     # The second worker advances it; the first one's local copy is now stale and is not used.
-    other.save("s3", make_state(11), None, 1)
+    other.save("s3", make_state(11), None, loaded)
     assert redis_store.load("s3").state.frame_idx == 11
     with pytest.raises(StateFormatError, match="another model"):
         RedisStateStore(REDIS_URL, "hiera_l/1024/other", ttl_s=60, prefix=redis_prefix).load("s3")
@@ -110,8 +127,9 @@ def test_another_worker_reads_what_one_wrote_and_refuses_another_model(redis_sto
 def test_only_reachable_memories_stay_and_every_key_expires(redis_store, redis_prefix):
     client = redis.Redis.from_url(REDIS_URL)
     key = f"{redis_prefix}:video:s4:state".encode()
+    stored = None
     for t in range(3, 40):
-        redis_store.save("s4", make_state(t), b"f", t - 3)
+        stored = redis_store.save("s4", make_state(t), b"f", stored)
         if t == 20:
             size_20 = redis_store.info("s4").bytes
     # Memories of old frames were deleted; only frame numbers in names vary in width.
@@ -122,7 +140,7 @@ def test_only_reachable_memories_stay_and_every_key_expires(redis_store, redis_p
         keys = _keys(redis_prefix)
         assert len(keys) == 2 and all(client.pttl(k) > 0 for k in keys)
     short = RedisStateStore(REDIS_URL, FP, ttl_s=0.5, prefix=redis_prefix)
-    short.save("s5", make_state(), None, 0)
+    short.save("s5", make_state(), None, None)
     time.sleep(0.8)
     assert short.load("s5") is None
     redis_store.delete("s4")
@@ -134,5 +152,102 @@ def test_unreachable_redis_is_a_clear_error():
     with pytest.raises(StateStoreUnavailable, match="unreachable"):
         dead.load("s6")
     with pytest.raises(StateStoreUnavailable):
-        dead.save("s6", make_state(), None, 0)
-    assert StateStoreUnavailable.status == 503
+        dead.save("s6", make_state(), None, None)
+
+
+def test_store_errors_are_plain_exceptions_mapped_in_one_place():
+    from service.error_handlers import as_service_error
+    from service.errors import InternalError, ServiceError
+
+    for exc, status, code in ((StateStoreUnavailable("x"), 503, "state_store_unavailable"),
+                              (SessionBusyError("x"), 409, "session_busy"), (StaleStateError("x"), 409, "stale_state")):
+        assert not isinstance(exc, ServiceError) and not hasattr(exc, "status")
+        mapped = as_service_error(exc)
+        assert (mapped.status, mapped.code, mapped.message) == (status, code, "x")
+    assert isinstance(as_service_error(KeyError("a bug")), InternalError)
+
+
+def test_a_session_created_again_under_its_name_is_never_served_from_an_old_copy(store):
+    """Defect 1: versions restart at 1 for a new session of the same name; the epoch tells them apart."""
+    worker_a, worker_b = (store, store) if isinstance(store, InProcessStateStore) else (
+        store, RedisStateStore(REDIS_URL, FP, ttl_s=60, lease_s=5, prefix=store.prefix))
+    old = None
+    for t in range(6):  # the old session, advanced to version 6 on worker A
+        old = worker_a.save("s7", make_state(10 + t), None, old)
+    assert worker_a.load("s7").version == 6
+    assert worker_b.delete("s7")  # deleted on worker B (or expired, or Redis restarted) ...
+    new = None
+    for t in range(6):  # ... and created again there, advanced to version 6 too
+        new = worker_b.save("s7", make_state(30 + t), None, new)
+    assert (new.version, old.version) == (6, 6) and new.epoch != old.epoch
+    seen = worker_a.load("s7")  # worker A again: the new session, not its own copy of the old one
+    assert (seen.epoch, seen.state.frame_idx) == (new.epoch, 35)
+    with pytest.raises(StaleStateError, match="anew"):  # and A's old copy can never overwrite it
+        worker_a.save("s7", make_state(16), None, old)
+    assert worker_b.load("s7").state.frame_idx == 35
+
+
+def test_held_bytes_count_live_sessions_only(store):
+    """Defect 10: the state-bytes gauge comes from sessions that have not expired."""
+    store.ttl_s = 0.3
+    store.save("s8", make_state(), None, None)
+    assert store.held_bytes() == make_state().nbytes()
+    time.sleep(0.5)
+    assert store.held_bytes() == 0
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own (it gets stopped with SIGSTOP), and two workers' stores on it."""
+    proc, url = start_redis(tmp_path)
+    stores = [RedisStateStore(url, FP, ttl_s=60, lease_s=30, prefix="stall", timeout_s=0.3) for _ in range(2)]
+    try:
+        yield proc, redis.Redis.from_url(url), stores
+    finally:
+        for s in stores:
+            s.close()
+        stop_redis(proc)
+
+
+@contextmanager
+def frozen(proc):
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
+def _no_lease_within(client, key: str, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while client.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not client.exists(key)
+
+
+def test_a_lease_taken_during_a_redis_stall_is_not_left_behind(own_redis):
+    """Defect 2: the SET sent during the stall runs when Redis resumes; its worker takes it over or clears it."""
+    proc, client, (worker, other) = own_redis
+    with worker.lease("s"):  # a session under way (Redis has the lease script cached by then)
+        pass
+    with frozen(proc):
+        with pytest.raises(StateStoreUnavailable):
+            with worker.lease("s"):
+                pass
+    with worker.lease("s"):  # at once, with only this worker: its own late lease is no obstacle
+        pass
+    assert _no_lease_within(client, "stall:video:s:lease")
+    with other.lease("s"):  # nor for another worker, well before the 30 s lease would have run out
+        pass
+
+
+def test_a_release_that_fails_is_logged_and_retried(own_redis, caplog):
+    proc, client, (worker, other) = own_redis
+    with caplog.at_level(logging.WARNING, logger="service.state_store"):
+        with worker.lease("s2"):
+            os.kill(proc.pid, signal.SIGSTOP)  # Redis stalls while the lease is held ...
+        os.kill(proc.pid, signal.SIGCONT)  # ... and answers again after the release timed out
+    assert "releasing its lease failed" in caplog.text
+    assert _no_lease_within(client, "stall:video:s2:lease")  # released once Redis answers again
+    with other.lease("s2"):
+        pass
