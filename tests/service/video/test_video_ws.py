@@ -153,21 +153,76 @@ def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint
     assert client.delete("/video/ws-long").status_code == 204
     assert [k for k in keys_of(video_prefix) if b":ws-long:" in k] == []
     assert client.delete("/video/ws-long").status_code == 404
-    # Expiry: a session left alone disappears with all its keys.
+    # Expiry: a session left alone disappears with all its keys, and from the state-bytes gauge (defect 10).
     sessions = client.app.state.video_sessions
     ttl = sessions.store.ttl_s
+    held_before = state_bytes_gauge(client)
+    with client.websocket_connect("/video/ws-expire") as ws:
+        start(ws)
+        send_frame(ws, png_bytes(frames[0]))
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "box": [0, 0, 100, 100]}]})
+        assert ws.receive_json()["type"] == "masks"
+    held_during = state_bytes_gauge(client)
     sessions.store.ttl_s = 0.5
     try:
-        with client.websocket_connect("/video/ws-expire") as ws:
-            start(ws)
-            send_frame(ws, png_bytes(frames[0]))
-        deadline = time.monotonic() + 10  # TTL 0.5 s; a loaded machine may take a while to get here
+        assert client.get("/video/ws-expire").status_code == 200  # renews the TTL: 0.5 s from now
+        deadline = time.monotonic() + 10  # a loaded machine may take a while to get here
         while [k for k in keys_of(video_prefix) if b":ws-expire:" in k] and time.monotonic() < deadline:
             time.sleep(0.1)
         assert [k for k in keys_of(video_prefix) if b":ws-expire:" in k] == []
         assert client.get("/video/ws-expire").status_code == 404
+        assert state_bytes_gauge(client) == held_before < held_during
     finally:
         sessions.store.ttl_s = ttl
+
+
+def state_bytes_gauge(client) -> float:
+    text = client.get("/metrics").text
+    (value,) = [line.split()[1] for line in text.splitlines() if line.startswith("sam2refiner_video_state_bytes ")]
+    return float(value)
+
+
+def _frame(ws, seq: int, data: bytes) -> dict:
+    ws.send_json({"type": "frame", "seq": seq})
+    ws.send_bytes(data)
+    return ws.receive_json()
+
+
+def test_a_resent_message_is_answered_from_the_store_not_applied_twice(client, video_clip, reference_masks):
+    """Defect 3: a frame saved whose reply was lost; the resend gets that reply, and the next frame is t+1."""
+    _, pngs, click = video_clip
+    with client.websocket_connect("/video/ws-seq") as ws:
+        assert start(ws)["last_seq"] is None
+        assert _frame(ws, 1, pngs[0])["seq"] == 1
+        ws.send_json({"type": "prompt", "seq": 2, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        assert ws.receive_json()["seq"] == 2
+        first = _frame(ws, 3, pngs[1])  # its reply "never arrives": the client reconnects and sends it again
+    with client.websocket_connect("/video/ws-seq") as ws:
+        started = start(ws)
+        assert (started["last_seq"], started["frame_idx"]) == (3, 1)
+        again = _frame(ws, 3, pngs[1])
+        assert again["duplicate"] is True and (again["frame_idx"], again["objects"]) == (1, first["objects"])
+        ws.send_json({"type": "prompt", "seq": 2, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        expect_error(ws, "duplicate_frame", "seq")  # older than the last applied: its reply is not kept
+        reply = _frame(ws, 4, pngs[2])
+        assert reply["frame_idx"] == 2 and "duplicate" not in reply
+        assert_mask_matches(reply["objects"][0]["mask"], reference_masks[2], "frame 2 after the resend")
+        ws.send_json({"type": "frame", "seq": "x"})
+        expect_error(ws, "invalid_field", "seq")
+        ws.send_json({"type": "frame", "seq": 5})
+        ws.send_json({"type": "reset", "seq": 5})  # a header not followed by its frame is refused, then this runs
+        expect_error(ws, "invalid_field", "type")
+        assert ws.receive_json() == {"type": "reset", "seq": 5}
+    assert client.get("/video/ws-seq").json()["last_seq"] == 5
+
+
+def test_session_ids_match_as_a_whole(client, video_prefix):
+    """Defect 11: "abc\n" is not a valid id (it used to create a key of its own)."""
+    r = client.get("/video/abc%0A")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "session"
+    with client.websocket_connect("/video/abc%0A") as ws:
+        expect_error(ws, "invalid_field", "session")
+    assert [k for k in keys_of(video_prefix) if b"abc" in k] == []
 
 
 @pytest.fixture(scope="module")
