@@ -26,9 +26,10 @@ async def get_engine(request: Request) -> InferenceEngine:
     return request.app.state.engine
 
 
-async def get_video_sessions(conn: HTTPConnection) -> VideoSessions:
-    """Built with the engine in the lifespan (HTTPConnection: the WebSocket route depends on it too)."""
-    return conn.app.state.video_sessions
+async def get_video_sessions(conn: HTTPConnection) -> VideoSessions | None:
+    """Built with the engine in the lifespan; None before (HTTPConnection: the WebSocket route depends on it too,
+    and answers a socket it accepted with ``not_ready``)."""
+    return getattr(conn.app.state, "video_sessions", None)
 
 
 async def get_drain(conn: HTTPConnection) -> Drain:
@@ -37,5 +38,5 @@ async def get_drain(conn: HTTPConnection) -> Drain:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[InferenceEngine, Depends(get_engine)]
-VideoSessionsDep = Annotated[VideoSessions, Depends(get_video_sessions)]
+VideoSessionsDep = Annotated[VideoSessions | None, Depends(get_video_sessions)]
 DrainDep = Annotated[Drain, Depends(get_drain)]

@@ -31,7 +31,7 @@ from model.video import ObjectPrompt, StreamingTracker
 from model.video.codec import StateFormatError, model_fingerprint
 
 from . import metrics
-from .errors import DuplicateFrameError, InvalidFieldError, NotReadyError, PayloadTooLargeError, UnknownIdError
+from .errors import DuplicateFrameError, InvalidFieldError, PayloadTooLargeError, UnknownIdError
 from .images import decode_image_bytes
 from .mask_codecs import decode_mask, encode_mask
 from .settings import Settings
@@ -57,10 +57,6 @@ class VideoSessions:
         )
         # session -> (frame index, digest of the frame's bytes, FrameFeatures) of its current frame
         self._features: OrderedDict[str, tuple[int, bytes, object]] = OrderedDict()
-
-    def ensure_ready(self) -> None:
-        if not self.engine.ready:
-            raise NotReadyError(None, "the model is still loading; retry shortly")
 
     def refresh_metrics(self) -> None:
         """The state-bytes gauge from the sessions this process holds now (expired ones drop out)."""

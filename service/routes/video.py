@@ -23,13 +23,14 @@ from ..errors import (
     DrainingError,
     InternalError,
     InvalidFieldError,
+    NotReadyError,
     PayloadTooLargeError,
     ServiceError,
     UnknownIdError,
     parse_json_message,
 )
 from ..mask_codecs import FORMATS
-from ..video_sessions import SessionOptions
+from ..video_sessions import SessionOptions, VideoSessions
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["video"])
@@ -43,19 +44,23 @@ def _check_session_id(session: str) -> None:
         raise InvalidFieldError("session", "session ids are 1-128 characters of A-Z a-z 0-9 _ . -")
 
 
+def _ready(sessions: VideoSessions | None) -> VideoSessions:
+    if sessions is None or not sessions.engine.ready:
+        raise NotReadyError(None, "the model is still loading; retry shortly")
+    return sessions
+
+
 @router.get("/video/{session}")
 async def get_session(session: str, sessions: VideoSessionsDep) -> dict:
     """Frames processed, objects, bytes of state held, seconds to expiry."""
     _check_session_id(session)
-    sessions.ensure_ready()
-    return await sessions.info(session)
+    return await _ready(sessions).info(session)
 
 
 @router.delete("/video/{session}", status_code=204)
 async def delete_session(session: str, sessions: VideoSessionsDep) -> Response:
     _check_session_id(session)
-    sessions.ensure_ready()
-    if not await sessions.delete(session):
+    if not await _ready(sessions).delete(session):
         raise UnknownIdError("session", f"session {session} does not exist (expired or closed)")
     return Response(status_code=204)
 
@@ -114,7 +119,7 @@ async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, 
     metrics.VIDEO_ACTIVE_SESSIONS.inc()
     try:
         _check_session_id(session)
-        sessions.ensure_ready()
+        sessions = _ready(sessions)
         drain.check()
     except ServiceError as e:
         await ws.send_json(ws_error(e))
