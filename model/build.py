@@ -11,6 +11,7 @@ import torch
 from .checkpoint import load_refiner_weights, read_refiner_checkpoint
 from .config import RefinerConfig, RefinerSwitches
 from .errors import CheckpointError
+from .sam2_choice import choose_sam2
 from .sam2_loader import build_sam2_base
 from .sam2refiner import SAM2Refiner
 
@@ -54,7 +55,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def build_sam2refiner(
-    config: str = "hiera_l",
+    config: str = "auto",
     image_size: int = 1024,
     device: str | torch.device | None = "cpu",
     sam2_checkpoint: str | Path | None = None,
@@ -66,14 +67,19 @@ def build_sam2refiner(
 ) -> SAM2Refiner:
     """Builds SAM 2 (frozen, eval, no grad) and the refiner modules.
 
-    Without ``sam2_checkpoint`` SAM 2's weights are random (seeded); without ``refiner_checkpoint`` so are the
-    refiner's. ``model.weights`` records which. A refiner checkpoint brings its own module switches; asking for
+    ``config`` "auto" takes the config of ``sam2_checkpoint`` (from its tensor shapes), else of the refiner
+    checkpoint, else hiera_l on CUDA and hiera_t on a CPU; a named config the checkpoint disagrees with is
+    refused. ``model.sam2_choice`` says which and why. Without ``sam2_checkpoint`` SAM 2's weights are random
+    (seeded); without ``refiner_checkpoint`` so are the refiner's. ``model.weights`` records which. A refiner checkpoint brings its own module switches; asking for
     others, or for another config or size, is refused. ``video=True`` uses the options of sam2's video builder.
     """
     device = resolve_device(device)
     ckpt_config = None
     if refiner_checkpoint is not None:
         ckpt_config, _, _ = read_refiner_checkpoint(refiner_checkpoint)
+    choice = choose_sam2(config, device, sam2_checkpoint,
+                         refiner_config=ckpt_config.sam2_config if ckpt_config is not None else None)
+    config = choice.config
     if modules is None:
         modules = ckpt_config.modules if ckpt_config is not None else RefinerSwitches()
     refiner_config = RefinerConfig(sam2_config=config, image_size=image_size, modules=modules)
@@ -92,6 +98,7 @@ def build_sam2refiner(
         torch.backends.cudnn.allow_tf32 = True
     if compile_encoder:
         model.sam2.image_encoder.forward = torch.compile(model.sam2.image_encoder.forward, dynamic=False)
+    model.sam2_choice = choice
     model.weights = WeightsInfo(
         str(sam2_checkpoint) if sam2_checkpoint else None, sam2_sha,
         str(refiner_checkpoint) if refiner_checkpoint else None, refiner_sha, seed, modules.any(),

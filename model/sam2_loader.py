@@ -8,7 +8,10 @@ strictly with ``weights_only=True``.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import pickle
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -57,20 +60,63 @@ def sam2_model_config(config: str, image_size: int, video: bool = False):
     return model
 
 
-def load_official_checkpoint(module: torch.nn.Module, path: str | Path) -> str:
-    """Loads an official SAM 2 checkpoint strictly; returns its sha256. Raises ``CheckpointError``."""
-    from .checkpoint import file_sha256  # local import: checkpoint imports config only
+def read_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``model`` state dict of an official SAM 2 checkpoint (memory-mapped: reading shapes costs nothing).
 
+    Raises ``CheckpointError`` for a missing, unreadable or differently laid out file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"SAM 2 checkpoint not found: {path} (see weights/README.md for where to get it)")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated file or a pickle with code in it
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):  # a legacy (non-zip) file cannot be mapped; anything else is a bad file
+                raise
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # torch's own text here suggests weights_only=False: not for a served file
+        raise CheckpointError(f"SAM 2 checkpoint {path} could not be read safely: it is corrupt, truncated or not a "
+                              f"plain-tensor PyTorch file (torch.load with weights_only=True refused it)") from e
+    except Exception as e:  # a truncated zip, an I/O error
         raise CheckpointError(f"SAM 2 checkpoint {path} could not be read safely: {e}") from e
-    if not isinstance(blob, dict) or "model" not in blob:
+    if not isinstance(blob, dict) or not isinstance(blob.get("model"), dict):
         raise CheckpointError(f"SAM 2 checkpoint {path} is not in the official format (a dict with a 'model' state dict)")
-    state = blob["model"]
+    return blob["model"]
+
+
+_PATCH_EMBED = "image_encoder.trunk.patch_embed.proj.weight"
+_BLOCKS = "image_encoder.trunk.blocks."
+
+
+@lru_cache
+def config_signature(config: str) -> tuple[int, int]:
+    """(Hiera embed_dim, number of Hiera blocks) of a SAM 2.1 config, from its yaml and Hiera's defaults."""
+    from sam2.modeling.backbones.hieradet import Hiera
+
+    trunk = OmegaConf.create(resources.files("sam2").joinpath(SAM2_CONFIGS[config]).read_text()).model.image_encoder.trunk
+    defaults = inspect.signature(Hiera).parameters
+    embed_dim = trunk.get("embed_dim", defaults["embed_dim"].default)
+    stages = trunk.get("stages", defaults["stages"].default)
+    return int(embed_dim), int(sum(stages))
+
+
+def config_of_state_dict(state: dict, path: str | Path = "the checkpoint") -> str:
+    """Which SAM 2.1 config a state dict was made for, from its tensor shapes. Raises ``CheckpointError``."""
+    if _PATCH_EMBED not in state:
+        raise CheckpointError(f"SAM 2 checkpoint {path} has no {_PATCH_EMBED}: not a SAM 2 model")
+    found = (int(state[_PATCH_EMBED].shape[0]), len({k[len(_BLOCKS):].split(".")[0] for k in state if k.startswith(_BLOCKS)}))
+    for config in SAM2_CONFIGS:
+        if config_signature(config) == found:
+            return config
+    raise CheckpointError(f"SAM 2 checkpoint {path} has a Hiera encoder of width {found[0]} with {found[1]} blocks, "
+                          f"which is none of {sorted(SAM2_CONFIGS)}")
+
+
+def load_official_checkpoint(module: torch.nn.Module, path: str | Path) -> str:
+    """Loads an official SAM 2 checkpoint strictly; returns its sha256. Raises ``CheckpointError``."""
+    from .checkpoint import file_sha256  # local import: checkpoint imports config only
+
+    state = read_official_state_dict(path)
     expected = module.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

@@ -30,7 +30,9 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
     _prepare_multiprocess_metrics(settings.workers)
-    weights = "RANDOM WEIGHTS" if settings.sam2_checkpoint is None else str(settings.sam2_checkpoint)
+    weights = (str(settings.sam2_checkpoint) if settings.sam2_checkpoint is not None
+               else "the official file (Hugging Face Hub cache), random weights if it cannot be had"
+               if settings.fetch_weights else "RANDOM WEIGHTS (fetching is off)")
     refiner = (str(settings.refiner_checkpoint) if settings.refiner_checkpoint is not None
                else "RANDOM WEIGHTS" if settings.random_refiner else "none (SAM 2 alone)")
     log.warning(

@@ -37,6 +37,8 @@ def log_model_banner(description: dict) -> None:
         description["config"], description["image_size"], description["device"], description["dtype"],
         description["refiner"], description["modules"], description["refine_default"],
     )
+    log.warning("config %s: %s; SAM 2 weights: %s", description["config"], description["config_reason"],
+                description["weights"]["sam2_source"])
     warning = description["weights"]["warning"]
     if warning:
         bar = "!" * len(warning)

@@ -23,8 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner
+from model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner, resolve_device
+from model.checkpoint import read_refiner_checkpoint
 from model.features import ImageFeatures
+from model.sam2_choice import choose_sam2
 
 from . import metrics
 from .cache import ByteLRU
@@ -114,9 +116,14 @@ class InferenceEngine:
     def load(self) -> None:
         """Builds the model on its device (blocking: call it from a thread) and starts the worker."""
         s = self.settings
+        refiner_config = read_refiner_checkpoint(s.refiner_checkpoint)[0].sam2_config if s.refiner_checkpoint else None
+        self.sam2_choice = choose_sam2(
+            s.sam2_config, resolve_device(s.device), s.sam2_checkpoint, refiner_config=refiner_config,
+            fetch=s.fetch_weights, fetch_timeout_s=s.fetch_timeout_s,
+        )
         self.model = build_sam2refiner(
-            s.sam2_config, s.image_size, s.device,
-            sam2_checkpoint=s.sam2_checkpoint, refiner_checkpoint=s.refiner_checkpoint, seed=s.seed,
+            self.sam2_choice.config, s.image_size, s.device,
+            sam2_checkpoint=self.sam2_choice.checkpoint, refiner_checkpoint=s.refiner_checkpoint, seed=s.seed,
             modules=self._refiner_modules(),
             video=True,  # sam2's video-builder options too: they only change memory encoding (video sessions)
         )
@@ -185,9 +192,14 @@ class InferenceEngine:
         warning = None
         if random:
             which = [n for n, r in (("SAM 2", w.random_sam2), ("refiner", w.refiner == "random")) if r]
-            warning = f"RANDOM WEIGHTS ({' and '.join(which)}): no checkpoint was given, masks are meaningless"
+            warning = f"RANDOM WEIGHTS ({' and '.join(which)}): masks are meaningless"
+            if w.random_sam2:
+                warning += f". SAM 2: {self.sam2_choice.weights.removeprefix('RANDOM: ')}"
+            if w.refiner == "random":
+                warning += ". Refiner: SAM2REFINER_RANDOM_REFINER is on"
         return {
             "config": self.model.config.sam2_config,
+            "config_reason": self.sam2_choice.config_reason,
             "refiner": w.refiner,
             "refine_default": self.resolve_refine(None),
             "image_size": self.model.image_size,
@@ -195,7 +207,7 @@ class InferenceEngine:
             "dtype": self.dtype,
             "modules": self.model.config.modules.as_dict(),
             "weights": {
-                "sam2_checkpoint": w.sam2_checkpoint, "sam2_sha256": w.sam2_sha256,
+                "sam2_checkpoint": w.sam2_checkpoint, "sam2_sha256": w.sam2_sha256, "sam2_source": self.sam2_choice.weights,
                 "refiner_checkpoint": w.refiner_checkpoint, "refiner_sha256": w.refiner_sha256,
                 "random_weights": bool(random), "warning": warning,
             },

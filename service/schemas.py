@@ -169,6 +169,7 @@ class SegmentResponse(BaseModel):
 class WeightsOut(BaseModel):
     sam2_checkpoint: str | None
     sam2_sha256: str | None
+    sam2_source: str = Field(description="where SAM 2's weights come from (a file, the official Hub file) or why they are RANDOM")
     refiner_checkpoint: str | None
     refiner_sha256: str | None
     random_weights: bool = Field(description="true when SAM 2 or the refiner runs on random weights")
@@ -177,6 +178,7 @@ class WeightsOut(BaseModel):
 
 class ModelOut(BaseModel):
     config: str
+    config_reason: str = Field(description="why this config: asked for, read from the checkpoint, or auto for the device")
     refiner: Literal["none", "random", "trained"] = Field(
         description="trained: a refiner checkpoint is loaded (weights.refiner_sha256); random: RANDOM refiner "
                     "weights (SAM2REFINER_RANDOM_REFINER); none: SAM 2 alone, refine requests answer 409")

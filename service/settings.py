@@ -17,10 +17,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAM2REFINER_", env_file=None, protected_namespaces=())
 
     # --- model
-    sam2_config: str = Field("hiera_l", description="SAM 2.1 config: hiera_t, hiera_s, hiera_b+ or hiera_l")
+    sam2_config: str = Field("auto", description="SAM 2.1 config: auto (the checkpoint's; else hiera_l on CUDA, "
+                                                 "hiera_t on CPU), hiera_t, hiera_s, hiera_b+ or hiera_l")
     image_size: int = Field(1024, description="encoder input side in pixels (multiple of 32)")
     device: str = Field("auto", description="auto (cuda if present), cpu, cuda, cuda:N")
-    sam2_checkpoint: Path | None = Field(None, description="official SAM 2.1 .pt; none = RANDOM weights")
+    sam2_checkpoint: Path | None = Field(None, description="SAM 2.1 .pt; unset = the official file from the Hub, else RANDOM")
+    fetch_weights: bool = Field(True, description="without a SAM 2 checkpoint, fetch the official one (Hugging Face Hub, cached)")
+    fetch_timeout_s: float = Field(3.0, gt=0, description="seconds the Hub may take to answer before RANDOM weights are used")
     refiner_checkpoint: Path | None = Field(None, description="trained refiner .safetensors; unset = no refiner (SAM 2 alone)")
     random_refiner: bool = Field(False, description="without a refiner checkpoint, run the refiner on RANDOM weights (tests, demos)")
     seed: int = Field(0, description="seed of the random weights used when a checkpoint is missing")
@@ -71,8 +74,8 @@ class Settings(BaseSettings):
     @field_validator("sam2_config")
     @classmethod
     def _known_config(cls, v: str) -> str:
-        if v not in SAM2_CONFIGS:
-            raise ValueError(f"unknown config {v!r}; choose one of {sorted(SAM2_CONFIGS)}")
+        if v != "auto" and v not in SAM2_CONFIGS:
+            raise ValueError(f"unknown config {v!r}; choose auto or one of {sorted(SAM2_CONFIGS)}")
         return v
 
     @field_validator("image_size")

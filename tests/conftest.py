@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 
 import numpy as np
 import pytest
 import torch
+
+# The suite never reaches the network: the Hugging Face Hub is offline and its cache an empty folder of our own
+# (so a developer's cached official weights never leak in). Set before anything imports huggingface_hub, which
+# reads these once; service processes the tests start inherit them.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.pop("HF_ENDPOINT", None)
+_HF_HOME = tempfile.mkdtemp(prefix="sam2refiner-test-hf-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ.pop("HF_HUB_CACHE", None)
+atexit.register(shutil.rmtree, _HF_HOME, True)
 
 TEST_CONFIG = "hiera_t"
 TEST_IMAGE_SIZE = 256

@@ -1,106 +1,48 @@
-"""Downloads the official SAM 2.1 checkpoints into weights/ and verifies them against weights/SHA256SUMS.
+"""Fetches the official SAM 2.1 checkpoints from the Hugging Face Hub, by the service's own code path.
 
-    python weights/download.py hiera_l            # one config (hiera_t, hiera_s, hiera_b+, hiera_l)
+    python weights/download.py hiera_l              # into the Hub cache: `python -m service` then finds it by itself
+    python weights/download.py hiera_l --to weights # a plain copy here, for SAM2REFINER_SAM2_CHECKPOINT / Docker's /weights
     python weights/download.py --all
-    python weights/download.py --verify-only      # check files already here
-    python weights/download.py hiera_l --record   # add the sums of verified-good files to SHA256SUMS
 
-Needs network access to dl.fbaipublicfiles.com; not run in CI. A file whose sum disagrees with SHA256SUMS is
-deleted and the script fails. A file without a recorded sum is kept, with its sum printed, and the script
-says so (record it once you trust the download, e.g. after comparing with a colleague's copy).
+Download, resume, progress bar, cache and the size check are huggingface_hub's (HF_ENDPOINT, HF_HOME, HF_TOKEN
+apply). Prints each file's path and sha256 (the same sum GET /v1/model shows for the file it loaded).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
-import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
-FILES = {  # config -> official file name (as model.config.SAM2_CHECKPOINT_NAMES)
-    "hiera_t": "sam2.1_hiera_tiny.pt",
-    "hiera_s": "sam2.1_hiera_small.pt",
-    "hiera_b+": "sam2.1_hiera_base_plus.pt",
-    "hiera_l": "sam2.1_hiera_large.pt",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's model package, also uninstalled
 
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def recorded_sums() -> dict[str, str]:
-    sums = {}
-    path = HERE / "SHA256SUMS"
-    for line in path.read_text().splitlines() if path.exists() else []:
-        line = line.strip()
-        if line and not line.startswith("#"):
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest
-    return sums
-
-
-def download(name: str) -> Path:
-    target = HERE / name
-    if target.exists():
-        return target
-    tmp = target.with_name(target.name + ".part")
-    url = f"{BASE_URL}/{name}"
-    print(f"downloading {url}")
-    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-        total = int(response.headers.get("Content-Length", 0))
-        done = 0
-        for chunk in iter(lambda: response.read(1 << 20), b""):
-            out.write(chunk)
-            done += len(chunk)
-            if total:
-                print(f"\r  {done / total:6.1%} of {total / 1e6:.0f} MB", end="", flush=True)
-    print()
-    tmp.replace(target)
-    return target
+from model.checkpoint import file_sha256  # noqa: E402
+from model.official_weights import OFFICIAL_FILES, FetchError, fetch_official_checkpoint  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("configs", nargs="*", metavar="CONFIG", help=f"one of {list(FILES)}")
+    p.add_argument("configs", nargs="*", metavar="CONFIG", help=f"one of {list(OFFICIAL_FILES)}")
     p.add_argument("--all", action="store_true")
-    p.add_argument("--verify-only", action="store_true")
-    p.add_argument("--record", action="store_true", help="append sums of files without one to SHA256SUMS")
+    p.add_argument("--to", type=Path, default=None, help="a folder for plain copies (default: the Hub cache)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds the Hub may take to answer")
+    p.add_argument("--endpoint", default=None, help="a Hub mirror (default: HF_ENDPOINT, else huggingface.co)")
     args = p.parse_args(argv)
-    configs = list(FILES) if args.all or (args.verify_only and not args.configs) else args.configs
+    configs = list(OFFICIAL_FILES) if args.all else args.configs
     if not configs:
         p.error("name a config or use --all")
-    unknown = [c for c in configs if c not in FILES]
+    unknown = [c for c in configs if c not in OFFICIAL_FILES]
     if unknown:
-        p.error(f"unknown configs {unknown}; choose from {list(FILES)}")
-    sums, failed = recorded_sums(), False
+        p.error(f"unknown configs {unknown}; choose from {list(OFFICIAL_FILES)}")
+    failed = False
     for config in configs:
-        name = FILES[config]
-        path = HERE / name if args.verify_only else download(name)
-        if not path.exists():
-            print(f"{name}: missing")
+        try:
+            path = fetch_official_checkpoint(config, args.timeout, args.endpoint, local_dir=args.to)
+        except FetchError as e:
+            print(f"{config}: {e}", file=sys.stderr)
             failed = True
             continue
-        digest = sha256(path)
-        expected = sums.get(name)
-        if expected is None:
-            print(f"{name}: sha256 {digest} (no recorded sum to compare with)")
-            if args.record:
-                with open(HERE / "SHA256SUMS", "a") as f:
-                    f.write(f"{digest}  {name}\n")
-        elif digest == expected:
-            print(f"{name}: OK")
-        else:
-            print(f"{name}: sha256 {digest} does not match the recorded {expected}; deleting it")
-            path.unlink()
-            failed = True
+        print(f"{config}: {path} sha256 {file_sha256(path)}")
     return 1 if failed else 0
 
 

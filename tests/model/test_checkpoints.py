@@ -55,8 +55,10 @@ def test_hiera_s_checkpoint_does_not_fit_hiera_t(tmp_path):
     small, _ = build_sam2_base("hiera_s", TEST_IMAGE_SIZE)
     path = tmp_path / "small.pt"
     torch.save({"model": small.state_dict()}, path)
-    with pytest.raises(CheckpointError, match="does not fit this config.*missing keys"):
+    # Refused before anything is built, naming the config the file holds.
+    with pytest.raises(CheckpointError, match=r"small.pt holds hiera_s weights .*config hiera_t was asked for: ask for hiera_s"):
         build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=path)
+    assert build_sam2refiner("auto", TEST_IMAGE_SIZE, sam2_checkpoint=path).config.sam2_config == "hiera_s"
 
 
 @pytest.mark.parametrize("content", [b"not a checkpoint", None], ids=["garbage", "not-official-format"])
