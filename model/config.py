@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .errors import InvalidInputError
+
 # SAM 2.1 configs shipped in the sam2 package, by the short names users type.
 SAM2_CONFIGS = {
     "hiera_t": "configs/sam2.1/sam2.1_hiera_t.yaml",
@@ -42,6 +44,15 @@ class RefinerSwitches:
     @classmethod
     def off(cls) -> "RefinerSwitches":
         return cls(False, False, False)
+
+    @classmethod
+    def resolve(cls, refine, built: RefinerSwitches) -> RefinerSwitches:
+        """A ``refine=`` argument (True: the ``built`` modules, False: none, or RefinerSwitches) as switches."""
+        if isinstance(refine, RefinerSwitches):
+            return refine
+        if isinstance(refine, bool):
+            return built if refine else cls.off()
+        raise InvalidInputError("refine", f"expected True, False or RefinerSwitches, got {refine!r}")
 
     def any(self) -> bool:
         return self.la or self.pr or self.mr

@@ -19,22 +19,9 @@ import torch
 from .config import RefinerSwitches
 from .errors import ImageNotSetError, InvalidInputError
 from .features import ImageFeatures
+from .prompts import as_finite_array, check_boxes, check_object_prompts, check_points, prompt_tokens
 from .sam2refiner import SAM2Refiner
 from .transforms import prepare_image
-
-ALLOWED_LABELS = (-1, 0, 1)  # negative, positive; -1 pads point lists of unequal length
-
-
-def _as_array(value, argument: str, dtype=np.float64) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(argument, f"not numeric: {e}") from e
-    if not np.all(np.isfinite(arr)):
-        raise InvalidInputError(argument, "contains NaN or infinite values")
-    return arr
 
 
 class SAM2RefinerImagePredictor:
@@ -93,96 +80,33 @@ class SAM2RefinerImagePredictor:
     # ------------------------------------------------------------------ prompts
     def _prep_prompts(self, point_coords, point_labels, box, mask_input, normalize_coords, orig_hw):
         """Validated prompts as tensors in encoder-input pixels: (coords [N,P,2], labels [N,P], mask [N,1,m,m])."""
-        h, w = orig_hw
-        size = self.model.image_size
-        limit = np.array([w, h]) if normalize_coords else np.array([1.0, 1.0])
+        check_object_prompts(point_coords, point_labels, box, mask_input, none_arg="prompts",
+                             names=("point_coords", "point_labels", "box", "mask_input"))
         coords = labels = boxes = masks = None
-        n_points = n_boxes = n_masks = None
-
-        if point_coords is None and point_labels is not None:
-            raise InvalidInputError("point_coords", "point_labels were given without point_coords")
+        counts = {}
         if point_coords is not None:
-            if point_labels is None:
-                raise InvalidInputError("point_labels", "point_coords were given without point_labels")
-            coords = _as_array(point_coords, "point_coords")
-            if coords.ndim == 2:
-                coords = coords[None]
-            if coords.ndim != 3 or coords.shape[-1] != 2:
-                raise InvalidInputError("point_coords", f"expected shape (P, 2) or (N, P, 2), got {np.shape(point_coords)}")
-            if coords.shape[1] == 0 or coords.shape[0] == 0:
-                raise InvalidInputError("point_coords", "is empty; give at least one point or leave it out")
-            labels = _as_array(point_labels, "point_labels")
-            if labels.ndim == 1:
-                labels = labels[None]
-            if labels.shape != coords.shape[:2]:
-                raise InvalidInputError("point_labels", f"shape {np.shape(point_labels)} does not match point_coords {np.shape(point_coords)}")
-            if np.any(labels != np.round(labels)):
-                raise InvalidInputError("point_labels", "labels must be whole numbers")
-            bad = sorted(set(np.unique(labels).astype(int).tolist()) - set(ALLOWED_LABELS))
-            if bad:
-                raise InvalidInputError("point_labels", f"labels {bad} are not supported; use 1 (positive), 0 (negative) or -1 (padding)")
-            if np.all(labels == -1):
-                raise InvalidInputError("point_labels", "every point is padding (-1)")
-            if np.any((coords < 0) | (coords > limit)):
-                raise InvalidInputError("point_coords", f"points outside the image ({w}x{h})" if normalize_coords else "normalised points outside [0, 1]")
-            n_points = coords.shape[0]
-
+            coords, labels = check_points(point_coords, point_labels, orig_hw, normalized=not normalize_coords,
+                                          padding=True, points_arg="point_coords", labels_arg="point_labels")
+            counts["point_coords"] = coords.shape[0]
         if box is not None:
-            boxes = _as_array(box, "box")
-            if boxes.ndim == 1:
-                boxes = boxes[None]
-            if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] == 0:
-                raise InvalidInputError("box", f"expected shape (4,) or (N, 4) as x0, y0, x1, y1; got {np.shape(box)}")
-            if np.any(boxes[:, 2] < boxes[:, 0]):
-                raise InvalidInputError("box", "x1 < x0: boxes are x0, y0, x1, y1 with x1 >= x0")
-            if np.any(boxes[:, 3] < boxes[:, 1]):
-                raise InvalidInputError("box", "y1 < y0: boxes are x0, y0, x1, y1 with y1 >= y0")
-            n_boxes = boxes.shape[0]
-
+            boxes = check_boxes(box)  # as SAM 2: a box may reach outside the image
+            counts["box"] = boxes.shape[0]
         if mask_input is not None:
-            masks = _as_array(mask_input, "mask_input", dtype=np.float32)
+            masks = as_finite_array(mask_input, "mask_input", dtype=np.float32)
             if masks.ndim == 3:
                 masks = masks[None]
             m = self.model.mask_input_size
             if masks.ndim != 4 or masks.shape[1:] != (1, m, m):
                 raise InvalidInputError("mask_input", f"expected shape (1, {m}, {m}) or (N, 1, {m}, {m}) low-res logits, got {np.shape(mask_input)}")
-            n_masks = masks.shape[0]
-
-        counts = {k: v for k, v in (("point_coords", n_points), ("box", n_boxes), ("mask_input", n_masks)) if v is not None}
-        if not counts:
-            raise InvalidInputError("prompts", "give at least one of point_coords/point_labels, box or mask_input")
+            counts["mask_input"] = masks.shape[0]
         first = next(iter(counts.values()))
         for name, count in counts.items():
             if count != first:
                 raise InvalidInputError(name, f"prompts disagree on the number of objects: {counts}")
-
-        dev = self.device
-
-        def to_input_frame(xy: np.ndarray) -> torch.Tensor:
-            # Same operations, in the same order and precision, as SAM2Transforms.transform_coords.
-            t = torch.as_tensor(xy, dtype=torch.float, device=dev)
-            if normalize_coords:
-                t = t.clone()
-                t[..., 0] = t[..., 0] / w
-                t[..., 1] = t[..., 1] / h
-            return t * size
-
-        pt_coords = to_input_frame(coords) if coords is not None else None
-        pt_labels = torch.as_tensor(labels, dtype=torch.int, device=dev) if labels is not None else None
-        if boxes is not None:
-            box_coords = to_input_frame(boxes.reshape(-1, 2, 2))
-            box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(box_coords.shape[0], 1)
-            pt_coords = box_coords if pt_coords is None else torch.cat([box_coords, pt_coords], dim=1)
-            pt_labels = box_labels if pt_labels is None else torch.cat([box_labels, pt_labels], dim=1)
-        mask_t = torch.as_tensor(masks, dtype=torch.float, device=dev) if masks is not None else None
+        pt_coords, pt_labels = prompt_tokens(coords, labels, boxes, orig_hw, self.model.image_size, self.device,
+                                             normalized=not normalize_coords)
+        mask_t = torch.as_tensor(masks, dtype=torch.float, device=self.device) if masks is not None else None
         return pt_coords, pt_labels, mask_t
-
-    def _switches(self, refine) -> RefinerSwitches:
-        if isinstance(refine, RefinerSwitches):
-            return refine
-        if isinstance(refine, bool):
-            return self.model.config.modules if refine else RefinerSwitches.off()
-        raise InvalidInputError("refine", f"expected True, False or RefinerSwitches, got {refine!r}")
 
     # ------------------------------------------------------------------ prediction
     def predict_on_features(
@@ -200,7 +124,7 @@ class SAM2RefinerImagePredictor:
         """Masks for one image's features as torch tensors: masks [N, M, H, W], scores [N, M], low-res [N, M, m, m]."""
         if features.batch_size != 1:
             raise InvalidInputError("features", f"expected the features of one image, got a batch of {features.batch_size}")
-        switches = self._switches(refine)
+        switches = RefinerSwitches.resolve(refine, self.model.config.modules)
         orig_hw = features.orig_hw[0]
         coords, labels, mask_in = self._prep_prompts(point_coords, point_labels, box, mask_input, normalize_coords, orig_hw)
         with torch.inference_mode(), self._autocast():

@@ -22,6 +22,7 @@ from .draining import Drain
 from .error_handlers import install_error_handlers
 from .inference import InferenceEngine
 from .middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
+from .openapi import install_openapi
 from .routes import health, model_info, segment, video
 from .routes import metrics as metrics_route
 from .settings import Settings, get_settings
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.drain = Drain()
     install_error_handlers(app)
+    install_openapi(app)
     for router in (health.router, metrics_route.router, model_info.router, segment.router, video.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

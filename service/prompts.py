@@ -1,23 +1,28 @@
-"""Request prompts -> validated ``PreparedObject``s, checked against the image they are for and the limits."""
+"""Request prompts -> validated ``PreparedObject``s, through the model's one prompt layer (``model.prompts``).
+
+Its checks raise ``model.InvalidInputError`` naming the request field (``objects.0.box``); the app's handler
+answers them as 422 ``invalid_field``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from model.prompts import PromptLimits, check_boxes, check_counts, check_mask_size, check_object_prompts, check_points
 
-from .errors import InvalidFieldError
 from .inference import InferenceEngine, PreparedObject
 from .mask_codecs import decode_rle
 from .schemas import SegmentRequest
 from .settings import Settings
 
 
+def prompt_limits(settings: Settings) -> PromptLimits:
+    return PromptLimits(settings.max_objects, settings.max_points)
+
+
 def check_limits(req: SegmentRequest, settings: Settings) -> None:
-    """Cheap checks that need no image: run them before decoding anything."""
-    if len(req.objects) > settings.max_objects:
-        raise InvalidFieldError("objects", f"{len(req.objects)} objects; at most {settings.max_objects} per request")
+    """Cheap checks that need no image (counts, which prompts go together): run them before decoding anything."""
+    check_counts([None if o.points is None else len(o.points) for o in req.objects], prompt_limits(settings))
     for i, obj in enumerate(req.objects):
-        if obj.points is not None and len(obj.points) > settings.max_points:
-            raise InvalidFieldError(f"objects.{i}.points", f"{len(obj.points)} points; at most {settings.max_points} per object")
+        check_object_prompts(obj.points, obj.labels, obj.box, obj.mask, mask_logits=obj.mask_logits_id, where=f"objects.{i}")
 
 
 def prepare_objects(req: SegmentRequest, height: int, width: int, image_id: str, engine: InferenceEngine) -> list[PreparedObject]:
@@ -27,20 +32,13 @@ def prepare_objects(req: SegmentRequest, height: int, width: int, image_id: str,
         where = f"objects.{i}"
         out = PreparedObject()
         if obj.points is not None:
-            pts = np.asarray(obj.points, np.float64)
-            outside = (pts[:, 0] < 0) | (pts[:, 0] > width) | (pts[:, 1] < 0) | (pts[:, 1] > height)
-            if outside.any():
-                k = int(np.argmax(outside))
-                raise InvalidFieldError(f"{where}.points", f"point {k} {obj.points[k]} is outside the {width}x{height} image")
-            out.points, out.labels = pts, np.asarray(obj.labels, np.int64)
+            points, labels = check_points(obj.points, obj.labels, (height, width),
+                                          points_arg=f"{where}.points", labels_arg=f"{where}.labels")
+            out.points, out.labels = points[0], labels[0]
         if obj.box is not None:
-            box = np.asarray(obj.box, np.float64)
-            if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
-                raise InvalidFieldError(f"{where}.box", f"box {list(obj.box)} reaches outside the {width}x{height} image")
-            out.box = box
+            out.box = check_boxes(obj.box, (height, width), f"{where}.box")[0]
         if obj.mask is not None:
-            if tuple(obj.mask.size) != (height, width):
-                raise InvalidFieldError(f"{where}.mask.size", f"RLE size {list(obj.mask.size)} is not the image's [height, width] = [{height}, {width}]")
+            check_mask_size(obj.mask.size, (height, width), f"{where}.mask.size")
             out.mask = decode_rle(obj.mask.model_dump(), f"{where}.mask")
         if obj.mask_logits_id is not None:
             out.logits = engine.cached_logits(obj.mask_logits_id, image_id, f"{where}.mask_logits_id")

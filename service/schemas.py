@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 MaskFormat = Literal["rle", "png", "polygons"]
+# JSON Schema's "integer" includes 2.0; pydantic's StrictInt does not, so integers here are lax (2.0 -> 2).
+PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class _Strict(BaseModel):
@@ -16,19 +18,16 @@ class _Strict(BaseModel):
 class RLE(_Strict):
     """COCO RLE: compressed counts (string, as pycocotools writes) or uncompressed (list of ints)."""
 
-    size: tuple[StrictInt, StrictInt] = Field(description="[height, width]")
-    counts: Union[str, list[StrictInt]]
-
-    @field_validator("size")
-    @classmethod
-    def _positive(cls, v):
-        if v[0] <= 0 or v[1] <= 0:
-            raise ValueError("height and width must be positive")
-        return v
+    size: tuple[PositiveInt, PositiveInt] = Field(description="[height, width]")
+    counts: str | list[Annotated[int, Field(ge=0)]] = Field(
+        description="compressed (string) or uncompressed (run lengths, summing to height x width)")
 
 
 class ObjectPrompt(_Strict):
-    """One object's prompts, in original-image pixels; any mix of points, a box and a mask prompt."""
+    """One object's prompts, in original-image pixels; any mix of points, a box and a mask prompt.
+
+    Types only: the rules across fields (labels with points, x1 >= x0, inside the image, ...) are the model's
+    one prompt layer (``model.prompts``), applied in ``service.prompts``."""
 
     points: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(None, description="[[x, y], ...]")
     labels: list[Literal[0, 1]] | None = Field(None, description="1 = foreground, 0 = background, one per point")
@@ -36,34 +35,11 @@ class ObjectPrompt(_Strict):
     mask: RLE | None = Field(None, description="a mask prompt as COCO RLE of the image's size")
     mask_logits_id: str | None = Field(None, description="logits_id the server returned for this object")
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.points is not None and self.labels is None:
-            raise ValueError("labels: give one label (1 or 0) per point")
-        if self.labels is not None and self.points is None:
-            raise ValueError("points: labels were given without points")
-        if self.points is not None and len(self.points) != len(self.labels):
-            raise ValueError(f"labels: {len(self.labels)} labels for {len(self.points)} points")
-        if self.points is not None and not self.points:
-            raise ValueError("points: is empty; leave it out or give at least one point")
-        if self.mask is not None and self.mask_logits_id is not None:
-            raise ValueError("mask: give mask or mask_logits_id, not both")
-        if self.points is None and self.box is None and self.mask is None and self.mask_logits_id is None:
-            raise ValueError("points: an object needs at least one prompt (points, box, mask or mask_logits_id)")
-        return self
-
-    @field_validator("box")
-    @classmethod
-    def _ordered(cls, v):
-        if v is not None and (v[2] < v[0] or v[3] < v[1]):
-            raise ValueError("x1 < x0 or y1 < y0: a box is [x0, y0, x1, y1] with x1 >= x0 and y1 >= y0")
-        return v
-
 
 class SegmentRequest(_Strict):
     image: str | None = Field(None, description="base64 PNG/JPEG/WebP (a data: URL is accepted)")
     image_id: str | None = Field(None, description="image_id from an earlier response, instead of image")
-    objects: list[ObjectPrompt] = Field(description="one entry per object to segment")
+    objects: list[ObjectPrompt] = Field(min_length=1, description="one entry per object to segment")
     multimask: bool = Field(False, description="three candidate masks per object instead of one")
     refine: bool | None = Field(None, description="run the SAM2Refiner modules; false gives SAM 2's masks; unset: on "
                                                   "when the server has a refiner (GET /v1/model: refine_default)")
@@ -73,8 +49,6 @@ class SegmentRequest(_Strict):
     def _one_image(self):
         if (self.image is None) == (self.image_id is None):
             raise ValueError("image: give exactly one of image (base64) or image_id")
-        if not self.objects:
-            raise ValueError("objects: give at least one object")
         return self
 
 
@@ -134,7 +108,7 @@ class WsErrorMessage(BaseModel):
 
 
 class MaskOut(BaseModel):
-    mask: Union[dict, str, list] = Field(description="in the requested format")
+    mask: dict | str | list = Field(description="in the requested format")
     score: float = Field(description="predicted IoU")
     logits_id: str | None = Field(description="pass as mask_logits_id in the next click on this object")
 

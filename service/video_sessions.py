@@ -27,6 +27,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from model.errors import InvalidInputError
+from model.prompts import check_boxes, check_points
 from model.video import ObjectPrompt, StreamingTracker
 from model.video.codec import StateFormatError, model_fingerprint
 
@@ -113,6 +114,10 @@ class VideoSessions:
                 raise InvalidFieldError("frame_idx", "no frame has been sent yet: send a frame, then prompt on it")
             if frame_idx is not None and frame_idx != state.frame_idx:
                 raise InvalidFieldError("frame_idx", f"prompts apply to the current frame {state.frame_idx}, not {frame_idx}")
+            added = {o["obj_id"] for o in objects} - set(state.objects)
+            if len(state.objects) + len(added) > self.settings.video_max_objects:
+                raise InvalidFieldError("objects", f"the session tracks {len(state.objects)} objects; {len(added)} more "
+                                                   f"would pass the limit of {self.settings.video_max_objects} per session")
             prompts = [self._object_prompt(i, o, fmt, state.orig_hw) for i, o in enumerate(objects)]
             feats = self._current_features(session, stored)
             try:
@@ -224,6 +229,12 @@ class VideoSessions:
                 raise InvalidFieldError(f"objects.{i}.mask", f"not a valid {fmt} mask: {detail}") from e
             if mask.shape != tuple(orig_hw):
                 raise InvalidFieldError(f"objects.{i}.mask", f"mask is {mask.shape[1]}x{mask.shape[0]}, the frame is {orig_hw[1]}x{orig_hw[0]}")
+        # The frame-dependent checks, with the message's field names (the tracker checks again, by its own names).
+        where = f"objects.{i}"
+        if o.get("points") is not None:
+            check_points(o["points"], o.get("labels"), orig_hw, points_arg=f"{where}.points", labels_arg=f"{where}.labels")
+        if o.get("box") is not None:
+            check_boxes(o["box"], orig_hw, f"{where}.box")
         return ObjectPrompt(o["obj_id"], o.get("points"), o.get("labels"), o.get("box"), mask)
 
     def _load_with_info(self, session):

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from sam2.modeling.sam2_base import NO_OBJ_SCORE  # sam2's logit for "object absent"
 
 from ..config import RefinerSwitches
 from ..errors import InvalidInputError
 from ..fill_holes import SAM2_VIDEO_FILL_HOLE_AREA, fill_holes
-from ..image_predictor import SAM2RefinerImagePredictor
+from ..prompts import check_boxes, check_mask_size, check_object_prompts, check_points, prompt_tokens
 from ..sam2refiner import SAM2Refiner, capture_io
 from ..transforms import prepare_image
 from .state import FrameMemory, ObjectTrack, TrackerState
@@ -154,11 +153,10 @@ class StreamingTracker:
         self.sam = model.sam2
         self.max_cond_frames = max_cond_frames
         self.fill_hole_area = fill_hole_area
-        self._prompts = SAM2RefinerImagePredictor(model)  # its prompt validation, reused as is
 
     # ------------------------------------------------------------------ state
     def new_state(self, refine: bool | RefinerSwitches = True) -> TrackerState:
-        return TrackerState(switches=self._prompts._switches(refine) & self.model.config.modules)
+        return TrackerState(switches=RefinerSwitches.resolve(refine, self.model.config.modules) & self.model.config.modules)
 
     @torch.inference_mode()
     def encode_frame(self, frame, switches: RefinerSwitches | None = None) -> FrameFeatures:
@@ -234,22 +232,27 @@ class StreamingTracker:
         return state, out
 
     def _prompt_inputs(self, p: ObjectPrompt, orig_hw):
-        """(point_inputs, mask_inputs) in sam2's format, validated like the image predictor's prompts."""
+        """(point_inputs, mask_inputs) in sam2's format, validated by the model's one prompt layer (model.prompts)."""
         if p.mask is not None:
             if p.points is not None or p.box is not None:
                 raise InvalidInputError("mask", "a mask prompt goes alone, without points or box")
             mask = np.asarray(p.mask)
-            if mask.shape != tuple(orig_hw):
-                raise InvalidInputError("mask", f"expected the frame's size {tuple(orig_hw)}, got {mask.shape}")
+            check_mask_size(mask.shape, orig_hw, "mask")
             size = self.model.image_size
             m = torch.as_tensor(mask.astype(np.float32), device=self.model.device)[None, None]
             if m.shape[-2:] != (size, size):  # as sam2's add_new_mask
                 m = F.interpolate(m, size=(size, size), align_corners=False, mode="bilinear", antialias=True)
                 m = (m >= 0.5).float()
             return None, m
-        coords, labels, _ = self._prompts._prep_prompts(p.points, p.labels, p.box, None, True, orig_hw)
-        if coords.shape[0] != 1:
-            raise InvalidInputError("points", "one object per prompt: give points [P, 2] and at most one box")
+        check_object_prompts(p.points, p.labels, p.box, None, names=("point_coords", "point_labels", "box", "mask"))
+        points = labels = boxes = None
+        if p.points is not None:
+            points, labels = check_points(p.points, p.labels, orig_hw, points_arg="point_coords", labels_arg="point_labels")
+        if p.box is not None:
+            boxes = check_boxes(p.box)
+        if (points is not None and points.shape[0] != 1) or (boxes is not None and boxes.shape[0] != 1):
+            raise InvalidInputError("point_coords", "one object per prompt: give points [P, 2] and at most one box")
+        coords, labels = prompt_tokens(points, labels, boxes, orig_hw, self.model.image_size, self.model.device)
         return {"point_coords": coords, "point_labels": labels}, None
 
     def _run(self, state, obj: ObjectTrack, feats: FrameFeatures, timer, point_inputs=None, mask_inputs=None, prev=None):

@@ -2,17 +2,22 @@
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+class Status(BaseModel):
+    status: str
+
+
+@router.get("/healthz", response_model=Status)
 async def healthz() -> dict:
     """The process is alive and serving HTTP."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Status, responses={503: {"model": Status, "description": "loading"}})
 async def readyz(request: Request):
     """200 once the model is loaded and warmed up, 503 before and from the moment a shutdown starts (SIGTERM)."""
     if request.app.state.drain.draining:

@@ -12,6 +12,7 @@ from ..deps import EngineDep, SettingsDep
 from ..images import decode_base64_image, image_id_for
 from ..inference import SegmentResult
 from ..mask_codecs import encode_mask
+from ..openapi import error_responses
 from ..prompts import check_limits, prepare_objects
 from ..schemas import SegmentRequest, SegmentResponse
 
@@ -34,7 +35,7 @@ def _encode_outputs(result: SegmentResult, fmt: str) -> list[dict]:
     ]
 
 
-@router.post(ROUTE, response_model=SegmentResponse)
+@router.post(ROUTE, response_model=SegmentResponse, responses=error_responses(404, 409, 413, 422, 503))
 async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep) -> dict:
     start = time.perf_counter()
     check_limits(req, settings)

@@ -16,6 +16,8 @@ import re
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
+from model.prompts import PromptLimits, check_counts, check_object_prompts
+
 from .. import metrics
 from ..deps import DrainDep, VideoSessionsDep
 from ..error_handlers import as_service_error, ws_error
@@ -30,6 +32,8 @@ from ..errors import (
     parse_json_message,
 )
 from ..mask_codecs import FORMATS
+from ..openapi import error_responses
+from ..prompts import prompt_limits
 from ..video_sessions import SessionOptions, VideoSessions
 
 log = logging.getLogger(__name__)
@@ -50,14 +54,14 @@ def _ready(sessions: VideoSessions | None) -> VideoSessions:
     return sessions
 
 
-@router.get("/video/{session}")
+@router.get("/video/{session}", responses=error_responses(404, 409, 422, 503))
 async def get_session(session: str, sessions: VideoSessionsDep) -> dict:
     """Frames processed, objects, bytes of state held, seconds to expiry."""
     _check_session_id(session)
     return await _ready(sessions).info(session)
 
 
-@router.delete("/video/{session}", status_code=204)
+@router.delete("/video/{session}", status_code=204, responses=error_responses(404, 409, 422, 503))
 async def delete_session(session: str, sessions: VideoSessionsDep) -> Response:
     _check_session_id(session)
     if not await _ready(sessions).delete(session):
@@ -96,7 +100,9 @@ def _seq(msg: dict) -> int | None:
     return seq
 
 
-def _prompt_objects(msg: dict) -> tuple[int | None, list[dict]]:
+def _prompt_objects(msg: dict, limits: PromptLimits) -> tuple[int | None, list[dict]]:
+    """Types and counts of a prompt message (the same limits as /segment); values are checked against the frame
+    by the model's prompt layer in ``VideoSessions.prompt``."""
     frame_idx, objects = msg.get("frame_idx"), msg.get("objects")
     if frame_idx is not None and not _is_int(frame_idx):
         raise InvalidFieldError("frame_idx", "must be an integer (the index of the current frame)")
@@ -108,8 +114,11 @@ def _prompt_objects(msg: dict) -> tuple[int | None, list[dict]]:
         unknown = set(o) - {"obj_id", "points", "labels", "box", "mask"}
         if unknown:
             raise InvalidFieldError(f"objects.{i}", f"unknown fields {sorted(unknown)}")
-        if all(o.get(k) is None for k in ("points", "box", "mask")):
-            raise InvalidFieldError(f"objects.{i}", "give points (with labels), a box, or a mask")
+        for name in ("points", "labels"):
+            if o.get(name) is not None and not isinstance(o[name], list):
+                raise InvalidFieldError(f"objects.{i}.{name}", "must be a list")
+        check_object_prompts(o.get("points"), o.get("labels"), o.get("box"), o.get("mask"), where=f"objects.{i}")
+    check_counts([None if o.get("points") is None else len(o["points"]) for o in objects], limits)
     return frame_idx, objects
 
 
@@ -158,7 +167,7 @@ async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, 
                         if frame_seq is None:
                             raise InvalidFieldError("seq", "a frame header carries the seq of the frame that follows")
                     elif kind == "prompt":
-                        frame_idx, objects = _prompt_objects(msg)
+                        frame_idx, objects = _prompt_objects(msg, prompt_limits(ws.app.state.settings))
                         await ws.send_json(await sessions.prompt(session, frame_idx, objects, options.format, _seq(msg)))
                     elif kind == "remove":
                         if not _is_int(msg.get("obj_id")):

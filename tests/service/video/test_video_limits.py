@@ -1,0 +1,108 @@
+"""The WebSocket's input contract: the same prompt limits and error as /segment, a cap on objects per session,
+malformed JSON, short RLE masks and oversized text messages all answered with an error on a socket that stays
+open (issue 9, defects 4, 5, 7 and 13), every error message in the one error model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.mask_codecs import encode_rle
+from service.schemas import WsErrorMessage
+from tests.model.video.helpers import clip
+
+from .video_helpers import png_bytes, video_settings
+
+LIMITS = dict(max_objects=3, max_points=4, video_max_objects=2, max_body_bytes=1 << 20)
+
+
+@pytest.fixture(scope="module")
+def client(video_checkpoint):
+    app = create_app(video_settings(video_checkpoint, "unused", redis_url="", **LIMITS))  # in-process store
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def frame():
+    frames, _ = clip(num_frames=1, seed=3)
+    return frames[0], png_bytes(frames[0])
+
+
+def _error(ws) -> dict:
+    reply = ws.receive_json()
+    assert reply["type"] == "error", reply
+    WsErrorMessage.model_validate(reply)
+    assert reply["error"] == {"code": reply["code"], "field": reply["field"], "message": reply["message"]}
+    return reply
+
+
+def _alive(ws) -> None:
+    ws.send_json({"type": "reset"})
+    assert ws.receive_json() == {"type": "reset"}
+
+
+def _segment_error(client, objects) -> dict:
+    """/segment's answer to the same objects (limits are checked before the image is decoded)."""
+    r = client.post("/segment", json={"image_id": "img_0", "objects": objects})
+    assert r.status_code == 422, r.text
+    return r.json()["error"]
+
+
+def test_prompt_limits_are_those_of_segment(client, frame):
+    pixels, png = frame
+    click = {"points": [[10, 10]] * 5, "labels": [1] * 5}  # one over max_points
+    many = [{"box": [1, 1, 20, 20]}] * 4  # one over max_objects
+    with client.websocket_connect("/video/limits") as ws:
+        ws.send_json({"type": "start", "refine": False})
+        ws.receive_json()
+        ws.send_bytes(png)
+        assert ws.receive_json()["type"] == "frame"
+        for objects in ([{"obj_id": 1, **click}], [{"obj_id": i, "box": [1, 1, 20, 20]} for i in range(4)]):
+            ws.send_json({"type": "prompt", "objects": objects})
+            reply = _error(ws)
+            expected = _segment_error(client, [{k: v for k, v in o.items() if k != "obj_id"} for o in objects])
+            assert {k: reply[k] for k in ("code", "field", "message")} == expected
+        assert _segment_error(client, many)["field"] == "objects"
+
+        # A cap per session: two objects tracked, a third refused; a correction of a tracked one still goes.
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "box": [5, 5, 40, 40]}, {"obj_id": 2, "box": [50, 5, 90, 40]}]})
+        assert ws.receive_json()["type"] == "masks"
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 3, "box": [5, 5, 40, 40]}]})
+        reply = _error(ws)
+        assert reply["code"] == "invalid_field" and reply["field"] == "objects" and "per session" in reply["message"]
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 2, "points": [[60, 20]], "labels": [1]}]})
+        assert ws.receive_json()["type"] == "masks"
+
+        # Checked against the frame by the same layer as /segment: a box outside the frame, a reversed box.
+        h, w = pixels.shape[:2]
+        for box, needle in (([0, 0, w + 5, 10], "outside"), ([30, 5, 10, 20], "x1 < x0")):
+            ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "box": box}]})
+            reply = _error(ws)
+            assert reply["field"] == "objects.0.box" and needle in reply["message"], reply
+
+
+def test_malformed_input_is_answered_and_the_socket_stays(client, frame):
+    pixels, png = frame
+    h, w = pixels.shape[:2]
+    short_rle = encode_rle(np.ones((10, 10), bool))
+    with client.websocket_connect("/video/malformed") as ws:
+        ws.send_json({"type": "start", "refine": False})
+        ws.receive_json()
+        ws.send_bytes(png)
+        ws.receive_json()
+        for text, code, field in (
+            ('{"type": "prompt", "frame_idx": ' + "9" * 5000 + "}", "malformed_json", "message"),
+            ('{"type": "prompt", "objects": ' + "[" * 100_000 + "]" * 100_000 + "}", "malformed_json", "message"),
+            ('{"type": "reset", "pad": "' + "x" * (1 << 20) + '"}', "too_large", "message"),
+        ):
+            ws.send_text(text)
+            reply = _error(ws)
+            assert (reply["code"], reply["field"]) == (code, field), reply
+            _alive(ws)
+        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "mask": {"size": [h, w], "counts": short_rle["counts"]}}]})
+        reply = _error(ws)
+        assert reply["code"] == "invalid_field" and reply["field"].startswith("objects.0.mask"), reply
+        _alive(ws)
