@@ -38,6 +38,7 @@ KNOWN_EXCEPTIONS = [
     (422, "invalid_field", r"objects\.\d+\.box", "x1 >= x0 and y1 >= y0: a relation between items"),
     (422, "invalid_field", r"session", "session ids are 1-128 of [A-Za-z0-9_.-]: checked by the route"),
     (404, "unknown_id", r"session", "a session exists only once a client started it"),
+    (409, "refiner_not_loaded", r"refine", "whether a refiner is loaded is the running server's state (none here)"),
 ]
 
 
