@@ -20,7 +20,8 @@ STATUS_MEANING = {
          "advancing the session (`session_busy`, `stale_state`)",
     413: "Body or image over the limit (`too_large`)",
     422: "Malformed JSON (`malformed_json`) or an invalid field (`invalid_field`), named in `error.field`",
-    503: "Queue full or model not ready (`queue_full`, `not_ready`), state store down (`state_store_unavailable`); "
+    503: "Queue full, model not ready or worker draining (`queue_full`, `not_ready`, `draining`), state store down "
+         "(`state_store_unavailable`); "
          "with `Retry-After` where retrying helps",
 }
 SECURITY_SCHEME = "bearerAuth"
