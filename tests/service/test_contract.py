@@ -9,7 +9,6 @@ from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
 
 from service.app import create_app
-from service.errors import NotReadyError
 from service.schemas import ErrorBody
 
 BOX = {"box": [40, 30, 120, 90]}
@@ -66,18 +65,10 @@ def test_unknown_route_has_the_error_body(api):
     assert r.status_code == 404 and ErrorBody.model_validate(r.json()).error.code == "http_error"
 
 
-class _Loading:
-    """Stands in for the video sessions the lifespan builds: every socket past the key check hears not_ready."""
-
-    def ensure_ready(self):
-        raise NotReadyError(None, "the model is still loading")
-
-
 @pytest.fixture(scope="module")
 def ws_client(service_settings):
-    app = create_app(service_settings)  # without its lifespan: no model
-    app.state.video_sessions = _Loading()
-    return TestClient(app)
+    """The app without its lifespan (no model): a socket past the key check is answered not_ready."""
+    return TestClient(create_app(service_settings))
 
 
 @pytest.mark.parametrize("how, accepted", [
