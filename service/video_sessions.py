@@ -27,7 +27,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from model.errors import InvalidInputError
-from model.prompts import check_boxes, check_points
+from model.prompts import check_boxes, check_mask_size, check_points
 from model.video import ObjectPrompt, StreamingTracker
 from model.video.codec import StateFormatError, model_fingerprint
 
@@ -227,10 +227,10 @@ class VideoSessions:
             except (InvalidFieldError, ValueError, KeyError, TypeError) as e:
                 detail = e.message if isinstance(e, InvalidFieldError) else str(e)
                 raise InvalidFieldError(f"objects.{i}.mask", f"not a valid {fmt} mask: {detail}") from e
-            if mask.shape != tuple(orig_hw):
-                raise InvalidFieldError(f"objects.{i}.mask", f"mask is {mask.shape[1]}x{mask.shape[0]}, the frame is {orig_hw[1]}x{orig_hw[0]}")
         # The frame-dependent checks, with the message's field names (the tracker checks again, by its own names).
         where = f"objects.{i}"
+        if mask is not None:
+            check_mask_size(mask.shape, orig_hw, f"{where}.mask")
         if o.get("points") is not None:
             check_points(o["points"], o.get("labels"), orig_hw, points_arg=f"{where}.points", labels_arg=f"{where}.labels")
         if o.get("box") is not None:
