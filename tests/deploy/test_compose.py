@@ -64,6 +64,7 @@ def test_replicas_scale_without_names_in_any_file(compose):
         assert ALIAS in svc["networks"]["default"]["aliases"]
         assert svc["build"]["dockerfile"] == "docker/Dockerfile"
         assert "./weights:/weights:ro" in svc["volumes"]
+        assert "hf-cache:/hf-cache" in svc["volumes"] and svc["environment"]["HF_HOME"] == "/hf-cache"
         assert "/readyz" in " ".join(svc["healthcheck"]["test"])
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
         assert svc["environment"]["SAM2REFINER_REDIS_URL"].startswith("redis://redis:")
@@ -168,10 +169,12 @@ def test_dockerfile_is_pinned_non_root_with_healthcheck_and_no_weights():
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert re.search(r"^HEALTHCHECK .*\n?.*healthz", text, re.M)
     assert 'VOLUME ["/weights"]' in text
-    assert not re.search(r"^(COPY|ADD)\s+.*weights", text, re.M)
+    copied = re.findall(r"^(?:COPY|ADD)\s+(?:--\S+\s+)*(\S+)", text, re.M)
+    assert not [c for c in copied if "weights" in c and c != "weights/download.py"], copied  # the fetcher only
     assert re.search(r"^CMD .*\"-m\", \"service\"", text, re.M)
     assert re.search(r"^COPY --chmod=0755 docker/claim-gpu.sh /usr/local/bin/claim-gpu$", text, re.M)
-    assert "chown sam2refiner /weights /run/gpu-claims" in text  # the claims volume starts owned by the user
+    # Named volumes start as a copy of the image's folder: these must belong to the service's user.
+    assert "chown sam2refiner /weights /run/gpu-claims /hf-cache" in text
     ignored = (ROOT / ".dockerignore").read_text()
     assert "weights/*.pt" in ignored
 

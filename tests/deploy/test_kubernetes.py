@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 
 import kubernetes_validate
 import pytest
@@ -175,6 +178,55 @@ def test_grace_period_covers_prestop_and_the_services_drain(rendered, overlay):
         v for k, v in settings.model_dump().items() if re.search(r"drain|shutdown", k) and isinstance(v, (int, float))
     ]
     assert grace >= pre_stop + max(drain, default=0) + 10, (grace, pre_stop, drain)
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    return re.sub(r"\$\(([A-Z0-9_]+)\)", lambda m: env[m.group(1)], value)  # Kubernetes' $(VAR) in args
+
+
+def _env_values(docs, c) -> dict[str, str]:
+    env = {}
+    for source in c.get("envFrom", []):
+        env |= one(docs, "ConfigMap", source["configMapRef"]["name"])["data"]
+    return env | {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
+
+
+def test_weights_init_container_runs_the_services_fetcher_into_the_shared_cache(rendered, tmp_path):
+    from model.official_weights import OFFICIAL_FILES
+
+    dockerfile = (ROOT / "docker/Dockerfile").read_text()
+    ran = False
+    for overlay in OVERLAYS:
+        docs = rendered[overlay]
+        spec = server(docs)["spec"]["template"]["spec"]
+        main = container(docs)
+        for init in spec.get("initContainers", []):
+            assert init["image"] == main["image"]
+            python, script = init["command"]
+            assert python == "python" and (ROOT / script).is_file()
+            assert re.search(rf"^COPY\s+{re.escape(script)}\s+\./{re.escape(script)}$", dockerfile, re.M)
+            init_env, main_env = _env_values(docs, init), _env_values(docs, main)
+            args = [_expand(a, init_env) for a in init["args"]]
+            assert args[0] in OFFICIAL_FILES and args[0] == settings_from_env(main_env).sam2_config
+            # The service looks where the init container wrote: the same Hub cache on the same volume.
+            assert init_env["HF_HOME"] == main_env["HF_HOME"]
+            for c in (init, main):
+                mount = next(m for m in c["volumeMounts"] if init_env["HF_HOME"].startswith(m["mountPath"]))
+                assert mount["name"] == "weights" and not mount.get("readOnly", False)
+            if not ran:  # the arguments as rendered are ones the script takes (a Hub that refuses: exit 1, not 2)
+                env = {**os.environ, "HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"}
+                env.pop("HF_HUB_OFFLINE", None)
+                result = subprocess.run(
+                    [sys.executable, str(ROOT / script), *args],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=120,
+                    cwd=tmp_path,
+                )
+                assert result.returncode == 1 and "did not answer" in result.stderr, result.stderr[-2000:]
+                ran = True
+    assert ran, "no overlay fetches the weights in an init container"
 
 
 def test_ingress_hashes_on_the_header_the_client_sends(rendered):
