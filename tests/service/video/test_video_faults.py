@@ -1,0 +1,222 @@
+"""Faults with real processes: uvicorn workers sharing a redis-server of this module's own (on a free port, so it
+can be frozen, killed and restarted), driven by the Python client or a raw socket. In order: a session deleted
+and created again across the two workers (defect 1); Redis frozen mid-session (SIGSTOP/SIGCONT) and restarted
+empty; a worker drained by SIGTERM during a streamed session; a worker killed (-9) mid-frame. Every session's
+masks equal sam2's uninterrupted run. The module owns every process it starts and stops them by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import redis
+from websockets.sync.client import connect
+
+from service.video_client import VideoSession, VideoSessionError
+
+from ..processes import free_port, launch, service_env, start_redis, stop, stop_redis, wait_ready
+from .video_helpers import assert_mask_matches
+
+PREFIX = "faults"
+LEASE_S = 3  # a worker killed mid-frame leaves its lease for this long (the default is 30 s)
+
+
+class Cluster:
+    """Workers by name, on one Redis; each started from the same settings."""
+
+    def __init__(self, checkpoint: str, workdir):
+        self.checkpoint, self.workdir = checkpoint, workdir
+        self.redis, self.redis_url = start_redis(workdir)
+        self.workers: dict[str, tuple] = {}  # name -> (process, port)
+
+    def launch(self, name: str):
+        port, log = free_port(), self.workdir / f"{name}.log"
+        env = service_env(
+            sam2_config="hiera_t", image_size="256", device="cpu", sam2_checkpoint=self.checkpoint, warmup="false",
+            redis_url=self.redis_url, video_key_prefix=PREFIX, video_lease_s=str(LEASE_S), redis_timeout_s="0.5",
+            drain_delay_s="1", log_level="warning",
+        )
+        args = ["-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+        self.workers[name] = (launch(args, env, log), port)
+
+    def ready(self, *names: str) -> None:
+        for name in names:
+            proc, port = self.workers[name]
+            wait_ready(proc, self.http(name), self.workdir / f"{name}.log")
+
+    def proc(self, name: str):
+        return self.workers[name][0]
+
+    def http(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.workers[name][1]}"
+
+    def ws(self, name: str) -> str:
+        return f"ws://127.0.0.1:{self.workers[name][1]}"
+
+    def restart_redis_empty(self) -> None:
+        port = redis.Redis.from_url(self.redis_url).connection_pool.connection_kwargs["port"]
+        stop_redis(self.redis)
+        self.redis, _ = start_redis(self.workdir, port=port)
+
+    def leases(self) -> list[bytes]:
+        return list(redis.Redis.from_url(self.redis_url).scan_iter(match=f"{PREFIX}:video:*:lease"))
+
+    def close(self) -> None:
+        for proc, _ in self.workers.values():
+            stop(proc)
+        stop_redis(self.redis)
+
+
+@pytest.fixture(scope="module")
+def cluster(video_checkpoint, tmp_path_factory):
+    c = Cluster(video_checkpoint, tmp_path_factory.mktemp("faults"))
+    try:
+        c.launch("a")
+        c.launch("b")
+        c.ready("a", "b")
+        yield c
+    finally:
+        c.close()
+
+
+def _follow(video: VideoSession, pngs, reference, frames, what: str) -> None:
+    for t in frames:
+        reply = video.frame(pngs[t])
+        assert reply["frame_idx"] == t, reply
+        assert_mask_matches(reply["objects"][0]["mask"], reference[t], f"frame {t} {what}")
+
+
+def _begin(video: VideoSession, pngs, click, reference) -> None:
+    video.frame(pngs[0])
+    reply = video.prompt([{"obj_id": 1, "points": click, "labels": [1]}])
+    assert_mask_matches(reply["objects"][0]["mask"], reference[0], "frame 0 prompt")
+
+
+def test_a_session_created_again_is_never_served_from_the_old_copy(cluster, video_clip, reference_masks):
+    """Defect 1: the old session advanced on A, deleted and created again on B to the same version."""
+    _, pngs, click = video_clip
+    with VideoSession(cluster.ws("a"), "recreated", refine=False) as old:
+        old.frame(pngs[0])
+        old.prompt([{"obj_id": 7, "box": [0, 0, 60, 60]}])
+        old.frame(pngs[1])
+        old.frame(pngs[2])
+    assert httpx.delete(f"{cluster.http('b')}/video/recreated").status_code == 204
+    with VideoSession(cluster.ws("b"), "recreated", refine=False) as new:
+        assert new.started["frame_idx"] == -1
+        _begin(new, pngs, click, reference_masks)
+        _follow(new, pngs, reference_masks, [1, 2], "of the new session on B")
+        version = httpx.get(f"{cluster.http('b')}/video/recreated").json()["version"]
+    with VideoSession(cluster.ws("a"), "recreated", refine=False) as again:  # A still holds the old copy, same version
+        assert (again.started["frame_idx"], again.started["objects"]) == (2, [1])
+        _follow(again, pngs, reference_masks, [3], "on A after the re-creation")
+    info = httpx.get(f"{cluster.http('b')}/video/recreated").json()
+    assert (info["version"], info["objects"], info["frames_processed"]) == (version + 1, [1], 4)
+
+
+def _ask(ws, *messages) -> dict:
+    for m in messages:
+        ws.send(m if isinstance(m, bytes) else json.dumps(m))
+    return json.loads(ws.recv(timeout=120))
+
+
+@contextmanager
+def _frozen(proc):
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
+def test_redis_frozen_then_restarted_empty(cluster, video_clip, reference_masks):
+    """Defect 2 on a worker: the lease SET sent while Redis is frozen runs when it resumes; the same frame sent
+    again right after is accepted (no session_busy for the lease time), and no lease is left. Then Redis comes
+    back empty: the session is gone (unknown_id, no stale copy served), and a new one starts from nothing."""
+    _, pngs, click = video_clip
+    with connect(f"{cluster.ws('a')}/video/frozen", max_size=None) as ws:
+        assert _ask(ws, {"type": "start", "refine": False})["type"] == "started"
+        _ask(ws, {"type": "frame", "seq": 1}, pngs[0])
+        _ask(ws, {"type": "prompt", "seq": 2, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        with _frozen(cluster.redis):
+            frozen = _ask(ws, {"type": "frame", "seq": 3}, pngs[1])
+        assert frozen["type"] == "error" and frozen["error"]["code"] == "state_store_unavailable", frozen
+        reply = _ask(ws, {"type": "frame", "seq": 3}, pngs[1])  # at once: not "session_busy"
+        assert reply["type"] == "frame" and reply["frame_idx"] == 1, reply
+        assert_mask_matches(reply["objects"][0]["mask"], reference_masks[1], "frame 1 after the stall")
+        deadline = time.monotonic() + 5
+        while cluster.leases() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cluster.leases() == []
+
+        cluster.restart_redis_empty()
+        for _ in range(3):  # the first call may still meet a connection to the old Redis
+            gone = _ask(ws, {"type": "frame", "seq": 4}, pngs[2])
+            if gone["error"]["code"] != "state_store_unavailable":
+                break
+        assert gone["type"] == "error" and gone["error"]["code"] == "unknown_id", gone  # no stale copy served
+    with VideoSession(cluster.ws("a"), "frozen", refine=False, retry_s=10) as video:
+        assert (video.started["frame_idx"], video.started["last_seq"]) == (-1, None)  # a new session
+        _begin(video, pngs, click, reference_masks)
+        _follow(video, pngs, reference_masks, [1], "of the session started after the restart")
+
+
+def test_sigterm_drains_and_another_worker_continues(cluster, video_clip, reference_masks):
+    """Issue 13's draining: SIGTERM while a frame is being tracked on A. A answers /readyz 503 at once, finishes
+    and saves that frame, refuses the next message with "draining"; the client reconnects to B, which accepts
+    at once (A released its lease: no session_busy retry), and the masks equal an uninterrupted run."""
+    _, pngs, click = video_clip
+    a = cluster.proc("a")
+    readiness: list = []
+
+    def sigterm_then_probe():
+        os.kill(a.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not readiness:
+            try:
+                r = httpx.get(f"{cluster.http('a')}/readyz", timeout=2)
+                if r.status_code != 200:
+                    readiness.append((r.status_code, r.json()))
+            except httpx.HTTPError:
+                pass
+
+    with VideoSession([cluster.ws("a"), cluster.ws("b")], "drained", refine=False) as video:
+        _begin(video, pngs, click, reference_masks)
+        _follow(video, pngs, reference_masks, [1, 2], "on A")
+        timer = threading.Timer(0.2, sigterm_then_probe)  # while frame 3 is on A's device worker
+        timer.start()
+        _follow(video, pngs, reference_masks, [3, 4, 5], "across the drain")
+        timer.join()
+        assert readiness and readiness[0] == (503, {"status": "draining"}), readiness
+        assert video.reconnects == 1 and video.retries == 0, (video.reconnects, video.retries)
+        assert a.wait(30) in (0, -signal.SIGTERM)  # within the grace period
+        cluster.launch("a2")  # for the next test, while this one finishes on B
+        info = httpx.get(f"{cluster.http('b')}/video/drained").json()
+        assert info["frames_processed"] == 6
+        with pytest.raises(VideoSessionError) as bad:
+            video.prompt([{"obj_id": 2, "points": click, "labels": [1]}], frame_idx=3)
+        assert bad.value.field == "frame_idx"
+        assert list(video.masks(video.prompt([{"obj_id": 2, "points": click, "labels": [1]}]))) == [2]
+        assert video.close()["type"] == "closed"
+    assert cluster.leases() == [] and httpx.get(f"{cluster.http('b')}/video/drained").status_code == 404
+
+
+def test_worker_killed_mid_frame_and_another_continues(cluster, video_clip, reference_masks):
+    """kill -9 while a frame is being tracked on B: the frame is lost or saved without its reply; the client
+    resumes on A2 (after B's lease runs out) and the masks equal an uninterrupted run."""
+    _, pngs, click = video_clip
+    cluster.ready("a2")
+    b = cluster.proc("b")
+    with VideoSession([cluster.ws("b"), cluster.ws("a2")], "killed", refine=False, retry_s=LEASE_S + 30) as video:
+        _begin(video, pngs, click, reference_masks)
+        _follow(video, pngs, reference_masks, [1, 2], "on B")
+        timer = threading.Timer(0.2, os.kill, (b.pid, signal.SIGKILL))
+        timer.start()
+        _follow(video, pngs, reference_masks, [3, 4, 5], "across the kill")
+        timer.join()
+        assert b.wait(10) == -signal.SIGKILL and video.reconnects == 1
