@@ -59,8 +59,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
     """A redis-server of the test's own on a free port (no persistence), ready; stop it with ``stop_redis``."""
+    import shutil
+
     import redis
 
+    assert shutil.which("redis-server"), "redis-server is not installed (apt-get install redis-server; .ci/run does)"
     port = port or free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
