@@ -56,7 +56,7 @@ def fetch_official_checkpoint(config: str, timeout_s: float = 3.0, endpoint: str
     except OfflineModeIsEnabled as e:
         raise FetchError(f"{repo}/{name} is not in the local cache and HF_HUB_OFFLINE is set") from e
     except Exception as e:  # noqa: BLE001  (DNS, refused, timeout, proxy, 4xx/5xx: all mean "not now")
-        raise FetchError(f"the Hugging Face Hub did not answer for {repo}/{name} within {timeout_s:g} s: "
+        raise FetchError(f"the Hugging Face Hub could not be reached for {repo}/{name} (timeout {timeout_s:g} s): "
                          f"{type(e).__name__}: {e}") from e
     try:
         return Path(hf_hub_download(repo, name, etag_timeout=timeout_s, endpoint=endpoint, force_download=force, **where))

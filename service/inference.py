@@ -194,9 +194,9 @@ class InferenceEngine:
             which = [n for n, r in (("SAM 2", w.random_sam2), ("refiner", w.refiner == "random")) if r]
             warning = f"RANDOM WEIGHTS ({' and '.join(which)}): masks are meaningless"
             if w.random_sam2:
-                warning += f". SAM 2: {self.sam2_choice.weights.removeprefix('RANDOM: ')}"
+                warning += f"; {self.sam2_choice.weights.removeprefix('RANDOM: ')}"
             if w.refiner == "random":
-                warning += ". Refiner: SAM2REFINER_RANDOM_REFINER is on"
+                warning += "; the refiner's because SAM2REFINER_RANDOM_REFINER is on"
         return {
             "config": self.model.config.sam2_config,
             "config_reason": self.sam2_choice.config_reason,
