@@ -294,7 +294,7 @@ def _replay(stored: StoredSession, seq: int, fmt: str) -> dict | None:
     if seq == applied.seq:
         kept = json.loads(applied.reply)
         if kept["format"] == fmt:
-            return {**kept["message"], "duplicate": True}
+            return {**kept["message"], "duplicate": True, "timings": {}}  # nothing ran this time
         raise DuplicateFrameError("seq", f"message {seq} was applied already; its reply was in format {kept['format']}, "
                                          f"not {fmt}: go on with the next message")
     raise DuplicateFrameError("seq", f"message {seq} was applied already (the last applied is {applied.seq}) and its "

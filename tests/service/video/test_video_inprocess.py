@@ -13,10 +13,10 @@ def test_in_process_store_and_refined_tracking(video_checkpoint, video_clip, ref
     _, pngs, click = video_clip
     app = create_app(video_settings(video_checkpoint, "unused", redis_url=""))
     with TestClient(app) as client:
+        assert isinstance(app.state.video_sessions.store, InProcessStateStore)  # built in the lifespan, not on first use
         with client.websocket_connect("/video/plain") as ws:
             ws.send_json({"type": "start", "refine": False})
             assert ws.receive_json()["refine"] is False
-            assert isinstance(app.state.video_sessions.store, InProcessStateStore)
             ws.send_bytes(pngs[0])
             ws.receive_json()
             ws.send_json({"type": "prompt", "frame_idx": 0, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
