@@ -49,6 +49,8 @@ def main() -> None:
         workers=settings.workers, log_level=settings.log_level, proxy_headers=True,
         # Over this uvicorn closes the socket (1009); below it the app answers too-large messages with too_large.
         ws_max_size=settings.ws_max_message_bytes,
+        # After the app's own drain (service/draining.py), uvicorn waits at most this long for what is left.
+        timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
     )
 
 

@@ -398,7 +398,7 @@ class RedisStateStore(VideoStateStore):
 
     def _acquire(self, session: str, key: str, token: str) -> None:
         try:
-            outcome = self._acquire_script(keys=[key], args=[token, f"{self.owner}:", int(self.lease_s * 1000)])
+            outcome = self._acquire_script(keys=[key], args=[token, f"{self.owner}:", int(self.lease_s * 1000)], client=self.client)
         except self._redis_errors as e:
             # Redis may still run the SET once it answers again: clear that lease when it does.
             self._release_later(session, key, token)
@@ -411,7 +411,7 @@ class RedisStateStore(VideoStateStore):
 
     def _release(self, session: str, key: str, token: str) -> None:
         try:
-            self._release_script(keys=[key], args=[token])
+            self._release_script(keys=[key], args=[token], client=self.client)
         except self._redis_errors as e:
             log.warning("video session %s: releasing its lease failed (%s); retrying in the background (the "
                         "lease expires by itself within %.0f s)", session, e, self.lease_s)
@@ -436,7 +436,7 @@ class RedisStateStore(VideoStateStore):
                     return
             for token, (session, key, give_up_at) in pending:
                 try:
-                    released = self._release_script(keys=[key], args=[token])
+                    released = self._release_script(keys=[key], args=[token], client=self.client)
                 except self._redis_errors:
                     released = 0
                 if released:
@@ -476,7 +476,7 @@ class RedisStateStore(VideoStateStore):
         self._closed.set()
         for token, (session, key, _) in list(self._unreleased.items()):
             try:
-                self._release_script(keys=[key], args=[token])
+                self._release_script(keys=[key], args=[token], client=self.client)
             except self._redis_errors:
                 log.warning("video session %s: its lease could not be released at shutdown; it expires within %.0f s",
                             session, self.lease_s)
