@@ -70,8 +70,10 @@ def build_sam2refiner(
     ``config`` "auto" takes the config of ``sam2_checkpoint`` (from its tensor shapes), else of the refiner
     checkpoint, else hiera_l on CUDA and hiera_t on a CPU; a named config the checkpoint disagrees with is
     refused. ``model.sam2_choice`` says which and why. Without ``sam2_checkpoint`` SAM 2's weights are random
-    (seeded); without ``refiner_checkpoint`` so are the refiner's. ``model.weights`` records which. A refiner checkpoint brings its own module switches; asking for
-    others, or for another config or size, is refused. ``video=True`` uses the options of sam2's video builder.
+    (seeded; nothing is fetched here, see ``choose_sam2(..., fetch=True)``); without ``refiner_checkpoint`` so
+    are the refiner's. ``model.weights`` records which. A refiner checkpoint brings its own module switches;
+    asking for others, or for another config or size, is refused. ``video=True`` uses the options of sam2's
+    video builder.
     """
     device = resolve_device(device)
     ckpt_config = None
