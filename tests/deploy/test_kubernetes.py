@@ -224,7 +224,10 @@ def test_weights_init_container_runs_the_services_fetcher_into_the_shared_cache(
                     timeout=120,
                     cwd=tmp_path,
                 )
-                assert result.returncode == 1 and "did not answer" in result.stderr, result.stderr[-2000:]
+                # The script's own failure line for the config (a refused Hub), not argparse's usage error (exit 2).
+                assert result.returncode == 1 and re.search(rf"^{re.escape(args[0])}: ", result.stderr, re.M), (
+                    result.stderr[-2000:]
+                )
                 ran = True
     assert ran, "no overlay fetches the weights in an init container"
 
