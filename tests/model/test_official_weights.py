@@ -67,7 +67,7 @@ def test_config_is_read_from_the_full_state_dict_shapes(config):
 
 def test_auto_picks_hiera_t_on_cpu_and_hiera_l_on_cuda():
     cpu = choose_sam2("auto", "cpu")
-    assert cpu.config == "hiera_t" and "CPU" in cpu.config_reason and cpu.random
+    assert cpu.config == "hiera_t" and "CPU" in cpu.config_reason and cpu.random and "fetching is off" in cpu.weights
     cuda = choose_sam2("auto", torch.device("cuda"))  # only the choice: nothing touches a GPU
     assert cuda.config == "hiera_l" and "CUDA" in cuda.config_reason
     assert choose_sam2("auto", "cpu", refiner_config="hiera_b+").config == "hiera_b+"
