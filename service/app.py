@@ -25,6 +25,7 @@ from .middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
 from .openapi import install_openapi
 from .routes import health, model_info, segment, video
 from .routes import metrics as metrics_route
+from .routes.web import mount_web_app
 from .settings import Settings, get_settings
 from .video_sessions import VideoSessions
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     for router in (health.router, metrics_route.router, model_info.router, segment.router, video.router):
         app.include_router(router)
+    mount_web_app(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyAuth, settings=settings)  # before any body is read
     app.add_middleware(RequestMetrics)  # added last = outermost: it also counts the 401s and 413s

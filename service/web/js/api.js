@@ -1,0 +1,115 @@
+// HTTP calls to the service (same origin), with the optional API key and readable errors.
+
+const KEY_STORAGE = "sam2refiner.apiKey";
+
+export function apiKey() {
+  return localStorage.getItem(KEY_STORAGE) || "";
+}
+
+export function setApiKey(key) {
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+}
+
+function headers(extra = {}) {
+  const key = apiKey();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+// What a person should read for an error code, and whether trying again can help.
+const HINTS = {
+  unauthorized: ["This service needs an API key: enter it at the top right.", false],
+  not_ready: ["The model is still loading.", true],
+  queue_full: ["The server is busy.", true],
+  too_large: ["That is over the server's size limit.", false],
+  refiner_not_loaded: ["No refiner is loaded on the server: switch Refine off.", false],
+  session_busy: ["Another worker is advancing this video session.", true],
+  stale_state: ["Another worker advanced this video session meanwhile.", true],
+  state_store_unavailable: ["The server's video state store (Redis) is down.", true],
+  draining: ["The server is shutting down; reconnecting elsewhere.", true],
+  unknown_id: ["The server no longer knows this id.", true],
+  malformed_json: ["The request was not valid JSON.", false],
+  network: ["The service cannot be reached.", true],
+};
+
+export class ApiError extends Error {
+  constructor(status, code, field, message) {
+    const [hint] = HINTS[code] || [];
+    super(hint ? `${hint} (${message})` : message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+    this.detail = message;
+    this.retryable = (HINTS[code] || [null, status >= 500])[1];
+  }
+}
+
+// A server error in any of the shapes the service uses: {"error": {...}} (HTTP and WebSocket) or the flat
+// {"type": "error", "code", ...} of earlier WebSocket replies.
+export function errorFromBody(status, body) {
+  const e = (body && body.error && typeof body.error === "object") ? body.error : (body || {});
+  return new ApiError(status, e.code || `http_${status}`, e.field ?? null, e.message || `HTTP ${status}`);
+}
+
+async function errorFromResponse(res) {
+  let body = null;
+  try { body = await res.json(); } catch { /* not JSON (a proxy's page) */ }
+  return errorFromBody(res.status, body || { error: { code: `http_${res.status}`, message: res.statusText } });
+}
+
+async function call(path, init) {
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, "network", null, String(e.message || e));
+  }
+  if (!res.ok) throw await errorFromResponse(res);
+  return res;
+}
+
+export async function getModel() {
+  return (await call("v1/model", { headers: headers() })).json();
+}
+
+// POST /segment. With body.stream the service may answer NDJSON parts (stage "sam2" first, "refined" last,
+// PROTOCOL: "final" on the last); each part goes to onPart as it arrives. Returns the final part.
+export async function segment(body, onPart = () => {}) {
+  const t0 = performance.now();
+  const res = await call("segment", {
+    method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body),
+  });
+  const type = res.headers.get("content-type") || "";
+  if (!type.includes("ndjson")) {
+    const part = await res.json();
+    const whole = { ...part, stage: body.refine ? "refined" : "sam2", final: true, roundTripMs: performance.now() - t0 };
+    onPart(whole);
+    return whole;
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "", last = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) buffered += value;
+    const lines = buffered.split("\n");
+    buffered = done ? "" : lines.pop();
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      const part = JSON.parse(line);
+      if (part.error) throw errorFromBody(500, part);
+      last = { ...part, roundTripMs: performance.now() - t0 };
+      onPart(last);
+    }
+    if (done) break;
+  }
+  if (!last) throw new ApiError(500, "empty_stream", null, "the server's stream ended without an answer");
+  return last;
+}
+
+export function videoSocketUrl(session) {
+  const url = new URL(`video/${encodeURIComponent(session)}`, location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const key = apiKey();
+  if (key) url.searchParams.set("api_key", key);  // browsers cannot set headers on a WebSocket
+  return url.toString();
+}

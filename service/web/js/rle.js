@@ -1,0 +1,53 @@
+// COCO run-length encoding, as pycocotools writes it (column-major runs, LEB128-like compressed string).
+
+// Decodes {size: [h, w], counts} (string or list) into a row-major Uint8Array of 0/1.
+export function decodeRle(rle) {
+  const [h, w] = rle.size;
+  const counts = typeof rle.counts === "string" ? countsFromString(rle.counts) : rle.counts;
+  const mask = new Uint8Array(h * w);
+  let j = 0, value = 0;
+  for (const run of counts) {
+    if (value) {
+      for (let k = j; k < j + run; k++) mask[(k % h) * w + Math.floor(k / h)] = 1;
+    }
+    j += run;
+    value ^= 1;
+  }
+  return mask;
+}
+
+// pycocotools' rleFrString.
+function countsFromString(s) {
+  const counts = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0, k = 0, more = 1;
+    while (more) {
+      const c = s.charCodeAt(p) - 48;
+      x |= (c & 0x1f) << (5 * k);
+      more = c & 0x20;
+      p++;
+      k++;
+      if (!more && (c & 0x10)) x |= -1 << (5 * k);
+    }
+    if (counts.length > 2) x += counts[counts.length - 2];
+    counts.push(x);
+  }
+  return counts;
+}
+
+// Area and [x, y, width, height] bounding box of a row-major 0/1 mask, as COCO annotations carry them.
+export function maskStats(mask, w, h) {
+  let area = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0, i = 0; y < h; y++) {
+    for (let x = 0; x < w; x++, i++) {
+      if (!mask[i]) continue;
+      area++;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+  }
+  return { area, bbox: area ? [x0, y0, x1 - x0 + 1, y1 - y0 + 1] : [0, 0, 0, 0] };
+}

@@ -1,0 +1,67 @@
+"""The web app in a real browser: Debian's chromium driven by Playwright (never a downloaded browser) against a
+real uvicorn service on a port (hiera_t at 256, random weights with a random refiner), behind a proxy whose
+connections a test can cut."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.service.processes import free_port, launch, service_env, stop, wait_ready
+
+from .media import write_y4m
+from .proxy import CuttableProxy
+
+MAX_IMAGE_PIXELS = 200_000  # small, so an oversized image is a real server error the page must show
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory, video_checkpoint):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("web") / "server.log"
+    # The video checkpoint is random too, with its object-score head biased to "present" so that tracked masks
+    # are not all empty; the refiner runs on random weights, asked for explicitly.
+    env = service_env(
+        sam2_config="hiera_t", image_size="256", device="cpu", host="127.0.0.1", port=str(port), log_level="warning",
+        sam2_checkpoint=video_checkpoint, random_refiner="true", max_image_pixels=str(MAX_IMAGE_PIXELS),
+    )
+    proc = launch(["-m", "service"], env, log_path)
+    url = f"http://127.0.0.1:{port}"
+    proxy = CuttableProxy(port)
+    try:
+        wait_ready(proc, url, log_path)
+        yield {"api": url, "page": f"http://127.0.0.1:{proxy.port}/", "proxy": proxy, "log": log_path}
+    finally:
+        proxy.close()
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    camera = write_y4m(tmp_path_factory.mktemp("camera") / "camera.y4m", frames=20)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}",
+        ])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, web_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    context.grant_permissions(["camera"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(web_server["page"])
+    page.wait_for_function("document.getElementById('model-banner').textContent.includes('px')")
+    yield page
+    context.close()
+    assert not errors, errors

@@ -1,0 +1,175 @@
+"""Image mode in Chromium against the real service: what the page draws and exports is what the API answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from .conftest import MAX_IMAGE_PIXELS
+from .helpers import best_mask, canvas_rgba, click, decode, drag, final_part, replay_segment, save_screenshot
+
+STAGE = "#image-prompts"
+OVERLAY = "#image-overlay"
+
+
+def segment_ok(r) -> bool:
+    return r.url.endswith("/segment") and r.status == 200
+
+
+def wait_idle(page) -> None:
+    page.wait_for_function("window.sam2refiner.image.pending === 0")
+
+
+def prompt_and_capture(page, action) -> tuple[dict, dict]:
+    """Runs a click/drag and returns the page's /segment request body and the answer it got."""
+    with page.expect_response(segment_ok) as response:
+        action()
+    wait_idle(page)
+    return response.value.request.post_data_json, final_part(response.value)
+
+
+def overlay_colors(page) -> np.ndarray:
+    return canvas_rgba(page, OVERLAY)
+
+
+def color_of(page, index: int) -> np.ndarray:
+    return np.array(page.evaluate(f"window.sam2refiner.image.objects[{index}].color"))
+
+
+def owned_by(rgba: np.ndarray, color: np.ndarray) -> np.ndarray:
+    # Fill pixels are semi-transparent: un-premultiplying them can move a channel by one or two.
+    return (rgba[..., 3] > 0) & (np.abs(rgba[..., :3].astype(int) - color).max(-1) <= 3)
+
+
+def open_image(page, tmp_path, pixels: np.ndarray, name: str = "photo.png"):
+    path = tmp_path / name
+    Image.fromarray(pixels).save(path)
+    page.set_input_files("#image-file", str(path))
+    page.wait_for_function(f"window.sam2refiner.image.image && window.sam2refiner.image.image.name === '{name}'")
+    return path
+
+
+def test_banner_says_random_weights_in_red(page):
+    warning = page.locator("#random-warning")
+    assert warning.is_visible() and "RANDOM WEIGHTS" in warning.inner_text()
+    assert warning.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(176, 0, 32)"
+    banner = page.locator("#model-banner").inner_text()
+    assert "hiera_t" in banner and "256" in banner and "cpu" in banner
+
+
+def test_clicks_boxes_objects_refine_and_exports_match_the_api(page, web_server, test_image, tmp_path):
+    api = web_server["api"]
+    open_image(page, tmp_path, test_image)
+    h, w = test_image.shape[:2]
+    # SAM 2's own masks first (R: refine off): the random refiner paints nearly everything, SAM 2 does not.
+    page.keyboard.press("r")
+
+    # A click: the page uploads the image and draws exactly the mask the API gives for the same request.
+    body, answer = prompt_and_capture(page, lambda: click(page, STAGE, 130, 150))
+    obj = body["objects"][0]
+    assert "image" in body and "image_id" not in body and body["refine"] is False
+    assert obj["labels"] == [1] and np.allclose(obj["points"], [[130.5, 150.5]], atol=0.6)
+    first = best_mask(replay_segment(api, body))
+    assert np.array_equal(best_mask(answer), first)
+    assert np.array_equal(overlay_colors(page)[..., 3] > 0, first)
+
+    # A negative click corrects the object: same image by id, both points, the last mask's logits as prompt.
+    body, _ = prompt_and_capture(page, lambda: click(page, STAGE, 300, 60, button="right"))
+    obj = body["objects"][0]
+    assert "image_id" in body and "image" not in body
+    assert obj["labels"] == [1, 0]
+    assert obj["mask_logits_id"] == page.evaluate("window.sam2refiner.image.objects[0].history[1].logitsId")
+    corrected = best_mask(replay_segment(api, body))
+    assert np.array_equal(overlay_colors(page)[..., 3] > 0, corrected)
+
+    # A box (drag) joins the click set.
+    body, _ = prompt_and_capture(page, lambda: drag(page, STAGE, 60, 80, 200, 220))
+    assert np.allclose(body["objects"][0]["box"], [60.5, 80.5, 200.5, 220.5], atol=1.0)
+    assert body["objects"][0]["labels"] == [1, 0]
+    boxed = best_mask(replay_segment(api, body))
+    assert np.array_equal(overlay_colors(page)[..., 3] > 0, boxed)
+    assert 0 < boxed.sum() < h * w and not np.array_equal(first, boxed)
+
+    # Undo and redo walk the object's history without asking the server.
+    page.keyboard.press("z")
+    assert np.array_equal(overlay_colors(page)[..., 3] > 0, corrected)
+    page.keyboard.press("y")
+    assert np.array_equal(overlay_colors(page)[..., 3] > 0, boxed)
+
+    # A second object (N): its request carries only its own click.
+    page.keyboard.press("n")
+    body, _ = prompt_and_capture(page, lambda: click(page, STAGE, 300, 101))
+    assert len(body["objects"]) == 1 and len(body["objects"][0]["points"]) == 1
+    assert "mask_logits_id" not in body["objects"][0]
+    second = best_mask(replay_segment(api, body))
+    rgba = overlay_colors(page)
+    assert np.array_equal(rgba[..., 3] > 0, boxed | second)
+    assert np.array_equal(owned_by(rgba, color_of(page, 1)), second)  # drawn last, on top
+    assert np.array_equal(owned_by(rgba, color_of(page, 0)), boxed & ~second)
+
+    # Hide the second object (H): only the first is drawn.
+    page.keyboard.press("h")
+    assert np.array_equal(overlay_colors(page)[..., 3] > 0, boxed)
+    page.keyboard.press("h")
+
+    # Refine back on (R): the next click on the second object asks for refined masks.
+    page.keyboard.press("r")
+    body, answer = prompt_and_capture(page, lambda: click(page, STAGE, 310, 101))
+    assert body["refine"] is True and body["objects"][0]["mask_logits_id"]
+    refined = best_mask(replay_segment(api, body))
+    assert np.array_equal(owned_by(overlay_colors(page), color_of(page, 1)), refined)
+
+    # Compare (C): SAM 2's answer to the same request left of the swipe line, the refined one right of it.
+    with page.expect_response(segment_ok) as response:
+        page.keyboard.press("c")
+    sam2_body = response.value.request.post_data_json
+    assert sam2_body["refine"] is False and sam2_body["objects"] == body["objects"]
+    page.wait_for_function("window.sam2refiner.image.selected.history.at(-1).sam2 !== null")
+    sam2 = best_mask(replay_segment(api, sam2_body))
+    split = w // 2  # the swipe starts in the middle
+    shown = owned_by(overlay_colors(page), color_of(page, 1))
+    assert np.array_equal(shown[:, :split], sam2[:, :split]) and np.array_equal(shown[:, split:], refined[:, split:])
+    assert "SAM 2" in page.locator("#image-scores").inner_text()
+    save_screenshot(page, "image-mode.png", tmp_path)
+    page.keyboard.press("c")
+
+    # Exports: the selected object's mask PNG, its cut-out, and every object as COCO RLE.
+    with page.expect_download() as download:
+        page.click("#image-export-png")
+    png = np.array(Image.open(download.value.path()))
+    assert png.shape == (h, w) and set(np.unique(png)) <= {0, 255}
+    assert np.array_equal(png == 255, refined)
+    with page.expect_download() as download:
+        page.click("#image-export-cutout")
+    cutout = np.array(Image.open(download.value.path()).convert("RGBA"))
+    assert np.array_equal(cutout[..., 3] == 255, refined)
+    assert np.array_equal(cutout[refined][:, :3], test_image[refined])
+    with page.expect_download() as download:
+        page.click("#image-export-coco")
+    coco = json.loads(open(download.value.path()).read())
+    assert coco["images"][0]["width"] == w and coco["images"][0]["height"] == h
+    masks = {a["id"]: decode(a["segmentation"]) for a in coco["annotations"]}
+    assert np.array_equal(masks[1], boxed) and np.array_equal(masks[2], refined)
+    assert coco["annotations"][0]["area"] == int(boxed.sum())
+
+
+def test_unknown_image_id_makes_the_page_resend_the_image(page, test_image, tmp_path):
+    open_image(page, tmp_path, test_image)
+    prompt_and_capture(page, lambda: click(page, STAGE, 130, 150))
+    page.evaluate("window.sam2refiner.image.image.imageId = 'img_' + '0'.repeat(32)")  # as if evicted
+    statuses = []
+    page.on("response", lambda r: r.url.endswith("/segment") and statuses.append(r.status))
+    body, answer = prompt_and_capture(page, lambda: click(page, STAGE, 140, 150))
+    assert 404 in statuses and "image" in body and answer["image_id"] != "img_" + "0" * 32
+    assert page.locator("#message").is_hidden()
+
+
+def test_a_server_error_reaches_the_user(page, tmp_path):
+    side = int(MAX_IMAGE_PIXELS ** 0.5) + 50
+    open_image(page, tmp_path, np.full((side, side, 3), 128, np.uint8), name="big.png")
+    click(page, STAGE, 10, 10)
+    message = page.locator("#message")
+    message.wait_for(state="visible")
+    assert "size limit" in message.inner_text() and "pixel" in message.inner_text().lower()
