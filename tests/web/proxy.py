@@ -47,11 +47,12 @@ class CuttableProxy:
             sockets, self.open = self.open, []
             self.cuts += 1
         for s in sockets:
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
-            except OSError:
-                pass
+            # shutdown() first: close() alone does not tear down a socket another thread is blocked reading.
+            for step in (lambda: s.shutdown(socket.SHUT_RDWR), s.close):
+                try:
+                    step()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self.listener.close()

@@ -93,6 +93,7 @@ export class ImageMode {
     this.el.stage.classList.add("loaded");
     this.el.canvas.setAttribute("aria-label", `image ${this.image.name}, ${width} by ${height} pixels`);
     this.clearMessage();
+    this.el.prompts.focus();
     this.el.status.textContent = `${this.image.name}: ${width} x ${height}. Click on an object.`;
     this.showState();
   }

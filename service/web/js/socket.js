@@ -102,9 +102,9 @@ export class VideoSocket {
         }
         if (reply.type === "error") {
           const err = errorFromBody(0, reply);
-          if (RETRY_SAME.has(err.code) && attempt < 5) {
+          if (RETRY_SAME.has(err.code) && attempt < 12) {
             this.onEvent("retrying", err);
-            await sleep(300 * (attempt + 1));
+            await sleep(Math.min(250 * (attempt + 1), 1500));
             continue;
           }
           if (RECONNECT.has(err.code) && attempt < 5) {

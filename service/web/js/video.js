@@ -41,7 +41,7 @@ export class VideoMode {
   }
 
   reset() {
-    this.forward = null;      // {socket, start}: local frame = start + server frame_idx
+    this.forward = null;      // {socket}: the tracking session
     this.frames = new Map();  // local frame -> {fwd: Map(obj_id -> reply object), bwd: Map(...)}
     this.objects = new Map(); // obj_id -> {id, color, firstFrame, name}
     this.clickSets = new Map();  // `${frame}:${obj}` -> {frame, obj_id, points, labels, box}
@@ -85,6 +85,7 @@ export class VideoMode {
     this.source = { kind: "file", name: file.name, fps, frameCount: Math.max(1, Math.floor(this.video.duration * fps + 1e-6)) };
     this.sizeCanvases();
     await this.showFileFrame(0);
+    this.el.prompts.focus();  // the keyboard shortcuts act on the video, not on the file or fps field
     this.status(`${file.name}: ${this.source.frameCount} frames at ${fps} fps. Click on an object to start tracking.`);
     this.render();
   }
@@ -181,7 +182,7 @@ export class VideoMode {
     if (this.forward) return;
     const socket = this.socketFor(sessionName(), "tracking");
     await socket.open();
-    this.forward = { socket, start: frame };
+    this.forward = { socket };
     this.live = frame - 1;
     this.el.session.textContent = socket.session;
     if (this.source.kind === "file") await this.sendForward(frame);
@@ -331,8 +332,10 @@ export class VideoMode {
       }
       this.clickSets.set(key, set);
       this.drawPromptLayer();
+      // The current frame is the last one the session processed (its index can run ahead of the file's frame
+      // numbers if a frame was resent after a dropped socket).
       const reply = await this.forward.socket.send({
-        type: "prompt", frame_idx: this.live - this.forward.start, objects: [promptOf(set)],
+        type: "prompt", frame_idx: this.forward.socket.frameIdx, objects: [promptOf(set)],
       });
       const obj = this.objects.get(id);
       if (obj && obj.firstFrame === null) obj.firstFrame = this.live;
@@ -385,7 +388,7 @@ export class VideoMode {
           const starting = firsts.filter((o) => o.firstFrame === frame);
           if (starting.length) {
             await socket.send({
-              type: "prompt", frame_idx: top - frame,
+              type: "prompt", frame_idx: socket.frameIdx,
               objects: starting.map((o) => promptOf(this.clickSets.get(`${frame}:${o.id}`))),
             });
           }

@@ -1,0 +1,230 @@
+"""Video mode in Chromium against the real service: a WebM file, the fake camera, a cut socket, backward tracking,
+exports that equal the WebSocket replies."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .helpers import canvas_rgba, click, decode, save_screenshot
+from .media import write_webm
+
+STAGE = "#video-prompts"
+FRAMES = 12
+FPS = 5
+
+
+class SocketLog:
+    """Every WebSocket the page opens, with what it sent and received, in order."""
+
+    def __init__(self, page):
+        self.sockets: list[dict] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws) -> None:
+        entry = {"url": ws.url, "events": []}
+        self.sockets.append(entry)
+        ws.on("framesent", lambda payload: entry["events"].append(("sent", payload)))
+        ws.on("framereceived", lambda payload: entry["events"].append(("received", json.loads(payload))))
+
+    def replies(self, i: int, kind: str | None = None) -> list[dict]:
+        return [p for d, p in self.sockets[i]["events"] if d == "received" and (kind is None or p["type"] == kind)]
+
+    def assert_one_in_flight(self, i: int) -> None:
+        """Every message waits for the reply to the previous one."""
+        outstanding = 0
+        for direction, _ in self.sockets[i]["events"]:
+            outstanding += 1 if direction == "sent" else -1
+            assert outstanding in (0, 1), self.sockets[i]["events"]
+
+
+@pytest.fixture(scope="module")
+def webm(tmp_path_factory):
+    return write_webm(tmp_path_factory.mktemp("video") / "square.webm", FRAMES, FPS)
+
+
+def open_video(page, webm) -> None:
+    page.click("#tab-video")
+    page.fill("#video-fps", str(FPS))
+    page.set_input_files("#video-file", str(webm))
+    page.wait_for_function(f"window.sam2refiner.video.source && window.sam2refiner.video.source.frameCount === {FRAMES}")
+
+
+def live(page) -> int:
+    return page.evaluate("window.sam2refiner.video.live")
+
+
+def wait_live(page, frame: int, timeout_ms: int = 60_000) -> None:
+    try:
+        page.wait_for_function(f"window.sam2refiner.video.live === {frame} && !window.sam2refiner.video.playing"
+                               " && !window.sam2refiner.video.busy", timeout=timeout_ms)
+    except Exception as e:
+        state = page.evaluate("[window.sam2refiner.video.live, document.getElementById('video-status').textContent,"
+                              " document.getElementById('message-text').textContent]")
+        raise AssertionError(f"live frame {frame} not reached: (live, status, message) = {state}") from e
+
+
+def wait_not_busy(page) -> None:
+    page.wait_for_function("!window.sam2refiner.video.busy")
+
+
+def download_json(page, button: str) -> dict:
+    with page.expect_download() as download:
+        page.click(button)
+    return json.loads(open(download.value.path()).read())
+
+
+def masks_by_frame(log: SocketLog, i: int, start: int = 0, step: int = 1) -> dict[int, dict[int, dict]]:
+    """{local frame: {obj_id: reply object}} from one socket's replies: frame replies, then the prompt replies of
+    the same frame on top (as the page merges them)."""
+    out: dict[int, dict[int, dict]] = {}
+    current = None
+    for reply in log.replies(i):
+        if reply["type"] == "frame":
+            current = start + step * reply["frame_idx"]
+            out[current] = {o["obj_id"]: o for o in reply["objects"]}
+        elif reply["type"] == "masks":
+            out[current].update({o["obj_id"]: o for o in reply["objects"]})
+    return out
+
+
+def test_file_tracks_frame_by_frame_objects_join_later_and_exports_equal_the_replies(page, webm, tmp_path):
+    log = SocketLog(page)
+    open_video(page, webm)
+    click(page, STAGE, 40, 60)           # the square on frame 0: starts the session with object 1
+    wait_live(page, 0)
+    for _ in range(3):                   # step (→) to frame 3, tracking each frame
+        page.keyboard.press("ArrowRight")
+        wait_not_busy(page)
+    assert live(page) == 3
+    page.keyboard.press("n")             # object 2 on frame 3: the bar
+    click(page, STAGE, 80, 100)
+    wait_not_busy(page)
+    page.keyboard.press(" ")             # play to the end
+    wait_live(page, FRAMES - 1)
+
+    assert len(log.sockets) == 1
+    log.assert_one_in_flight(0)
+    frames = log.replies(0, "frame")
+    assert [f["frame_idx"] for f in frames] == list(range(FRAMES))  # one reply per frame, in order
+    sent = [p for d, p in log.sockets[0]["events"] if d == "sent"]
+    assert json.loads(sent[0])["type"] == "start" and isinstance(sent[1], bytes) and sent[1][:2] == b"\xff\xd8"
+    for f in frames:  # each object is in the frame replies after its prompt's frame (whose reply is "masks")
+        ids = {o["obj_id"] for o in f["objects"]}
+        assert (1 in ids) == (f["frame_idx"] > 0) and (2 in ids) == (f["frame_idx"] > 3)
+    prompt_replies = log.replies(0, "masks")
+    assert [o["obj_id"] for o in prompt_replies[1]["objects"]] == [2] and prompt_replies[1]["frame_idx"] == 3
+    assert any(o["area"] > 0 for f in frames for o in f["objects"])
+
+    # The overlay shows the last frame's visible masks.
+    last = {o["obj_id"]: o for o in frames[-1]["objects"]}
+    shown = canvas_rgba(page, "#video-overlay")[..., 3] > 0
+    expected = np.zeros_like(shown)
+    for o in last.values():
+        if o["visible"]:
+            expected |= decode(o["mask"])
+    assert np.array_equal(shown, expected)
+    save_screenshot(page, "video-mode.png", tmp_path)
+
+    # The JSON export is the replies, frame by frame and object by object.
+    exported = download_json(page, "#video-export-json")
+    replies = masks_by_frame(log, 0)
+    assert [f["frame_idx"] for f in exported["frames"]] == list(range(FRAMES))
+    for f in exported["frames"]:
+        objects = {o["obj_id"]: o for o in f["objects"]}
+        assert objects.keys() == replies[f["frame_idx"]].keys()
+        for obj_id, o in objects.items():
+            assert o.pop("direction") == "forward" and o == replies[f["frame_idx"]][obj_id]
+
+    # The zip holds one PNG per frame and object, equal to the RLE masks, and the JSON.
+    with page.expect_download() as download:
+        page.click("#video-export-zip")
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert z.testzip() is None
+        names = z.namelist()
+        assert "masks.json" in names and len(names) == 1 + sum(len(f["objects"]) for f in exported["frames"])
+        png = np.array(Image.open(z.open("frame_000005_obj_2.png")))
+        assert np.array_equal(png == 255, decode(replies[5][2]["mask"]))
+
+    # Removing an object tells the server and drops it from the page.
+    page.click("#video-objects li[data-obj-id='2'] button[aria-label^='delete']")
+    wait_not_busy(page)
+    assert log.replies(0)[-1] == {"type": "removed", "obj_id": 2}
+
+
+def test_a_cut_socket_reconnects_and_resumes_the_session(page, webm, web_server):
+    log = SocketLog(page)
+    open_video(page, webm)
+    click(page, STAGE, 40, 60)
+    wait_live(page, 0)
+    page.keyboard.press(" ")
+    page.wait_for_function("window.sam2refiner.video.live >= 3")
+    web_server["proxy"].cut()            # the TCP connection dies under the page mid-stream
+    wait_live(page, FRAMES - 1)
+
+    assert len(log.sockets) >= 2 and len({s["url"] for s in log.sockets}) == 1  # the same session id
+    # (an attempt made while the server still finished the cut frame may have been told session_busy)
+    again = next(i for i in range(1, len(log.sockets)) if log.replies(i, "started"))
+    resumed = log.replies(again, "started")[0]
+    assert resumed["frame_idx"] >= 3 and resumed["objects"] == [1]  # the server's state, not a new session
+    after = [f["frame_idx"] for f in log.replies(again, "frame")]
+    assert after[0] == resumed["frame_idx"] + 1 and after == list(range(after[0], after[0] + len(after)))
+    assert page.evaluate("window.sam2refiner.video.frames.size") == FRAMES
+    assert all(1 in {o["obj_id"] for o in f["objects"]} for f in log.replies(again, "frame"))
+
+
+def test_backward_tracking_fills_the_frames_before_the_prompt(page, webm):
+    log = SocketLog(page)
+    open_video(page, webm)
+    for _ in range(5):                   # no session yet: → only shows the next frame
+        page.keyboard.press("ArrowRight")
+        wait_not_busy(page)
+    click(page, STAGE, 60, 60)           # object 1 on frame 5 starts the session there
+    wait_live(page, 5)
+    page.keyboard.press(" ")
+    wait_live(page, FRAMES - 1)
+    page.keyboard.press("b")
+    page.wait_for_function("document.getElementById('video-status').textContent.includes('Backward tracking done')")
+
+    assert len(log.sockets) == 2 and log.sockets[1]["url"].endswith("-back")
+    log.assert_one_in_flight(1)
+    back = masks_by_frame(log, 1, start=5, step=-1)
+    assert sorted(back) == list(range(6))
+    exported = download_json(page, "#video-export-json")
+    by_frame = {f["frame_idx"]: {o["obj_id"]: o for o in f["objects"]} for f in exported["frames"]}
+    assert sorted(by_frame) == list(range(FRAMES))
+    for frame in range(FRAMES):
+        o = dict(by_frame[frame][1])
+        assert o.pop("direction") == ("backward" if frame < 5 else "forward")
+        if frame < 5:
+            assert o == back[frame][1]
+    assert exported["objects"] == [{"obj_id": 1, "name": "object 1", "first_frame": 5}]
+    closed = log.replies(1)[-1]
+    assert closed["type"] == "closed"     # the backward session is deleted when done
+
+
+def test_camera_frames_go_at_the_servers_pace_and_take_prompts(page):
+    log = SocketLog(page)
+    page.click("#tab-video")
+    page.click("#video-camera")
+    page.wait_for_function("window.sam2refiner.video.live >= 2")
+    click(page, STAGE, 60, 60)           # a click pauses the stream and prompts on the last frame sent
+    page.wait_for_function("window.sam2refiner.video.objects.size === 1 && !window.sam2refiner.video.busy")
+    prompted_at = live(page)
+    page.keyboard.press(" ")
+    page.wait_for_function(f"window.sam2refiner.video.live >= {prompted_at + 3}")
+    page.keyboard.press(" ")
+    page.wait_for_function("!window.sam2refiner.video.playing")
+
+    log.assert_one_in_flight(0)
+    frames = log.replies(0, "frame")
+    assert [f["frame_idx"] for f in frames] == list(range(len(frames)))
+    assert all(1 in {o["obj_id"] for o in f["objects"]} for f in frames if f["frame_idx"] > prompted_at)
+    assert log.replies(0, "masks")[0]["frame_idx"] == prompted_at
+    assert "frames/s" in page.locator("#video-fps-info").inner_text()
+    assert "camera frames dropped" in page.locator("#video-fps-info").inner_text()
+    assert page.locator("#video-timings").inner_text().count("ms") >= 3
