@@ -31,7 +31,7 @@ export function renderObjectList(ul, items, { onSelect, onRename, onHide, onDele
     del.textContent = "delete";
     del.setAttribute("aria-label", `delete ${item.name}`);
     del.addEventListener("click", () => onDelete(item.id));
-    li.append(swatch, select, name, hide, del, detail);
+    li.append(swatch, select, name, ...(onHide ? [hide] : []), del, detail);
     return li;
   }));
 }

@@ -43,7 +43,8 @@ export function drawMasks(canvas, layers) {
 export function drawPrompts(canvas, { points = [], labels = [], box = null, draft = null, tags = [] }) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const scale = Math.max(1, canvas.width / Math.max(1, canvas.clientWidth || canvas.width));
+  // Marks keep their size on screen whatever the canvas's scale (a little larger on small, enlarged frames).
+  const scale = Math.max(0.5, canvas.width / Math.max(1, canvas.clientWidth || canvas.width));
   const radius = 5 * scale;
   ctx.lineWidth = 2 * scale;
   for (const b of [box, draft]) {

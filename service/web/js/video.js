@@ -424,7 +424,7 @@ export class VideoMode {
     const layers = [], tags = [];
     for (const o of this.objectsAt(this.current)) {
       const obj = this.objects.get(o.obj_id);
-      if (!obj || !o.visible) continue;
+      if (!obj || obj.hidden || !o.visible) continue;
       const mask = this.decoded(o);
       layers.push({ mask, color: obj.color });
       const c = centroid(mask, this.source.width);
@@ -491,12 +491,12 @@ export class VideoMode {
 
   renderList() {
     renderObjectList(this.el.list, [...this.objects.values()].map((o) => ({
-      id: o.id, name: o.name, color: o.color, selected: o.id === this.selectedId, hidden: false,
+      id: o.id, name: o.name, color: o.color, selected: o.id === this.selectedId, hidden: Boolean(o.hidden),
       detail: o.firstFrame === null ? "click on the frame to place it" : `from frame ${o.firstFrame}`,
     })), {
       onSelect: (id) => { this.selectedId = id; this.render(); },
       onRename: (id, name) => { const o = this.objects.get(id); if (o) o.name = name; },
-      onHide: null,
+      onHide: (id) => { const o = this.objects.get(id); o.hidden = !o.hidden; this.render(); },
       onDelete: (id) => this.removeObject(id),
     });
   }
