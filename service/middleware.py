@@ -15,6 +15,11 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrape
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
+def is_web_app(path: str) -> bool:
+    """The page and its static files hold no data: they load without the key, then ask the person for it."""
+    return path == "/" or path.startswith("/web/")
+
+
 async def send_error(send, status: int, code: str, field: str | None, message: str, headers=()) -> None:
     payload = json.dumps(ErrorBody.of(code, field, message)).encode()
     await send({"type": "http.response.start", "status": status,
@@ -51,7 +56,7 @@ class ApiKeyAuth:
     def _allowed(self, scope) -> bool:
         key = self.settings.api_key
         path = scope.get("path", "")
-        if key is None or path in OPEN_PATHS or (self.settings.public_docs and path in DOCS_PATHS):
+        if key is None or path in OPEN_PATHS or is_web_app(path) or (self.settings.public_docs and path in DOCS_PATHS):
             return True
         if scope["type"] == "http" and scope.get("method") == "OPTIONS":
             return True  # CORS preflights carry no credentials

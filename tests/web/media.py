@@ -13,7 +13,7 @@ def scene(i: int, width: int = 160, height: int = 120) -> np.ndarray:
     rng = np.random.default_rng(i)
     frame = rng.integers(0, 40, (height, width, 3), dtype=np.uint8)
     x = 20 + 4 * i
-    frame[40:80, x:x + 40] = (230, 200, 40)
+    frame[40:80, x : x + 40] = (230, 200, 40)
     frame[95:105, 20:140] = (40, 160, 230)
     return frame
 

@@ -48,11 +48,11 @@ class CuttableProxy:
             self.cuts += 1
         for s in sockets:
             # shutdown() first: close() alone does not tear down a socket another thread is blocked reading.
-            for step in (lambda: s.shutdown(socket.SHUT_RDWR), s.close):
-                try:
-                    step()
-                except OSError:
-                    pass
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
     def close(self) -> None:
         self.listener.close()

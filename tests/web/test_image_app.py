@@ -167,7 +167,7 @@ def test_unknown_image_id_makes_the_page_resend_the_image(page, test_image, tmp_
 
 
 def test_a_server_error_reaches_the_user(page, tmp_path):
-    side = int(MAX_IMAGE_PIXELS ** 0.5) + 50
+    side = int(MAX_IMAGE_PIXELS**0.5) + 50
     open_image(page, tmp_path, np.full((side, side, 3), 128, np.uint8), name="big.png")
     click(page, STAGE, 10, 10)
     message = page.locator("#message")

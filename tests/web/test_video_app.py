@@ -51,7 +51,8 @@ def open_video(page, webm) -> None:
     page.click("#tab-video")
     page.fill("#video-fps", str(FPS))
     page.set_input_files("#video-file", str(webm))
-    page.wait_for_function(f"window.sam2refiner.video.source && window.sam2refiner.video.source.frameCount === {FRAMES}")
+    page.wait_for_function("document.getElementById('video-status').textContent.includes('Click on an object')")
+    assert page.evaluate("window.sam2refiner.video.source.frameCount") == FRAMES
 
 
 def live(page) -> int:
@@ -60,11 +61,16 @@ def live(page) -> int:
 
 def wait_live(page, frame: int, timeout_ms: int = 60_000) -> None:
     try:
-        page.wait_for_function(f"window.sam2refiner.video.live === {frame} && !window.sam2refiner.video.playing"
-                               " && !window.sam2refiner.video.busy", timeout=timeout_ms)
+        page.wait_for_function(
+            f"window.sam2refiner.video.live === {frame} && !window.sam2refiner.video.playing"
+            " && !window.sam2refiner.video.busy",
+            timeout=timeout_ms,
+        )
     except Exception as e:
-        state = page.evaluate("[window.sam2refiner.video.live, document.getElementById('video-status').textContent,"
-                              " document.getElementById('message-text').textContent]")
+        state = page.evaluate(
+            "[window.sam2refiner.video.live, document.getElementById('video-status').textContent,"
+            " document.getElementById('message-text').textContent]"
+        )
         raise AssertionError(f"live frame {frame} not reached: (live, status, message) = {state}") from e
 
 
@@ -95,16 +101,16 @@ def masks_by_frame(log: SocketLog, i: int, start: int = 0, step: int = 1) -> dic
 def test_file_tracks_frame_by_frame_objects_join_later_and_exports_equal_the_replies(page, webm, tmp_path):
     log = SocketLog(page)
     open_video(page, webm)
-    click(page, STAGE, 40, 60)           # the square on frame 0: starts the session with object 1
+    click(page, STAGE, 40, 60)  # the square on frame 0: starts the session with object 1
     wait_live(page, 0)
-    for _ in range(3):                   # step (→) to frame 3, tracking each frame
+    for _ in range(3):  # step (→) to frame 3, tracking each frame
         page.keyboard.press("ArrowRight")
         wait_not_busy(page)
     assert live(page) == 3
-    page.keyboard.press("n")             # object 2 on frame 3: the bar
+    page.keyboard.press("n")  # object 2 on frame 3: the bar
     click(page, STAGE, 80, 100)
     wait_not_busy(page)
-    page.keyboard.press(" ")             # play to the end
+    page.keyboard.press(" ")  # play to the end
     wait_live(page, FRAMES - 1)
 
     assert len(log.sockets) == 1
@@ -163,7 +169,7 @@ def test_a_cut_socket_reconnects_and_resumes_the_session(page, webm, web_server)
     wait_live(page, 0)
     page.keyboard.press(" ")
     page.wait_for_function("window.sam2refiner.video.live >= 3")
-    web_server["proxy"].cut()            # the TCP connection dies under the page mid-stream
+    web_server["proxy"].cut()  # the TCP connection dies under the page mid-stream
     wait_live(page, FRAMES - 1)
 
     assert len(log.sockets) >= 2 and len({s["url"] for s in log.sockets}) == 1  # the same session id
@@ -180,10 +186,10 @@ def test_a_cut_socket_reconnects_and_resumes_the_session(page, webm, web_server)
 def test_backward_tracking_fills_the_frames_before_the_prompt(page, webm):
     log = SocketLog(page)
     open_video(page, webm)
-    for _ in range(5):                   # no session yet: → only shows the next frame
+    for _ in range(5):  # no session yet: → only shows the next frame
         page.keyboard.press("ArrowRight")
         wait_not_busy(page)
-    click(page, STAGE, 60, 60)           # object 1 on frame 5 starts the session there
+    click(page, STAGE, 60, 60)  # object 1 on frame 5 starts the session there
     wait_live(page, 5)
     page.keyboard.press(" ")
     wait_live(page, FRAMES - 1)
@@ -204,7 +210,7 @@ def test_backward_tracking_fills_the_frames_before_the_prompt(page, webm):
             assert o == back[frame][1]
     assert exported["objects"] == [{"obj_id": 1, "name": "object 1", "first_frame": 5}]
     closed = log.replies(1)[-1]
-    assert closed["type"] == "closed"     # the backward session is deleted when done
+    assert closed["type"] == "closed"  # the backward session is deleted when done
 
 
 def test_camera_frames_go_at_the_servers_pace_and_take_prompts(page):
@@ -212,7 +218,7 @@ def test_camera_frames_go_at_the_servers_pace_and_take_prompts(page):
     page.click("#tab-video")
     page.click("#video-camera")
     page.wait_for_function("window.sam2refiner.video.live >= 2")
-    click(page, STAGE, 60, 60)           # a click pauses the stream and prompts on the last frame sent
+    click(page, STAGE, 60, 60)  # a click pauses the stream and prompts on the last frame sent
     page.wait_for_function("window.sam2refiner.video.objects.size === 1 && !window.sam2refiner.video.busy")
     prompted_at = live(page)
     page.keyboard.press(" ")

@@ -62,7 +62,7 @@ export class ImageMode {
   setModel(model) {
     this.refinerLoaded = !(model.refiner === "none" || Object.values(model.modules || {}).every((on) => !on));
     this.el.refine.disabled = !this.refinerLoaded;
-    if (!this.refinerLoaded) this.el.refine.checked = false;
+    this.el.refine.checked = this.refinerLoaded && (model.refine_default ?? true);
     this.el.refineNote.textContent = this.refinerLoaded ? "" : "no refiner loaded";
     this.updateControls();
   }
