@@ -65,16 +65,19 @@ async function loadModel() {
   }
   const w = model.weights || {};
   const refiner = model.refiner ?? (w.refiner_checkpoint ? "trained" : "random");
-  const sam2 = w.sam2_checkpoint ? `SAM 2 ${w.sam2_checkpoint.split("/").pop()}` : "SAM 2 random";
+  const sam2 = w.sam2_checkpoint ? `SAM 2 ${w.sam2_checkpoint.split("/").pop()}` : "SAM 2 RANDOM";
   const reason = model.config_reason ? ` (${model.config_reason})` : "";
-  $("model-banner").textContent =
+  const banner = $("model-banner");
+  banner.textContent =
     `${model.config}${reason} at ${model.image_size} px · ${model.device} · ${model.dtype} · ${sam2} · refiner ${refiner}` +
     (model.ready ? "" : " · loading");
+  banner.title = [w.sam2_source, w.refiner_sha256 && `refiner sha256 ${w.refiner_sha256}`].filter(Boolean).join("\n");
   const warning = $("random-warning");
   warning.hidden = !w.random_weights;
   warning.textContent = w.warning || "RANDOM WEIGHTS: masks are meaningless";
   image.setModel({ ...model, refiner });
   video.setModel({ ...model, refiner });
+  if (!model.ready) setTimeout(loadModel, 2000);  // the banner follows the warm-up
 }
 
 // ------------------------------------------------------------------ API key

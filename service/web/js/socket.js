@@ -4,6 +4,7 @@ import { ApiError, errorFromBody, videoSocketUrl } from "./api.js";
 
 const RETRY_SAME = new Set(["session_busy", "stale_state", "state_store_unavailable"]);
 const RECONNECT = new Set(["draining"]);
+const CHANGES = new Set(["frame", "prompt", "remove", "reset"]);  // messages that carry a seq
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class Dropped extends Error {}
@@ -18,6 +19,7 @@ export class VideoSocket {
     this.waiting = null;     // {resolve, reject} of the message in flight
     this.chain = Promise.resolve();
     this.frameIdx = -1;      // the server's index of the last frame it processed
+    this.seq = -1;           // the last sequence number used
     this.closed = false;
     this.started = null;
   }
@@ -47,8 +49,9 @@ export class VideoSocket {
       if (w) w.reject(new Dropped("socket closed"));
     };
     this.ws = ws;
-    const started = await this.exchange({ type: "start", refine: this.refine, format: "rle" });
+    const started = await this.exchange([{ type: "start", refine: this.refine, format: "rle" }]);
     if (started.type === "error") throw errorFromBody(0, started);
+    if (started.last_seq != null) this.seq = Math.max(this.seq, started.last_seq);
     if (this.frameIdx >= 0 && started.frame_idx < 0) {
       throw new ApiError(0, "unknown_id", "session",
         "the server no longer has this video session (it expired or its store was lost): prompt the objects again");
@@ -56,12 +59,13 @@ export class VideoSocket {
     this.started = started;
   }
 
-  exchange(message) {
+  // Sends the parts of one message (a frame's header and its bytes, or one control message): one reply.
+  exchange(parts) {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Dropped("not connected"));
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
-      ws.send(message instanceof ArrayBuffer ? message : JSON.stringify(message));
+      for (const part of parts) ws.send(part instanceof ArrayBuffer ? part : JSON.stringify(part));
     });
   }
 
@@ -81,23 +85,21 @@ export class VideoSocket {
   }
 
   // Sends a frame (ArrayBuffer) or a control message and returns its reply; errors the server asks to retry
-  // are retried, a dropped socket is reconnected. A frame whose reply was lost with the socket is not sent
-  // twice: the resumed session says whether it was processed ({lost: true} then).
+  // are retried, a dropped socket is reconnected and the message resent. Messages that change the session carry
+  // a sequence number (a frame: in a {"type": "frame", seq} header just before it), so a resend after a lost
+  // reply is answered from the server's store ("duplicate": true), never applied twice.
   send(message) {
     const run = async () => {
       const isFrame = message instanceof ArrayBuffer;
-      const expected = this.frameIdx + 1;
+      const seq = CHANGES.has(isFrame ? "frame" : message.type) ? ++this.seq : null;
+      const parts = isFrame ? [{ type: "frame", seq }, message] : [seq === null ? message : { ...message, seq }];
       for (let attempt = 0; ; attempt++) {
         let reply;
         try {
-          reply = await this.exchange(message);
+          reply = await this.exchange(parts);
         } catch (e) {
           if (!(e instanceof Dropped) || this.closed) throw e;
           await this.reconnect();
-          if (isFrame && this.started.frame_idx >= expected) {
-            this.frameIdx = this.started.frame_idx;
-            return { type: "frame", frame_idx: expected, objects: [], timings: {}, lost: true };
-          }
           continue;
         }
         if (reply.type === "error") {
@@ -112,6 +114,10 @@ export class VideoSocket {
             this.ws?.close();
             await this.reconnect();
             continue;
+          }
+          if (err.code === "duplicate_frame" && isFrame) {
+            // Applied already and its reply is gone: the session went on; this frame's masks are lost.
+            return { type: "frame", frame_idx: this.frameIdx + 1, objects: [], timings: {}, lost: true };
           }
           throw err;
         }
