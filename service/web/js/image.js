@@ -1,7 +1,7 @@
 // Image mode: open an image, click / box to segment objects, correct them, compare SAM 2 with the refiner, export.
 import * as api from "./api.js";
 import { decodeRle, maskStats } from "./rle.js";
-import { attachPromptInput, colorOf, cssColor, drawMasks, drawPrompts } from "./overlay.js";
+import { attachPromptInput, colorOf, drawMasks, drawPrompts, setImageSize } from "./overlay.js";
 import { download, jsonBlob, maskPng } from "./files.js";
 import { renderObjectList } from "./objects.js";
 
@@ -79,10 +79,11 @@ export class ImageMode {
       return;
     }
     const { naturalWidth: width, naturalHeight: height } = img;
-    for (const c of [this.el.canvas, this.el.overlay, this.el.prompts]) {
+    for (const c of [this.el.canvas, this.el.overlay]) {
       c.width = width;
       c.height = height;
     }
+    setImageSize(this.el.prompts, width, height);
     this.el.canvas.getContext("2d").drawImage(img, 0, 0);
     // JPEG, PNG and WebP go up as they are (EXIF orientation is applied by both sides); anything else as PNG.
     const dataUrl = UPLOADABLE.includes(file.type) ? await readAsDataUrl(file) : this.el.canvas.toDataURL("image/png");

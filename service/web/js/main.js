@@ -49,6 +49,7 @@ function setMode(next) {
     $(`${m}-mode`).hidden = m !== next;
     $(`tab-${m}`).setAttribute("aria-selected", m === next ? "true" : "false");
   }
+  (next === "image" ? image : video).drawPromptLayer();  // drawn at the size it is shown at
 }
 $("tab-image").addEventListener("click", () => setMode("image"));
 $("tab-video").addEventListener("click", () => setMode("video"));
@@ -127,6 +128,8 @@ document.addEventListener("keydown", (e) => {
   }
   e.preventDefault();
 });
+
+window.addEventListener("resize", () => { image.drawPromptLayer(); video.drawPromptLayer(); });
 
 setMode(location.hash === "#video" ? "video" : "image");
 loadModel();

@@ -39,36 +39,51 @@ export function drawMasks(canvas, layers) {
   ctx.putImageData(image, 0, 0);
 }
 
-// Points (green +, red -), boxes and labels on the prompt layer.
+// The prompt layer is drawn at the screen's resolution (crisp marks and labels over small, enlarged frames),
+// in image coordinates: setImageSize tells it the image's size.
+export function setImageSize(canvas, w, h) {
+  canvas.imageWidth = w;
+  canvas.imageHeight = h;
+}
+
+// Points (green: positive, red: negative), boxes and id labels on the prompt layer.
 export function drawPrompts(canvas, { points = [], labels = [], box = null, draft = null, tags = [] }) {
+  const dpr = window.devicePixelRatio || 1;
+  const width = Math.max(1, Math.round(canvas.clientWidth * dpr)), height = Math.max(1, Math.round(canvas.clientHeight * dpr));
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
   const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  // Marks keep their size on screen whatever the canvas's scale (a little larger on small, enlarged frames).
-  const scale = Math.max(0.5, canvas.width / Math.max(1, canvas.clientWidth || canvas.width));
-  const radius = 5 * scale;
-  ctx.lineWidth = 2 * scale;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  if (!canvas.imageWidth) return;
+  const sx = width / canvas.imageWidth, sy = height / canvas.imageHeight;
+  ctx.setTransform(sx, 0, 0, sy, 0, 0);
+  const px = dpr / sx;  // one CSS pixel in image units
+  ctx.lineWidth = 2 * px;
   for (const b of [box, draft]) {
     if (!b) continue;
     ctx.strokeStyle = b === draft ? "rgba(255,255,255,0.9)" : "rgba(255,215,0,0.95)";
-    ctx.setLineDash(b === draft ? [6 * scale, 4 * scale] : []);
+    ctx.setLineDash(b === draft ? [6 * px, 4 * px] : []);
     ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
   }
   ctx.setLineDash([]);
   points.forEach(([x, y], i) => {
     ctx.beginPath();
-    ctx.arc(x, y, radius, 0, 2 * Math.PI);
+    ctx.arc(x, y, 5 * px, 0, 2 * Math.PI);
     ctx.fillStyle = labels[i] ? "#2ecc40" : "#ff4136";
     ctx.fill();
     ctx.strokeStyle = "white";
     ctx.stroke();
   });
-  ctx.font = `${12 * scale}px sans-serif`;
+  ctx.font = `bold ${13 * px}px sans-serif`;
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
   for (const { x, y, text, color } of tags) {
-    const width = ctx.measureText(text).width + 8 * scale;
-    ctx.fillStyle = "rgba(0,0,0,0.7)";
-    ctx.fillRect(x - width / 2, y - 9 * scale, width, 18 * scale);
+    const w = ctx.measureText(text).width + 10 * px;
+    ctx.fillStyle = "rgba(0,0,0,0.75)";
+    ctx.fillRect(x - w / 2, y - 10 * px, w, 20 * px);
     ctx.fillStyle = cssColor(color);
     ctx.fillText(text, x, y);
   }
@@ -86,13 +101,14 @@ export function centroid(mask, w) {
   return n ? { x: sx / n, y: sy / n } : null;
 }
 
-// Pointer position in canvas pixels (the canvas is shown scaled by CSS).
+// Pointer position in image pixels (the prompt layer covers the image, whatever its own resolution).
 export function canvasPoint(canvas, event) {
   const rect = canvas.getBoundingClientRect();
-  const x = ((event.clientX - rect.left) / rect.width) * canvas.width;
-  const y = ((event.clientY - rect.top) / rect.height) * canvas.height;
+  const w = canvas.imageWidth || canvas.width, h = canvas.imageHeight || canvas.height;
+  const x = ((event.clientX - rect.left) / rect.width) * w;
+  const y = ((event.clientY - rect.top) / rect.height) * h;
   const clamp = (v, hi) => Math.min(Math.max(v, 0), hi - 1);
-  return [Math.round(clamp(x, canvas.width) * 100) / 100, Math.round(clamp(y, canvas.height) * 100) / 100];
+  return [Math.round(clamp(x, w) * 100) / 100, Math.round(clamp(y, h) * 100) / 100];
 }
 
 // Turns pointer events on a canvas into clicks (positive / negative) and drags (boxes).

@@ -2,7 +2,7 @@
 // flight), clicks to add or correct objects, backward tracking for files, exports.
 import { ApiError } from "./api.js";
 import { decodeRle } from "./rle.js";
-import { attachPromptInput, centroid, colorOf, drawMasks, drawPrompts } from "./overlay.js";
+import { attachPromptInput, centroid, colorOf, drawMasks, drawPrompts, setImageSize } from "./overlay.js";
 import { download, jsonBlob, maskPng, zipStore } from "./files.js";
 import { renderObjectList } from "./objects.js";
 import { VideoSocket } from "./socket.js";
@@ -132,10 +132,11 @@ export class VideoMode {
     const scale = Math.min(1, MAX_SIDE / Math.max(w, h));
     this.source.width = Math.round(w * scale);
     this.source.height = Math.round(h * scale);
-    for (const c of [this.el.canvas, this.el.overlay, this.el.prompts]) {
+    for (const c of [this.el.canvas, this.el.overlay]) {
       c.width = this.source.width;
       c.height = this.source.height;
     }
+    setImageSize(this.el.prompts, this.source.width, this.source.height);
     this.el.stage.classList.add("loaded");
   }
 
