@@ -47,7 +47,11 @@ def _probe(cwd: Path, pythonpath: str) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    hint = (
+        "service.client / service.video_client must import neither torch nor FastAPI (nor pydantic), and every "
+        "module of ours they import must be listed in clients/python/pyproject.toml (py-modules)"
+    )
+    assert result.returncode == 0, f"{hint}\n{result.stderr[-3000:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
