@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from tests.model.video.helpers import click_on, clip, propagate, reference_predictor, reference_state
+
 from .video_helpers import REDIS_URL, png_bytes
 
 

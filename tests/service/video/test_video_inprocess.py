@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.state_store import InProcessStateStore
+
 from .video_helpers import assert_mask_matches, video_settings
 
 
