@@ -1,0 +1,66 @@
+"""The drain on its own (the SIGTERM path with real uvicorn processes is in tests/service/video/test_video_faults.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from service.draining import Drain
+from service.errors import DrainingError
+
+
+def test_work_in_flight_finishes_and_new_work_is_refused():
+    async def scenario():
+        drain, events = Drain(), []
+
+        async def frame():
+            async with drain.work():
+                await asyncio.sleep(0.2)
+                events.append("frame saved")
+
+        in_flight = asyncio.create_task(frame())
+        await asyncio.sleep(0.05)
+        finished = asyncio.create_task(drain.finish(timeout_s=10))
+        await asyncio.sleep(0)
+        assert drain.draining and drain.in_flight == 1
+        with pytest.raises(DrainingError):
+            async with drain.work():
+                events.append("new work ran")
+        assert await finished is True
+        events.append("drained")
+        await in_flight
+        return events
+
+    assert asyncio.run(scenario()) == ["frame saved", "drained"]
+
+
+def test_a_stuck_message_does_not_hold_the_shutdown_past_the_timeout():
+    async def scenario():
+        drain = Drain()
+        release = asyncio.Event()
+
+        async def stuck():
+            async with drain.work():
+                await release.wait()
+
+        task = asyncio.create_task(stuck())
+        await asyncio.sleep(0)
+        done = await drain.finish(timeout_s=0.1)
+        release.set()
+        await task
+        return done, drain.in_flight
+
+    assert asyncio.run(scenario()) == (False, 0)
+
+
+def test_no_signal_handler_outside_the_main_thread():
+    async def scenario():
+        return Drain().install_sigterm(1.0)
+
+    result = []
+    t = threading.Thread(target=lambda: result.append(asyncio.run(scenario())))
+    t.start()
+    t.join()
+    assert result == [False]
