@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
@@ -180,3 +182,29 @@ def test_a_server_error_reaches_the_user(page, tmp_path):
     message = page.locator("#message")
     message.wait_for(state="visible")
     assert "size limit" in message.inner_text() and "pixel" in message.inner_text().lower()
+
+
+DATA_TRANSFER = """async ([b64, kind, target]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], `${kind}.png`, { type: "image/png" }));
+  const event = kind === "pasted" ? new ClipboardEvent("paste", { clipboardData: data, bubbles: true })
+                                  : new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
+  document.querySelector(target).dispatchEvent(event);
+}"""
+
+
+def test_paste_and_drop_open_an_image(page, test_image):
+    buf = io.BytesIO()
+    Image.fromarray(test_image[:100, :120]).save(buf, format="PNG")
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    page.evaluate(DATA_TRANSFER, [b64, "pasted", "body"])
+    page.wait_for_function("window.sam2refiner.image.image?.name === 'pasted.png'")
+    page.evaluate(DATA_TRANSFER, [b64, "dropped", "#image-stage"])
+    page.wait_for_function("window.sam2refiner.image.image?.name === 'dropped.png'")
+    assert page.evaluate("[window.sam2refiner.image.image.width, window.sam2refiner.image.image.height]") == [120, 100]
+    page.keyboard.press("n")  # an object, renamed in the list
+    name = page.locator("#image-objects input[aria-label='name of object 1']")
+    name.fill("cat")
+    name.press("Enter")
+    assert page.evaluate("window.sam2refiner.image.objects[0].name") == "cat"
