@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from sam2.modeling.position_encoding import PositionEmbeddingSine
 from sam2.modeling.sam.transformer import Attention
 from sam2.modeling.sam2_utils import MLP
+from torch import nn
 
 
 def split_quadrants(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -58,6 +57,22 @@ class LocalizationAugment(nn.Module):
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_dim, dim, num_layers=2)
 
+    def grid_pe(self, size: tuple[int, int], global_size: tuple[int, int], device) -> torch.Tensor:
+        """Sine encodings [rows*cols, C] of a grid of ``size`` cells over the image, in the GLOBAL grid's frame.
+
+        sam2's ``PositionEmbeddingSine`` places global cell i at (i + 1) / h (its far edge). A pooled cell covers
+        several global cells; it is placed at the mean of their positions, i.e. its centre in global cells plus
+        the same half-cell offset, so a key and the queries over the same pixels get the same encoding (a pooled
+        grid's own normalisation, (j + 1) / g, would put it up to 1.5 global cells off at pool size 8).
+        """
+        def coords(n: int, global_n: int) -> torch.Tensor:
+            centre = (torch.arange(n, dtype=torch.float32, device=device) + 0.5) * (global_n / n)  # in global cells
+            return (centre + 0.5) / (global_n + 1e-6)  # sam2's (i + 1) / (h + eps) at a global cell's centre
+
+        ys, xs = torch.meshgrid(coords(size[0], global_size[0]), coords(size[1], global_size[1]), indexing="ij")
+        pos_x, pos_y = self.pos_enc._encode_xy(xs.flatten(), ys.flatten())  # scaled by 2 pi inside, as _pe
+        return torch.cat([pos_y, pos_x], dim=1)
+
     def forward(self, global_feat: torch.Tensor, local_feats: torch.Tensor) -> torch.Tensor:
         b, c, h, w = global_feat.shape
         local = tile_quadrants(local_feats)  # [B, C, 2h, 2w]
@@ -65,8 +80,8 @@ class LocalizationAugment(nn.Module):
         for level, k in enumerate(self.pool_sizes):
             pooled = F.avg_pool2d(local, kernel_size=k, stride=k)
             keys.append(pooled.flatten(2).transpose(1, 2))
-            pe = self.pos_enc(pooled).to(pooled.dtype).flatten(2).transpose(1, 2)
-            key_pos.append(pe + self.level_embed[level])
+            pe = self.grid_pe(pooled.shape[-2:], (h, w), pooled.device).to(pooled.dtype)
+            key_pos.append(pe[None] + self.level_embed[level])
         keys = torch.cat(keys, dim=1)  # [B, Nk, C]
         key_pos = torch.cat(key_pos, dim=1)
         queries = global_feat.flatten(2).transpose(1, 2)  # [B, h*w, C]

@@ -25,6 +25,8 @@ class DatasetError(ValueError):
 
 # ------------------------------------------------------------------------------------------ HQ-SAM layout
 # Relative to the data root, as SysCV/sam-hq's train.py names them (its "./data/...").
+# The paper lists DUT-OMRON among HQSeg-44K's six sets; HQ-SAM's release (and so these folders) holds DUTS
+# (DUTS-TR and DUTS-TE, both used for training) and no DUT-OMRON. We follow the release.
 HQSEG44K_TRAIN = {
     "DIS5K-TR": ("DIS5K/DIS-TR/im", "DIS5K/DIS-TR/gt"),
     "ThinObject5K-TR": ("thin_object_detection/ThinObject5K/images_train", "thin_object_detection/ThinObject5K/masks_train"),

@@ -6,7 +6,9 @@
 A step, per process:
   1. frozen encoder (no grad) on ``batch_size`` images (image + LA's four quadrants), or their cached outputs;
   2. under DDP: Localization Augment (``finish_features``), then per image one ``predict_masks`` call for the
-     prompts sampled for its objects (mixed boxes / clicks / coarse masks), loss against the soft GT;
+     prompts sampled for its objects (mixed boxes / clicks / coarse masks), loss against the soft GT; one-click
+     prompts ask SAM 2 for its three candidates (SAM 2's multimask policy) and the loss goes to the one SAM 2
+     returns, the candidate the tracker and the one-click evaluation refine and keep;
   3. backward, gradient clipping, AdamW, schedule.
 Everything random in a step (prompts, augmentation, torch RNG) is seeded from (seed, epoch or step, rank,
 index), so a resumed run repeats an uninterrupted one exactly.
@@ -40,7 +42,7 @@ from model.transforms import prepare_image
 from .config import TrainConfig
 from .datasets import ConcatImages, SyntheticImages, load_manifest, open_image_set
 from .feature_cache import FeatureCache, cat_backbones, move_backbone, select_backbone
-from .losses import LossWeights, refiner_loss
+from .losses import LossWeights, kept_candidate, refiner_loss
 from .prompts import sample_training_prompt, stack_prompts
 from .samples import TrainingSamples
 from .train_state import load_train_state, save_train_state
@@ -103,8 +105,8 @@ class RefinerObjective(nn.Module):
         for i, batches in enumerate(prompt_batches):
             image_features = features.select(i)
             for pb in batches:
-                pred = self.model.predict_masks(image_features, pb.coords, pb.labels, pb.mask_input, multimask_output=False)
-                parts = refiner_loss(pred, targets[i][pb.rows], self.weights)
+                pred = self.model.predict_masks(image_features, pb.coords, pb.labels, pb.mask_input, multimask_output=pb.multimask)
+                parts = refiner_loss(kept_candidate(pred), targets[i][pb.rows], self.weights)
                 n = len(pb.rows)
                 total = total + parts["loss"] * n
                 final = final + parts["final"] * n
@@ -176,6 +178,10 @@ class Trainer:
         params = self.model.refiner_parameters()
         if not params:
             raise ValueError("modules: every refiner module is switched off; there is nothing to train")
+        # One-click prompts train on SAM 2's multimask candidates, as SAM 2 itself decodes them (its policy's
+        # point counts); the loss goes to the candidate SAM 2 returns (losses.kept_candidate).
+        sam = self.model.sam2
+        self.multimask_points = (sam.multimask_min_pt_num, sam.multimask_max_pt_num) if sam.multimask_output_in_sam else None
         self.objective = RefinerObjective(self.model, LossWeights(config.loss_final, config.loss_intermediate))
         self.wrapped = DistributedDataParallel(self.objective) if self.dist.world > 1 else self.objective
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -254,7 +260,7 @@ class Trainer:
                 for _ in range(cfg.prompts_per_object):
                     prompts.append(sample_training_prompt(binary, rng, cfg.image_size))
                     rows.append(k)
-            prompt_batches.append(stack_prompts(prompts, self.device))
+            prompt_batches.append(stack_prompts(prompts, self.device, self.multimask_points))
             targets.append(t[rows][:, None].to(self.device))
         return prompt_batches, targets
 

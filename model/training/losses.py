@@ -43,8 +43,31 @@ class LossWeights:
     intermediate: float = 0.3  # lambda_i, per head
 
 
+def kept_candidate(pred: MaskPrediction) -> MaskPrediction:
+    """The candidate SAM 2 returns of a multimask prediction (the highest predicted IoU, as ``SAM2Base`` and the
+    predictors keep it), as a one-mask prediction; a one-mask prediction is returned as it is.
+
+    We train this candidate rather than the best of the three against the ground truth (SAM's training choice):
+    inference keeps SAM 2's pick (the tracker, and the evaluation's one-click protocol), so the refiner learns to
+    fix the mask it will actually be asked to fix. SAM 2's IoU head is frozen, so the choice does not move in
+    training.
+    """
+    n, m = pred.iou.shape
+    if m == 1:
+        return pred
+    best = pred.iou.argmax(-1)  # [N]
+    rows = torch.arange(n, device=best.device)
+    per_candidate = lambda t: t.view(n, m, *t.shape[1:])[rows, best]  # noqa: E731  ([N*M, ...] -> [N, ...])
+    aux = [per_candidate(a) for a in pred.aux_logits]  # [N, 1, r, r]
+    return MaskPrediction(
+        logits=pred.logits[rows, best][:, None], low_res_logits=pred.low_res_logits[rows, best][:, None],
+        iou=pred.iou[rows, best][:, None], object_score_logits=pred.object_score_logits, aux_logits=aux,
+        token_index=pred.token_index[rows, best][:, None], object_embed=per_candidate(pred.object_embed),
+    )
+
+
 def refiner_loss(pred: MaskPrediction, target: torch.Tensor, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
-    """Loss of one ``predict_masks`` call with ``multimask_output=False``.
+    """Loss of one ``predict_masks`` call with ``multimask_output=False`` (or its ``kept_candidate``).
 
     pred.logits [N, 1, R, R]; pred.aux_logits three [N, 1, r, r] (empty without Mask Refinement);
     target [N, 1, S, S] soft GT. Returns {"loss", "final", "intermediate"} (the last two detached).
@@ -61,4 +84,4 @@ def refiner_loss(pred: MaskPrediction, target: torch.Tensor, weights: LossWeight
     return {"loss": loss, "final": final.detach(), "intermediate": inter.detach()}
 
 
-__all__ = ["bce_dice", "refiner_loss", "LossWeights", "resize_target"]
+__all__ = ["bce_dice", "refiner_loss", "kept_candidate", "LossWeights", "resize_target"]

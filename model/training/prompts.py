@@ -134,14 +134,28 @@ class PromptBatch:
     labels: torch.Tensor | None
     mask_input: torch.Tensor | None
     rows: list[int]
+    multimask: bool = False  # ask SAM 2 for its three candidates (one-click prompts, SAM 2's policy)
 
 
-def stack_prompts(prompts: list[PromptSet], device) -> list[PromptBatch]:
-    """Groups prompt sets into at most two batches: those with a mask prompt and those without (SAM 2's prompt
-    encoder takes a mask for every row of a call or for none)."""
+def is_ambiguous(prompt: PromptSet, min_points: int = 1, max_points: int = 1) -> bool:
+    """SAM 2's policy for multimask output (``SAM2Base._use_multimask``: ``multimask_min_pt_num <= points <=
+    multimask_max_pt_num``, 0 and 1 in every SAM 2.1 config), counting box corners as points as SAM 2 does. A
+    coarse mask alone (0 points) stays single: SAM 2 never decodes one (its video path uses the mask itself), and
+    our predictor's callers ask for one mask with it."""
+    return max(1, min_points) <= prompt.num_points <= max_points
+
+
+def stack_prompts(prompts: list[PromptSet], device, multimask_points: tuple[int, int] | None = None) -> list[PromptBatch]:
+    """Groups prompt sets into batches that share one ``predict_masks`` call: with or without a mask prompt (SAM 2's
+    prompt encoder takes a mask for every row of a call or for none) and, when ``multimask_points`` gives SAM 2's
+    (min, max) point counts, ambiguous or not (``is_ambiguous``)."""
     batches = []
-    for with_mask in (False, True):
-        rows = [i for i, p in enumerate(prompts) if (p.mask_logits is not None) == with_mask]
+    groups = [(m, a) for m in (False, True) for a in ((False, True) if multimask_points else (False,))]
+    for with_mask, ambiguous in groups:
+        rows = [
+            i for i, p in enumerate(prompts)
+            if (p.mask_logits is not None) == with_mask and (bool(multimask_points) and is_ambiguous(p, *multimask_points)) == ambiguous
+        ]
         if not rows:
             continue
         width = max(prompts[i].num_points for i in rows)
@@ -156,7 +170,7 @@ def stack_prompts(prompts: list[PromptSet], device) -> list[PromptBatch]:
         masks = None
         if with_mask:
             masks = torch.from_numpy(np.stack([prompts[i].mask_logits for i in rows])).to(device)
-        batches.append(PromptBatch(coords, labels, masks, rows))
+        batches.append(PromptBatch(coords, labels, masks, rows, ambiguous))
     return batches
 
 
@@ -180,5 +194,5 @@ def evaluation_points(mask: np.ndarray, num_points: int, seed: int) -> np.ndarra
 
 __all__ = [
     "PROMPT_TYPES", "PromptSet", "PromptBatch", "mask_box", "noisy_box", "sample_points", "coarse_mask_logits",
-    "box_prompt", "sample_training_prompt", "stack_prompts", "interior_point", "evaluation_points",
+    "box_prompt", "sample_training_prompt", "stack_prompts", "is_ambiguous", "interior_point", "evaluation_points",
 ]

@@ -14,7 +14,7 @@ Everything is a pure function of its arguments (numpy ``default_rng(seed)``), so
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
