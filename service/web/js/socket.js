@@ -35,7 +35,9 @@ export class VideoSocket {
     await new Promise((resolve, reject) => {
       ws.onopen = resolve;
       ws.onerror = () => reject(new ApiError(0, "network", null, "the video socket could not connect"));
-      ws.onclose = (e) => reject(new ApiError(0, "network", null, `the video socket closed (${e.code})`));
+      ws.onclose = (e) => reject(e.code === 4401
+        ? new ApiError(401, "unauthorized", "authorization", e.reason || "missing or wrong API key")
+        : new ApiError(0, "network", null, `the video socket closed (${e.code})`));
     });
     ws.onmessage = (e) => {
       const w = this.waiting;
@@ -77,7 +79,7 @@ export class VideoSocket {
         this.onEvent("resumed", this.started);
         return;
       } catch (e) {
-        if (e.code === "unknown_id" || attempt >= 12) throw e;
+        if (e.code === "unknown_id" || e.code === "unauthorized" || attempt >= 12) throw e;
         await sleep(Math.min(250 * 2 ** attempt, 5000));
       }
     }

@@ -1,6 +1,5 @@
 // Video mode: a local file or the webcam, frames to WebSocket /video/{session} at the server's pace (one in
 // flight), clicks to add or correct objects, backward tracking for files, exports.
-import { ApiError } from "./api.js";
 import { decodeRle } from "./rle.js";
 import { attachPromptInput, centroid, colorOf, drawMasks, drawPrompts, setImageSize } from "./overlay.js";
 import { download, jsonBlob, maskPng, zipStore } from "./files.js";
@@ -585,4 +584,3 @@ function promptOf(set) {
   return p;
 }
 
-export { ApiError };
