@@ -4,6 +4,7 @@ exports that equal the WebSocket replies."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -239,5 +240,7 @@ def test_camera_frames_go_at_the_servers_pace_and_take_prompts(page):
     assert all(1 in {o["obj_id"] for o in f["objects"]} for f in frames if f["frame_idx"] > prompted_at)
     assert log.replies(0, "masks")[0]["frame_idx"] == prompted_at
     assert "frames/s" in page.locator("#video-fps-info").inner_text()
-    assert "camera frames dropped" in page.locator("#video-fps-info").inner_text()
+    # The fake camera runs at 10 frames/s, the service at a few: the frames shown meanwhile were dropped.
+    dropped = re.search(r"camera frames dropped (\d+)", page.locator("#video-fps-info").inner_text())
+    assert dropped and int(dropped.group(1)) > 0
     assert page.locator("#video-timings").inner_text().count("ms") >= 3
