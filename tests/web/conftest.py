@@ -17,7 +17,8 @@ from .proxy import CuttableProxy
 MAX_IMAGE_PIXELS = 200_000  # small, so an oversized image is a real server error the page must show
 
 
-@pytest.fixture(scope="session")
+# package scope: the service and the browser stop when tests/web is done, not at the end of the whole run
+@pytest.fixture(scope="package")
 def web_server(tmp_path_factory, video_checkpoint):
     port = free_port()
     log_path = tmp_path_factory.mktemp("web") / "server.log"
@@ -45,7 +46,7 @@ def web_server(tmp_path_factory, video_checkpoint):
         stop(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory):
     chromium = shutil.which("chromium")
     if chromium is None:
