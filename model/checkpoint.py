@@ -20,7 +20,7 @@ from .config import RefinerConfig
 from .errors import CheckpointError
 
 FORMAT = "sam2refiner"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Mask Refinement has no activation after its last transposed conv
 
 
 def file_sha256(path: str | Path) -> str:

@@ -35,6 +35,8 @@ class ImageFeatures:
     high_res        [B, 32, 4h, 4h], [B, 64, 2h, 2h]
     image           [B, 3, S, S]     normalised encoder input
     orig_hw         one (height, width) per image
+    mr_image_term   [B, 1, S, S]     Mask Refinement's per-image share of its full-resolution output
+                                     (``MaskRefinement.image_term``), or None without MR
     """
 
     image_embed: torch.Tensor
@@ -42,6 +44,7 @@ class ImageFeatures:
     high_res: list[torch.Tensor]
     image: torch.Tensor
     orig_hw: list[tuple[int, int]]
+    mr_image_term: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -49,7 +52,7 @@ class ImageFeatures:
 
     def tensors(self) -> list[torch.Tensor]:
         out = [self.image_embed, self.image, *self.high_res]
-        return out + ([self.refined_embed] if self.refined_embed is not None else [])
+        return out + [t for t in (self.refined_embed, self.mr_image_term) if t is not None]
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.tensors())
@@ -63,6 +66,7 @@ class ImageFeatures:
             high_res=[pick(t) for t in self.high_res],
             image=pick(self.image),
             orig_hw=[self.orig_hw[index]],
+            mr_image_term=pick(self.mr_image_term),
         )
 
     def to(self, device: torch.device | str) -> "ImageFeatures":

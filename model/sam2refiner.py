@@ -169,7 +169,8 @@ class SAM2Refiner(nn.Module):
         return fpn, [p[:1] for p in outs[0]["vision_pos_enc"]]
 
     def finish_features(self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]]) -> ImageFeatures:
-        """Applies Localization Augment (trainable, so outside ``no_grad``) and SAM 2's no-memory embedding."""
+        """Applies the trainable per-image parts (outside ``no_grad``): Localization Augment, Mask Refinement's
+        image term; and SAM 2's no-memory embedding."""
         no_mem = self.sam2.no_mem_embed.view(1, -1, 1, 1)
         add_no_mem = self.sam2.directly_add_no_mem_embed
         plain = bb.global_feat + no_mem if add_no_mem else bb.global_feat
@@ -177,7 +178,8 @@ class SAM2Refiner(nn.Module):
         if self.localization_augment is not None and bb.local_feats is not None:
             refined = self.localization_augment(bb.global_feat, bb.local_feats)
             refined = refined + no_mem if add_no_mem else refined
-        return ImageFeatures(plain, refined, list(bb.high_res), bb.image, list(orig_hw))
+        mr_term = self.mask_refinement.image_term(bb.image) if self.mask_refinement is not None else None
+        return ImageFeatures(plain, refined, list(bb.high_res), bb.image, list(orig_hw), mr_term)
 
     def encode_image(self, images: torch.Tensor, orig_hw, originals=None) -> ImageFeatures:
         return self.finish_features(self.encode_backbone(images, originals), orig_hw)
@@ -201,7 +203,7 @@ class SAM2Refiner(nn.Module):
         use_la = switches.la and features.refined_embed is not None
         embed = features.refined_embed if use_la else features.image_embed
         decoded = self.run_sam_decoder(embed, features.high_res, point_coords, point_labels, mask_input, multimask_output)
-        return self.refine(decoded, features.image, switches, point_coords, point_labels)
+        return self.refine(decoded, features.mr_image_term, switches, point_coords, point_labels)
 
     def active_switches(self, switches: RefinerSwitches | None) -> RefinerSwitches:
         """The per-call switches, limited to the modules this model has."""
@@ -263,7 +265,7 @@ class SAM2Refiner(nn.Module):
     def refine(
         self,
         decoded: DecodedMasks,
-        image: torch.Tensor,
+        mr_image_term: torch.Tensor | None,
         switches: RefinerSwitches,
         point_coords: torch.Tensor | None = None,
         point_labels: torch.Tensor | None = None,
@@ -271,7 +273,8 @@ class SAM2Refiner(nn.Module):
         """Prompt Retargeting and Mask Refinement on SAM 2's decoder outputs.
 
         ``point_coords``/``point_labels`` are the clicks drawn on PR's prompt map; in video they are the object's
-        first prompt while SAM 2's decoder itself saw none. ``image`` [1, 3, S, S] is the normalised input.
+        first prompt while SAM 2's decoder itself saw none. ``mr_image_term`` [1, 1, S, S] is the image's
+        ``MaskRefinement.image_term`` (kept with its features), needed when MR runs.
         """
         n, m = decoded.token_index.shape
         coarse = decoded.masks
@@ -285,7 +288,7 @@ class SAM2Refiner(nn.Module):
         if switches.mr:
             embed = decoded.image_embed
             feats = [embed, decoded.high_res[1], decoded.high_res[0]]
-            refined, aux = self.mask_refinement(object_embed, feats, image, coarse.flatten(0, 1)[:, None])
+            refined, aux = self.mask_refinement(object_embed, feats, mr_image_term, coarse.flatten(0, 1)[:, None])
             logits = refined.view(n, m, *refined.shape[-2:])
         return MaskPrediction(
             logits, coarse.float(), decoded.iou.float(), decoded.object_score_logits, aux, decoded.token_index, object_embed

@@ -42,14 +42,14 @@ class FrameFeatures:
 
     vision_feats   SAM 2's own features: stride 4, 8 (projected for the decoder) and 16
     refined_feat   [(h*h), 1, C] the stride-16 feature after Localization Augment, or None
-    image          [1, 3, S, S] the normalised encoder input (Mask Refinement's low-level branch)
+    mr_image_term  [1, 1, S, S] Mask Refinement's per-image term (``MaskRefinement.image_term``), or None
     """
 
     vision_feats: list[torch.Tensor]
     vision_pos: list[torch.Tensor]
     feat_sizes: list[tuple[int, int]]
     refined_feat: torch.Tensor | None
-    image: torch.Tensor
+    mr_image_term: torch.Tensor | None
     orig_hw: tuple[int, int]
 
     def decoder_feats(self, use_la: bool) -> list[torch.Tensor]:
@@ -170,7 +170,8 @@ class StreamingTracker:
         refined = None
         if switches.la:
             refined = self.model.localization_augment(bb.global_feat, bb.local_feats).flatten(2).permute(2, 0, 1)
-        return FrameFeatures(feats, pos, sizes, refined, enc_input[None], orig_hw)
+        mr_term = self.model.mask_refinement.image_term(bb.image) if switches.mr else None
+        return FrameFeatures(feats, pos, sizes, refined, mr_term, orig_hw)
 
     # ------------------------------------------------------------------ frames and prompts
     @torch.inference_mode()
@@ -319,7 +320,7 @@ class StreamingTracker:
             coords, labels = point_inputs["point_coords"], point_inputs["point_labels"]
         else:
             coords, labels = obj.first_coords, obj.first_labels
-        pred = self.model.refine(decoded, feats.image, switches, coords, labels)
+        pred = self.model.refine(decoded, feats.mr_image_term, switches, coords, labels)
         choice = best if index.shape[1] > 1 else torch.zeros_like(best)
         logits = pred.logits[:, choice[0]][:, None].float()  # [1, 1, R, R]
         size = self.model.image_size

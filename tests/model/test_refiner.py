@@ -112,3 +112,22 @@ def test_features_are_computed_once_per_image(refiner_model, test_image, monkeyp
         predictor.predict(**CLICKS)
         predictor.predict(**CLICKS, refine=False)
     assert calls == encoded
+
+
+def test_mask_refinement_fast_path_equals_the_plain_composition():
+    """The per-image image term, the phase conv and the pixel shuffle compute out(up2(.) + low_level(image))."""
+    from model.mask_refinement import MaskRefinement
+
+    torch.manual_seed(0)
+    mr = MaskRefinement()
+    for p in mr.parameters():
+        torch.nn.init.normal_(p, std=0.3)  # large weights and biases, so a misplaced term shows
+    h = 8
+    embed = torch.randn(3, 256, h, h)
+    feats = [torch.randn(1, 256, h, h), torch.randn(1, 64, 2 * h, 2 * h), torch.randn(1, 32, 4 * h, 4 * h)]
+    image, coarse = torch.randn(1, 3, 16 * h, 16 * h), torch.randn(3, 1, 4 * h, 4 * h) * 10
+    with torch.no_grad():
+        fast, aux = mr(embed, feats, mr.image_term(image), coarse)
+        plain = mr.reference_logits(embed, feats, image, coarse)
+    assert fast.shape == (3, 1, 16 * h, 16 * h) and len(aux) == 3
+    assert torch.allclose(fast, plain, atol=1e-4 * plain.abs().max().item())
