@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .config import RefinerSwitches
+
 
 @dataclass
 class BackboneFeatures:
@@ -49,6 +51,11 @@ class ImageFeatures:
     @property
     def batch_size(self) -> int:
         return self.image_embed.shape[0]
+
+    def switches_available(self):
+        """The modules these features can feed: LA needs ``refined_embed``, MR its image term (features encoded
+        stage by stage have neither until the quadrants are done)."""
+        return RefinerSwitches(la=self.refined_embed is not None, pr=True, mr=self.mr_image_term is not None)
 
     def tensors(self) -> list[torch.Tensor]:
         out = [self.image_embed, self.image, *self.high_res]

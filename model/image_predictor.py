@@ -6,12 +6,13 @@
     masks, scores, low_res = predictor.predict(box=[[x0, y0, x1, y1], [...]], multimask_output=False)  # N objects
 
 Besides the stateful ``set_image``/``predict`` pair there is a stateless pair, ``encode`` and
-``predict_on_features``, for callers (the service) that cache features themselves.
+``predict_on_features``, for callers (the service) that cache features themselves; ``start_encoding`` encodes
+an image in steps (SAM 2's global pass, then LA's quadrants), so SAM 2's masks can come before the refined ones.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -46,22 +47,31 @@ class SAM2RefinerImagePredictor:
     def set_features(self, features: ImageFeatures) -> None:
         self._features, self._is_batch = features, features.batch_size > 1
 
-    def _autocast(self):
-        # As SAM 2 runs on GPUs: bf16 autocast (TF32 matmuls are switched on by the factory's caller).
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
-
     # ------------------------------------------------------------------ images
     def encode(self, images: list) -> ImageFeatures:
         """Encoder outputs of a list of images (numpy HWC uint8 RGB or PIL); no predictor state changes."""
         if not isinstance(images, (list, tuple)) or not images:
             raise InvalidInputError("image_list", "expected a non-empty list of images")
+        inputs, originals, orig_hw = self._prepare(images)
+        with self.model.inference_context():
+            return self.model.encode_image(inputs, orig_hw, originals=originals)
+
+    def start_encoding(self, image) -> "StagedEncoding":
+        """Runs SAM 2's global encoder pass on one image; LA's quadrants are left to ``StagedEncoding.step``."""
+        inputs, originals, orig_hw = self._prepare([image])
+        with self.model.inference_context():
+            bb = self.model.encode_backbone(inputs, originals, quadrants=False)
+            staged = StagedEncoding(self.model, bb, orig_hw)
+            staged.sam2_features = self.model.finish_features(bb, orig_hw, refiner_parts=False)
+            if self.model.localization_augment is not None:
+                quads = self.model.quadrant_inputs(inputs, originals)
+                staged.pending = list(quads.split(self.model.encoder_batch() or quads.shape[0]))
+        return staged
+
+    def _prepare(self, images: list):
         size = self.model.image_size
         prepared = [prepare_image(img, size, self.device, "image" if len(images) == 1 else f"image_list[{i}]") for i, img in enumerate(images)]
-        inputs = torch.stack([p[0] for p in prepared])
-        with torch.inference_mode(), self._autocast():
-            return self.model.encode_image(inputs, [p[2] for p in prepared], originals=[p[1] for p in prepared])
+        return torch.stack([p[0] for p in prepared]), [p[1] for p in prepared], [p[2] for p in prepared]
 
     def set_image(self, image) -> None:
         self.reset_predictor()
@@ -120,15 +130,17 @@ class SAM2RefinerImagePredictor:
         return_logits: bool = False,
         normalize_coords: bool = True,
         refine: bool | RefinerSwitches = True,
+        timings: dict | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Masks for one image's features as torch tensors: masks [N, M, H, W], scores [N, M], low-res [N, M, m, m]."""
+        """Masks for one image's features as torch tensors: masks [N, M, H, W], scores [N, M], low-res [N, M, m, m].
+        ``timings`` gets the decoder's and the refiner's seconds (``SAM2Refiner.predict_masks``)."""
         if features.batch_size != 1:
             raise InvalidInputError("features", f"expected the features of one image, got a batch of {features.batch_size}")
         switches = RefinerSwitches.resolve(refine, self.model.config.modules)
         orig_hw = features.orig_hw[0]
         coords, labels, mask_in = self._prep_prompts(point_coords, point_labels, box, mask_input, normalize_coords, orig_hw)
-        with torch.inference_mode(), self._autocast():
-            pred = self.model.predict_masks(features, coords, labels, mask_in, multimask_output, switches)
+        with self.model.inference_context():
+            pred = self.model.predict_masks(features, coords, labels, mask_in, multimask_output, switches, timings)
             masks = self.model.upsample_logits(pred.logits, orig_hw)
         low_res = torch.clamp(pred.low_res_logits, -32.0, 32.0)
         if not return_logits:
@@ -190,3 +202,33 @@ class SAM2RefinerImagePredictor:
     def _to_numpy(outputs):
         # As SAM2ImagePredictor: float32 arrays (masks as 0/1), the object axis squeezed away for one object.
         return tuple(t.squeeze(0).float().cpu().numpy() for t in outputs)
+
+
+@dataclass
+class StagedEncoding:
+    """An image encoded in steps, each short enough to be one device-worker job among others: SAM 2's global pass
+    (done by ``SAM2RefinerImagePredictor.start_encoding``), then LA's quadrants (one encoder pass per ``step`` on
+    CPUs, all four in one on GPUs). ``sam2_features`` are usable at once (SAM 2's path, refiner off); ``features``
+    once ``done``: the same numbers as ``encode``'s on CPUs (where both encode image by image)."""
+
+    model: SAM2Refiner
+    backbone: object  # BackboneFeatures of the global pass
+    orig_hw: list
+    pending: list = field(default_factory=list)  # quadrant input batches still to encode
+    local: list = field(default_factory=list)  # their stride-16 features, in order
+    sam2_features: ImageFeatures | None = None  # SAM 2's part: no LA, no MR image term
+
+    @property
+    def done(self) -> bool:
+        return not self.pending
+
+    def step(self) -> None:
+        """Encodes the next batch of quadrants (one worker job)."""
+        with self.model.inference_context():
+            self.local.append(self.model.encode_quadrants(self.pending.pop(0)))
+
+    def features(self) -> ImageFeatures:
+        """The complete features (LA and MR's image term), once every step ran."""
+        bb = self.model.with_quadrants(self.backbone, torch.cat(self.local)) if self.local else self.backbone
+        with self.model.inference_context():
+            return self.model.finish_features(bb, self.orig_hw)

@@ -15,8 +15,9 @@ written down in ``model/README.md``.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ from .features import BackboneFeatures, ImageFeatures
 from .localization_augment import LocalizationAugment, split_quadrants
 from .mask_refinement import MaskRefinement
 from .prompt_retargeting import PromptRetargeting, rasterize_prompt_map
+from .transforms import mask_prompt_logits
 
 # Official names of the trainable modules, as they appear in refiner checkpoints.
 REFINER_MODULES = ("localization_augment", "prompt_retargeting", "mask_refinement")
@@ -145,40 +147,90 @@ class SAM2Refiner(nn.Module):
                    when None the quadrants are cut from ``images``.
         quadrants  whether to encode LA's four quadrants too; by default when the model has LA.
         """
-        b, s = images.shape[0], self.image_size
+        b = images.shape[0]
         if quadrants is None:
             quadrants = self.localization_augment is not None
-        batch = images
-        if quadrants:
-            sources = originals if originals is not None else list(images)
-            quads = torch.cat([split_quadrants(x[None], s) for x in sources]).to(images)
-            batch = torch.cat([images, quads])
+        batch = torch.cat([images, self.quadrant_inputs(images, originals)]) if quadrants else images
         fpn, pos = self._forward_encoder(batch)  # stride 4 (projected), 8 (projected), 16
         local = fpn[-1][b:].reshape(b, 4, *fpn[-1].shape[1:]) if quadrants else None
         return BackboneFeatures(
             global_feat=fpn[-1][:b], local_feats=local, high_res=[fpn[0][:b], fpn[1][:b]], image=images, vision_pos=pos
         )
 
+    def quadrant_inputs(self, images: torch.Tensor, originals: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """[B*4, 3, S, S]: LA's four quadrants of each image, cut from ``originals`` (own resolution) when given."""
+        sources = originals if originals is not None else list(images)
+        return torch.cat([split_quadrants(x[None], self.image_size) for x in sources]).to(images)
+
+    @torch.no_grad()
+    def encode_quadrants(self, quadrants: torch.Tensor) -> torch.Tensor:
+        """Stride-16 features [K, C, h, h] of K quadrant inputs: a part of LA's encoding that can run on its own
+        (the service schedules each part as its own worker job)."""
+        return self._forward_encoder(quadrants)[0][-1]
+
+    def with_quadrants(self, bb: BackboneFeatures, local: torch.Tensor) -> BackboneFeatures:
+        """``bb`` (encoded without quadrants) completed with its B images' quadrant features [B*4, C, h, h]."""
+        return replace(bb, local_feats=local.reshape(bb.global_feat.shape[0], 4, *local.shape[1:]))
+
+    def encoder_batch(self, device: torch.device | None = None) -> int | None:
+        """Images per encoder call: all at once on GPUs; one at a time on CPUs (see ``_forward_encoder``)."""
+        return None if (device or self.device).type == "cuda" else 1
+
     def _forward_encoder(self, batch: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """SAM 2's encoder: (backbone_fpn levels, their positional encodings for one image). One batch on GPUs;
         one image at a time on CPUs, where a batch of five measured 1.2x slower than five single passes
         (hiera_t at 1024: 11.6 s against 9.8 s)."""
-        chunk = batch.shape[0] if batch.device.type == "cuda" else 1
+        chunk = self.encoder_batch(batch.device) or batch.shape[0]
         outs = [self.sam2.forward_image(part) for part in batch.split(chunk)]
         fpn = [torch.cat(level) for level in zip(*(out["backbone_fpn"] for out in outs))]
         return fpn, [p[:1] for p in outs[0]["vision_pos_enc"]]
 
-    def finish_features(self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]]) -> ImageFeatures:
-        """Applies the trainable per-image parts (outside ``no_grad``): Localization Augment, Mask Refinement's
-        image term; and SAM 2's no-memory embedding."""
+    # ------------------------------------------------------------------ device policy
+    @contextmanager
+    def inference_context(self):
+        """How every inference call runs: inference mode, and on CUDA bf16 autocast as SAM 2 runs there (TF32
+        is switched on by the model factory). The image predictor, the video tracker and the service use it."""
+        with ExitStack() as stack:
+            stack.enter_context(torch.inference_mode())
+            if self.device.type == "cuda":
+                stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+            yield
+
+    @property
+    def inference_dtype(self) -> str:
+        return "bfloat16 (autocast)" if self.device.type == "cuda" else "float32"
+
+    def synchronize(self) -> None:
+        """Waits for queued device work, so a stage timer measures the stage and not its launch."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def timed(self, timings: dict | None, stage: str):
+        """Adds the seconds of the block to ``timings[stage]`` (synchronised on CUDA); no-op without a dict."""
+        if timings is None:
+            yield
+            return
+        self.synchronize()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.synchronize()
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+    def finish_features(self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]], refiner_parts: bool = True) -> ImageFeatures:
+        """Applies the trainable per-image parts (outside ``no_grad``): Localization Augment and Mask Refinement's
+        image term (unless ``refiner_parts`` is false: SAM 2's part only); and SAM 2's no-memory embedding."""
         no_mem = self.sam2.no_mem_embed.view(1, -1, 1, 1)
         add_no_mem = self.sam2.directly_add_no_mem_embed
         plain = bb.global_feat + no_mem if add_no_mem else bb.global_feat
-        refined = None
-        if self.localization_augment is not None and bb.local_feats is not None:
+        refined = mr_term = None
+        if refiner_parts and self.localization_augment is not None and bb.local_feats is not None:
             refined = self.localization_augment(bb.global_feat, bb.local_feats)
             refined = refined + no_mem if add_no_mem else refined
-        mr_term = self.mask_refinement.image_term(bb.image) if self.mask_refinement is not None else None
+        if refiner_parts and self.mask_refinement is not None:
+            mr_term = self.mask_refinement.image_term(bb.image)
         return ImageFeatures(plain, refined, list(bb.high_res), bb.image, list(orig_hw), mr_term)
 
     def encode_image(self, images: torch.Tensor, orig_hw, originals=None) -> ImageFeatures:
@@ -193,17 +245,21 @@ class SAM2Refiner(nn.Module):
         mask_input: torch.Tensor | None = None,
         multimask_output: bool = True,
         switches: RefinerSwitches | None = None,
+        timings: dict | None = None,
     ) -> MaskPrediction:
         """Masks for N prompt sets on ONE image (``features`` of batch 1).
 
         point_coords [N, P, 2] in encoder-input pixels (boxes are two points labelled 2 and 3, first),
-        point_labels [N, P], mask_input [N, 1, S/4, S/4] logits or None.
+        point_labels [N, P], mask_input [N, 1, S/4, S/4] logits or None. ``timings``, when given, gets the
+        seconds of SAM 2's decoder ("decoder") and of Prompt Retargeting + Mask Refinement ("refine").
+        Features without LA's or MR's parts (``ImageFeatures.complete`` false) run those modules off.
         """
-        switches = self.active_switches(switches)
-        use_la = switches.la and features.refined_embed is not None
-        embed = features.refined_embed if use_la else features.image_embed
-        decoded = self.run_sam_decoder(embed, features.high_res, point_coords, point_labels, mask_input, multimask_output)
-        return self.refine(decoded, features.mr_image_term, switches, point_coords, point_labels)
+        switches = self.active_switches(switches) & features.switches_available()
+        embed = features.refined_embed if switches.la else features.image_embed
+        with self.timed(timings, "decoder"):
+            decoded = self.run_sam_decoder(embed, features.high_res, point_coords, point_labels, mask_input, multimask_output)
+        with self.timed(timings, "refine"):
+            return self.refine(decoded, features.mr_image_term, switches, point_coords, point_labels)
 
     def active_switches(self, switches: RefinerSwitches | None) -> RefinerSwitches:
         """The per-call switches, limited to the modules this model has."""
@@ -345,6 +401,10 @@ class SAM2Refiner(nn.Module):
         hyper = torch.stack([mlp(mask_tokens) for mlp in decoder.output_hypernetworks_mlps], dim=1)
         hyper = hyper[torch.arange(hyper.shape[0], device=hyper.device), token_index]  # [N*M, C/8]
         return torch.einsum("nc,nchw->nhw", hyper, up)
+
+    def mask_prompt_logits(self, mask) -> torch.Tensor:
+        """A binary mask prompt [H, W] at the image's size -> [1, S/4, S/4] decoder mask-input logits."""
+        return mask_prompt_logits(mask, self.mask_input_size, self.device)
 
     def upsample_logits(self, logits: torch.Tensor, orig_hw: tuple[int, int]) -> torch.Tensor:
         """[N, M, R, R] -> [N, M, H, W] at the original image size: one bilinear resize, as SAM 2 does."""

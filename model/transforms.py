@@ -52,3 +52,15 @@ def prepare_image(image, size: int, device, argument: str = "image"):
     x = image_to_tensor(image, argument).to(device)
     full = normalize(x)
     return normalize(resize_square(x, size)), full, (x.shape[1], x.shape[2])
+
+
+# A binary mask prompt becomes low-res logits of +-MASK_PROMPT_LOGIT (SAM 2 saturates its own logits near
+# there), after an antialiased resize to the decoder's mask-input size.
+MASK_PROMPT_LOGIT = 10.0
+
+
+def mask_prompt_logits(mask: np.ndarray, size: int, device) -> torch.Tensor:
+    """bool [H, W] -> [1, size, size] mask-input logits of +-MASK_PROMPT_LOGIT."""
+    x = torch.from_numpy(np.asarray(mask, dtype=np.float32))[None, None].to(device)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return ((x[0] * 2.0 - 1.0) * MASK_PROMPT_LOGIT).clamp(-MASK_PROMPT_LOGIT, MASK_PROMPT_LOGIT)

@@ -4,6 +4,8 @@
     client.set_image("photo.jpg")                      # sent once; later calls use the server's image_id
     result = client.segment(box=[10, 20, 200, 240])   # -> SegmentResult: masks as numpy bool [M, H, W]
     result = client.segment(points=[[50, 60]], labels=[1], mask_logits_id=result.objects[0].logits_ids[0])
+    for part in client.segment_stream(box=[10, 20, 200, 240]):   # SAM 2's masks first (part.stage == "sam2"),
+        show(part)                                                # then the refined ones (part.final)
 
 If the server has evicted the image (404 unknown_id on image_id) the client sends the image again, once.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import secrets
 import sys
 from dataclasses import dataclass
@@ -53,6 +56,8 @@ class SegmentResult:
     objects: list[ObjectMasks]
     timings_ms: dict
     raw: dict
+    stage: str = "refined"  # "sam2" (SAM 2's masks) or "refined"; streamed answers say which part this is
+    final: bool = True  # the last part of a streamed answer
 
 
 def encode_image(image) -> str:
@@ -83,7 +88,19 @@ def decode_response(body: dict) -> SegmentResult:
     for obj in body["objects"]:
         masks = np.stack([decode_mask(m["mask"], fmt, h, w) for m in obj["masks"]])
         objects.append(ObjectMasks(masks, np.array([m["score"] for m in obj["masks"]]), [m["logits_id"] for m in obj["masks"]]))
-    return SegmentResult(body["image_id"], h, w, objects, body["timings_ms"], body)
+    return SegmentResult(body["image_id"], h, w, objects, body["timings_ms"], body, body.get("stage", "refined"),
+                         body.get("final", True))
+
+
+def decode_stream_line(line: str, status: int) -> SegmentResult | None:
+    """One NDJSON line of a streamed answer (None for a blank line); an error line raises."""
+    if not line.strip():
+        return None
+    body = json.loads(line)
+    if "error" in body:
+        err = body["error"]
+        raise ServiceRequestError(status, err.get("code"), err.get("field"), err.get("message", ""))
+    return decode_response(body)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -132,6 +149,9 @@ class _Base:
         except (ValueError, KeyError, TypeError):
             return False
 
+    def _stream_body(self, objs, multimask, refine, fmt, resend: bool) -> dict:
+        return {**self._body(objs, multimask, refine, fmt, resend), "stream": True}
+
     def _result(self, response: httpx.Response) -> SegmentResult:
         _raise_for(response)
         result = decode_response(response.json())
@@ -158,6 +178,26 @@ class SAM2RefinerClient(_Base):
         if self._should_resend(response, body):
             response = self.http.post("/segment", json=self._body(objs, multimask, refine, format, resend=True))
         return self._result(response)
+
+    def segment_stream(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *, objects=None,
+                       multimask: bool = False, refine: bool = True, format: str = "rle"):
+        """As ``segment``, streamed: yields SAM 2's masks first (``stage == "sam2"``), then the refined ones
+        (``final``), each a ``SegmentResult`` as soon as its line arrives."""
+        objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
+        for resend in (False, True):
+            body = self._stream_body(objs, multimask, refine, format, resend)
+            with self.http.stream("POST", "/segment", json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    if not resend and self._should_resend(response, body):
+                        continue
+                    _raise_for(response)
+                for line in response.iter_lines():
+                    part = decode_stream_line(line, response.status_code)
+                    if part is not None:
+                        self.image_id = part.image_id
+                        yield part
+            return
 
     def model_info(self) -> dict:
         response = self.http.get("/v1/model")
@@ -188,6 +228,25 @@ class AsyncSAM2RefinerClient(_Base):
         if self._should_resend(response, body):
             response = await self.http.post("/segment", json=self._body(objs, multimask, refine, format, resend=True))
         return self._result(response)
+
+    async def segment_stream(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *,
+                             objects=None, multimask: bool = False, refine: bool = True, format: str = "rle"):
+        """As ``SAM2RefinerClient.segment_stream``, an async iterator."""
+        objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
+        for resend in (False, True):
+            body = self._stream_body(objs, multimask, refine, format, resend)
+            async with self.http.stream("POST", "/segment", json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    if not resend and self._should_resend(response, body):
+                        continue
+                    _raise_for(response)
+                async for line in response.aiter_lines():
+                    part = decode_stream_line(line, response.status_code)
+                    if part is not None:
+                        self.image_id = part.image_id
+                        yield part
+            return
 
     async def model_info(self) -> dict:
         response = await self.http.get("/v1/model")

@@ -1,14 +1,19 @@
 """The one place that owns the model: the device worker, the feature and logits caches, per-stage timings.
 
-    engine = InferenceEngine(settings); engine.load()                   # builds the model (blocking; lifespan)
-    result = await engine.segment(pixels, image_id, None, objects, ...)  # new image: encoder + decoder
-    feats = engine.cached_features(image_id)                            # later clicks on it:
-    result = await engine.segment(None, image_id, feats, objects, ...)   #   decoder (+ refiner) only
+    engine = InferenceEngine(settings); engine.load()            # builds the model (blocking; lifespan)
+    source = engine.feature_source(image_id, pixels)              # get or encode the image's features
+    result = await engine.segment(source, image_id, objects, ...)  # decode: SAM 2 (+ the refiner)
+    async for part in engine.segment_stream(source, ...): ...     # SAM 2's masks first, then the refined ones
+
+A new image is encoded in worker jobs of one encoder pass each (SAM 2's global pass, then LA's quadrants), so SAM
+2's masks are ready after the first and other images' clicks slip in between; ``engine.feature_source(image_id)``
+finds an image in the cache or still encoding.
 
 Routes validate and decode; everything that touches torch runs here, on the worker thread. Objects whose prompts have
 the same shape (number of points, box or not, mask or not) share one decoder pass, within a request and across
 concurrent requests on the same cached image.
-A request that fails changes no cache: new features and logits are stored only once every object succeeded.
+A request that fails validation changes no cache (nothing starts before it is valid); features are stored once
+their last encoding job is done, logits once every object of the request succeeded.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner, resolve_device
 from model.checkpoint import read_refiner_checkpoint
@@ -35,10 +39,6 @@ from .settings import Settings
 from .worker import DeviceWorker
 
 log = logging.getLogger(__name__)
-
-# A binary mask prompt becomes low-res logits of +-MASK_PROMPT_LOGIT (SAM 2 saturates its own logits near
-# there), after an antialiased resize to the decoder's mask-input size.
-MASK_PROMPT_LOGIT = 10.0
 
 
 @dataclass
@@ -82,25 +82,30 @@ class SegmentResult:
     cache_hit: bool
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     batch_size: int = 1  # requests that shared the decoder pass
+    stage: str = "refined"  # "sam2" (SAM 2's masks, refiner off) or "refined"
+    final: bool = True  # the last answer to the request
 
 
-class _RefineClock:
-    """Marks when the first refiner module starts within a decoder call (forward pre-hooks on its modules)."""
+class FeatureSource:
+    """An image's features for the requests on it: ``sam2`` resolves to (features for SAM 2's path, encoder
+    seconds, queue wait) and ``full`` to (complete features, ...). Both are resolved at once for a cached image;
+    for a new one ``sam2`` after the global encoder pass and ``full`` after the quadrants."""
 
-    def __init__(self, model, device: torch.device):
-        self.mark: float | None = None
-        self._sync = device.type == "cuda"
-        for module in (model.prompt_retargeting, model.mask_refinement):
-            if module is None:
-                continue
-            for sub in (module, *module.children()):
-                sub.register_forward_pre_hook(self._hook)
+    def __init__(self, cache_hit: bool, orig_hw: tuple[int, int]):
+        loop = asyncio.get_running_loop()
+        self.cache_hit, self.orig_hw = cache_hit, orig_hw
+        self.sam2, self.full = loop.create_future(), loop.create_future()
+        for future in (self.sam2, self.full):  # failures reach whoever awaits; nobody may await one of them
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.task: asyncio.Task | None = None
+        self.refusal_counted = False
 
-    def _hook(self, *_):
-        if self.mark is None:
-            if self._sync:  # kernels are asynchronous: the boundary is only real once the decoder finished
-                torch.cuda.synchronize()
-            self.mark = time.perf_counter()
+    @classmethod
+    def ready(cls, features: ImageFeatures) -> "FeatureSource":
+        source = cls(True, tuple(features.orig_hw[0]))
+        source.sam2.set_result((features, 0.0, 0.0))
+        source.full.set_result((features, 0.0, 0.0))
+        return source
 
 
 class InferenceEngine:
@@ -110,7 +115,7 @@ class InferenceEngine:
         self.model = self.predictor = self.worker = None
         self.features: ByteLRU[ImageFeatures] = ByteLRU("features", settings.feature_cache_bytes, lambda f: f.nbytes())
         self.logits: ByteLRU[LogitsEntry] = ByteLRU("logits", settings.logits_cache_bytes, LogitsEntry.nbytes)
-        self._encoding: dict[str, asyncio.Future] = {}  # image_id -> the encode job in flight
+        self._encoding: dict[str, FeatureSource] = {}  # image_id -> its staged encoding in flight
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -128,7 +133,6 @@ class InferenceEngine:
             video=True,  # sam2's video-builder options too: they only change memory encoding (video sessions)
         )
         self.predictor = SAM2RefinerImagePredictor(self.model)
-        self._clock = _RefineClock(self.model, self.device)
         self.worker = DeviceWorker(str(self.device), s.queue_size, s.retry_after_s)
         info = self.describe()
         metrics.MODEL_INFO.labels(
@@ -184,7 +188,7 @@ class InferenceEngine:
 
     @property
     def dtype(self) -> str:
-        return "bfloat16 (autocast)" if self.device.type == "cuda" else "float32"
+        return self.model.inference_dtype
 
     def describe(self) -> dict:
         w = self.model.weights
@@ -231,61 +235,111 @@ class InferenceEngine:
             raise UnknownIdError(field_name, f"logits {logits_id!r} belong to another image")
         return entry.logits
 
-    # ------------------------------------------------------------------ segmentation
-    async def segment(
-        self,
-        pixels: np.ndarray | None,
-        image_id: str,
-        features: ImageFeatures | None,
-        objects: list[PreparedObject],
-        multimask: bool,
-        refine: bool,
-    ) -> SegmentResult:
-        """Masks for ``objects`` on one image: ``features`` from the cache, or ``pixels`` to encode.
-
-        A new image is encoded once even when several requests bring it at the same time. Decoding is a
-        batchable job: requests on the same image (same multimask and refine) that wait together share a pass.
-        """
+    # ------------------------------------------------------------------ features: cached, or encoded stage by stage
+    def feature_source(self, image_id: str, pixels: np.ndarray | None = None, features: ImageFeatures | None = None,
+                       field_name: str = "image_id") -> "FeatureSource":
+        """An image's features: ``features`` (from the cache), the encoding of ``image_id`` already in flight, or
+        (with ``pixels``) a new staged encoding. Without any of them the id is unknown (404)."""
+        if features is not None:
+            return FeatureSource.ready(features)
+        source = self._encoding.get(image_id)
+        if source is not None:
+            return source
+        if pixels is None:
+            features = self.cached_features(image_id, field_name)
+            return FeatureSource.ready(features)
         if not self.ready:
-            raise NotReadyError(None, "the model is still loading or warming up; retry shortly",
-                                headers={"Retry-After": str(self.settings.retry_after_s)})
-        cache_hit = features is not None
-        encode_s = encode_wait = 0.0
-        if not cache_hit:
-            features, encode_s, encode_wait = await self._encode_once(image_id, pixels)
+            raise self._not_ready()
+        source = FeatureSource(False, tuple(pixels.shape[:2]))
+        self._encoding[image_id] = source
+        source.task = asyncio.ensure_future(self._encode_staged(image_id, pixels, source))
+        return source
+
+    async def _encode_staged(self, image_id: str, pixels: np.ndarray, source: "FeatureSource") -> None:
+        """Worker jobs of a new image: SAM 2's global pass, then LA's quadrants one encoder pass per job (all four
+        in one on GPUs), the last job finishing LA and MR's image term. The quadrant jobs are background jobs: a
+        click (on this image or another) waits behind at most the one encoder pass that is running. The complete
+        features enter the cache when the last job is done."""
+        try:
+            (staged, seconds), waited = await self.worker.submit(lambda: self._timed(self.predictor.start_encoding, pixels))
+            source.sam2.set_result((staged.sam2_features, seconds, waited))
+
+            def next_part():
+                if not staged.done:
+                    staged.step()
+                return staged.features() if staged.done else None
+
+            features = None
+            while features is None:
+                (features, part_s), part_wait = await self.worker.submit(lambda: self._timed(next_part), background=True)
+                seconds, waited = seconds + part_s, waited + part_wait
+            source.full.set_result((features, seconds, waited))
+            self.features.put(image_id, features)
+        except BaseException as e:  # noqa: BLE001  (handed to every request waiting on this image)
+            for future in (source.sam2, source.full):
+                if not future.done():
+                    future.set_exception(e)
+        finally:
+            self._encoding.pop(image_id, None)
+
+    def _timed(self, fn, *args):
+        start = time.perf_counter()
+        out = fn(*args)
+        self.model.synchronize()
+        return out, time.perf_counter() - start
+
+    def _not_ready(self) -> NotReadyError:
+        return NotReadyError(None, "the model is still loading or warming up; retry shortly",
+                             headers={"Retry-After": str(self.settings.retry_after_s)})
+
+    # ------------------------------------------------------------------ segmentation
+    def refines(self, refine: bool) -> bool:
+        """Whether ``refine`` means any work beyond SAM 2's path for the loaded model."""
+        return bool(refine) and self.model.config.modules.any()
+
+    async def segment(self, source: "FeatureSource", image_id: str, objects: list[PreparedObject], multimask: bool,
+                      refine: bool) -> "SegmentResult":
+        """The masks of ``objects`` as the non-streamed answer gives them: refined once the image's features are
+        complete, or SAM 2's (``refine`` false) as soon as its global pass is done."""
+        stage = "refined" if self.refines(refine) else "sam2"
+        return await self.segment_stage(source, image_id, objects, multimask, stage)
+
+    async def segment_stream(self, source: "FeatureSource", image_id: str, objects: list[PreparedObject],
+                             multimask: bool, refine: bool):
+        """Yields SAM 2's masks first (one global encoder pass), then, when refining, the refined masks (equal to
+        ``segment``'s answer) once the quadrants are encoded; the last result has ``final`` set."""
+        refining = self.refines(refine)
+        first = await self.segment_stage(source, image_id, objects, multimask, "sam2")
+        first.final = not refining
+        yield first
+        if refining:
+            yield await self.segment_stage(source, image_id, objects, multimask, "refined")
+
+    async def segment_stage(self, source: "FeatureSource", image_id: str, objects: list[PreparedObject],
+                            multimask: bool, stage: str) -> "SegmentResult":
+        """One stage's masks: "sam2" (refiner off, from SAM 2's features) or "refined" (from the complete ones).
+        Decoding is a batchable job: requests on the same features (same multimask and stage) that wait together
+        share a pass. Logits are kept only once every object of the request succeeded."""
+        if not self.ready:
+            raise self._not_ready()
+        try:
+            features, encode_s, encode_wait = await asyncio.shield(source.sam2 if stage == "sam2" else source.full)
+        except QueueFullError:
+            if source.refusal_counted:  # the worker counted the refused job once; every request it fails counts
+                metrics.QUEUE_REJECTED.inc()
+            source.refusal_counted = True
+            raise
+        refine = stage == "refined"
         key = ("decode", id(features), multimask, refine)  # payloads hold their features: ids stay unique
         (outputs, timings), waited, batch_size = await self.worker.submit_batched(
             key, (features, objects), lambda payloads: self._decode_batch(payloads, multimask, refine)
         )
-        # Only now, with every object done, does the request touch the caches.
-        if not cache_hit:
-            self.features.put(image_id, features)
         results = [ObjectResult(masks, scores, self._keep_logits(image_id, low_res)) for masks, scores, low_res in outputs]
         h, w = features.orig_hw[0]
+        if source.cache_hit:
+            encode_s = encode_wait = 0.0
         timings = {**timings, "encode": encode_s, "queue_wait": waited + encode_wait}
-        return SegmentResult(image_id, h, w, results, cache_hit, timings, batch_size)
-
-    async def _encode_once(self, image_id: str, pixels: np.ndarray) -> tuple[ImageFeatures, float, float]:
-        """(features, encoder seconds, queue wait) of a new image; concurrent requests for it share one job."""
-        task = self._encoding.get(image_id)
-        joined = task is not None
-        if task is None:
-            def encode():
-                t = time.perf_counter()
-                feats = self.predictor.encode([pixels])
-                return feats, self._elapsed(t)
-
-            task = asyncio.ensure_future(self.worker.submit(encode))
-            self._encoding[image_id] = task
-            task.add_done_callback(lambda _t: self._encoding.pop(image_id, None))
-        # shield: a client that goes away must not cancel the encode other requests wait for.
-        try:
-            (features, encode_s), waited = await asyncio.shield(task)
-        except QueueFullError:
-            if joined:  # the worker counted the refused job once; every request that shared it is refused too
-                metrics.QUEUE_REJECTED.inc()
-            raise
-        return features, encode_s, waited
+        return SegmentResult(image_id, h, w, results, source.cache_hit, timings, batch_size, stage=stage)
 
     def _keep_logits(self, image_id: str, low_res: torch.Tensor) -> list[str]:
         """Stores each candidate's low-res logits [m, m] under a new server-made id."""
@@ -324,33 +378,23 @@ class InferenceEngine:
                 kwargs["box"] = np.stack([o.box for o in group])
             if has_mask:
                 kwargs["mask_input"] = torch.cat([self._mask_logits(o) for o in group])[:, None]
-            self._clock.mark = None
-            start = time.perf_counter()
+            start, stages = time.perf_counter(), {}
             masks, scores, low_res = self.predictor.predict_on_features(
-                feats, multimask_output=multimask, refine=refine, **kwargs
+                feats, multimask_output=multimask, refine=refine, timings=stages, **kwargs
             )
             masks, scores, low_res = masks.cpu().numpy(), scores.float().cpu().numpy(), low_res.float().cpu()
-            end = time.perf_counter()
-            mark = self._clock.mark or end
-            timings["decoder"] += mark - start
-            timings["refine"] += end - mark
+            # "decoder": everything but Prompt Retargeting and Mask Refinement (prompts, SAM 2, resizing, copies)
+            timings["refine"] += stages.get("refine", 0.0)
+            timings["decoder"] += time.perf_counter() - start - stages.get("refine", 0.0)
             for k, i in enumerate(members):
                 outputs[i] = (masks[k], scores[k], low_res[k])
         return outputs, timings
 
     def _mask_logits(self, obj: PreparedObject) -> torch.Tensor:
-        """[1, m, m] mask-prompt logits of an object: its cached logits, or its binary mask resized."""
+        """[1, m, m] mask-prompt logits of an object: its cached logits, or its binary mask (the model converts)."""
         if obj.logits is not None:
             return obj.logits.to(self.device, torch.float32)
-        m = self.model.mask_input_size
-        x = torch.from_numpy(obj.mask.astype(np.float32))[None, None].to(self.device)
-        x = F.interpolate(x, size=(m, m), mode="bilinear", align_corners=False, antialias=True)
-        return ((x[0] * 2.0 - 1.0) * MASK_PROMPT_LOGIT).clamp(-MASK_PROMPT_LOGIT, MASK_PROMPT_LOGIT)
-
-    def _elapsed(self, start: float) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
+        return self.model.mask_prompt_logits(obj.mask)
 
 
-__all__ = ["InferenceEngine", "PreparedObject", "SegmentResult", "ObjectResult"]
+__all__ = ["InferenceEngine", "FeatureSource", "PreparedObject", "SegmentResult", "ObjectResult"]

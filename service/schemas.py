@@ -43,6 +43,7 @@ class SegmentRequest(_Strict):
     multimask: bool = Field(False, description="three candidate masks per object instead of one")
     refine: bool | None = Field(None, description="run the SAM2Refiner modules; false gives SAM 2's masks; unset: on "
                                                   "when the server has a refiner (GET /v1/model: refine_default)")
+    stream: bool = Field(False, description="answer NDJSON: SAM 2's masks first, then the refined ones")
     format: MaskFormat = Field("rle", description="mask encoding: rle (COCO), png (base64) or polygons")
 
     @model_validator(mode="after")

@@ -7,6 +7,9 @@ A full queue refuses at once with ``QueueFullError`` (503 + Retry-After) instead
 Jobs submitted with ``submit_batched(key, payload, batch_fn)`` that are waiting together with the same ``key``
 run as one call ``batch_fn([payload, ...])``: under load, clicks on one image share a decoder pass. Nothing
 ever waits for a batch to fill: a batch is whatever is already queued when the worker gets to it.
+
+Jobs submitted with ``background=True`` (a new image's quadrant encoder passes) run only when no other job is
+waiting: a click queued behind a new image waits for the encoder pass that is running, not for the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .errors import QueueFullError
 
 log = logging.getLogger(__name__)
 _STOP = object()
+_WAKE = object()  # tells a worker blocked on the queue that a background job arrived
 
 
 @dataclass
@@ -44,15 +48,28 @@ class DeviceWorker:
         self.max_batch = max_batch
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._deferred: deque = deque()  # taken off the queue while forming a batch they did not fit
+        self._background: deque = deque()  # run when nothing else waits
         self._thread = threading.Thread(target=self._run, name=f"device-worker-{name}", daemon=True)
         self._thread.start()
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize() + len(self._deferred)
+        return self._queue.qsize() + len(self._deferred) + len(self._background)
 
-    async def submit(self, fn: Callable[[], Any]) -> tuple[Any, float]:
-        """Runs ``fn()`` on the worker thread; returns (its result, seconds it waited in the queue)."""
+    async def submit(self, fn: Callable[[], Any], background: bool = False) -> tuple[Any, float]:
+        """Runs ``fn()`` on the worker thread; returns (its result, seconds it waited in the queue). A background
+        job runs only when no other job waits."""
+        if background:
+            loop = asyncio.get_running_loop()
+            job = _Job(lambda _payloads: [fn()], None, None, loop, loop.create_future())
+            self._background.append(job)
+            metrics.QUEUE_DEPTH.inc()
+            try:
+                self._queue.put_nowait(_WAKE)
+            except queue.Full:  # the worker has queued jobs to run and will look here after them
+                pass
+            result, waited, _ = await job.future
+            return result, waited
         result, waited, _ = await self._submit(lambda _payloads: [fn()], None, None)
         return result, waited
 
@@ -77,7 +94,16 @@ class DeviceWorker:
 
     # ------------------------------------------------------------------ worker thread
     def _next(self):
-        return self._deferred.popleft() if self._deferred else self._queue.get()
+        while True:
+            if self._deferred:
+                job = self._deferred.popleft()
+            else:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    job = self._background.popleft() if self._background else self._queue.get()
+            if job is not _WAKE:
+                return job
 
     def _gather_batch(self, first: _Job) -> list[_Job]:
         batch = [first]
@@ -86,7 +112,7 @@ class DeviceWorker:
         keep = deque()
         while self._deferred and len(batch) < self.max_batch:
             job = self._deferred.popleft()
-            (batch if job is not _STOP and job.batch_key == first.batch_key else keep).append(job)
+            (batch if job is not _STOP and job is not _WAKE and job.batch_key == first.batch_key else keep).append(job)
         keep.extend(self._deferred)
         self._deferred = keep
         while len(batch) < self.max_batch:
@@ -94,6 +120,8 @@ class DeviceWorker:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if job is _WAKE:
+                continue
             if job is not _STOP and job.batch_key == first.batch_key:
                 batch.append(job)
             else:

@@ -1,23 +1,37 @@
-"""POST /segment: parse and validate, hand the prompts to the engine, encode the masks."""
+"""POST /segment: parse and validate, hand the prompts to the engine, encode the masks.
+
+With ``"stream": true`` the answer is newline-delimited JSON (``application/x-ndjson``; NDJSON rather than
+server-sent events: one plain POST, one JSON object per line, readable by any HTTP client): first SAM 2's masks
+(``"stage": "sam2"``, from one global encoder pass), then the refined ones (``"stage": "refined"``, equal to the
+non-streamed answer), each part a normal answer body plus ``stage`` and ``final``. With refine off or no refiner
+it is a single part, stage "sam2", final. An error after the stream began is a last line
+``{"error": {...}, "final": true}``; one before it is the usual error response.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .. import metrics
 from ..deps import EngineDep, SettingsDep
+from ..error_handlers import as_service_error
+from ..errors import ServiceError
 from ..images import decode_base64_image, image_id_for
 from ..inference import SegmentResult
 from ..mask_codecs import encode_mask
 from ..openapi import error_responses
 from ..prompts import check_limits, prepare_objects
-from ..schemas import SegmentRequest, SegmentResponse
+from ..schemas import ErrorBody, SegmentRequest, SegmentResponse
 
 router = APIRouter(tags=["segment"])
 ROUTE = "/segment"
+log = logging.getLogger(__name__)
 
 
 def _decode(data: str, max_pixels: int):
@@ -35,25 +49,8 @@ def _encode_outputs(result: SegmentResult, fmt: str) -> list[dict]:
     ]
 
 
-@router.post(ROUTE, response_model=SegmentResponse, responses=error_responses(404, 409, 413, 422, 503))
-async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep) -> dict:
-    start = time.perf_counter()
-    check_limits(req, settings)
-    refine = engine.resolve_refine(req.refine)  # before any decoding: a server without a refiner says so at once
-    decode_s, pixels, features = 0.0, None, None
-    if req.image is not None:
-        pixels, image_id = await run_in_threadpool(_decode, req.image, settings.max_image_pixels)
-        decode_s = time.perf_counter() - start
-        features = engine.features.get(image_id)
-        height, width = pixels.shape[:2]
-    else:
-        image_id = req.image_id
-        features = engine.cached_features(image_id)  # holding it keeps it alive even if evicted meanwhile
-        height, width = features.orig_hw[0]
-    objects = prepare_objects(req, height, width, image_id, engine)
-
-    result = await engine.segment(pixels, image_id, features, objects, req.multimask, refine)
-
+async def _body(result: SegmentResult, req: SegmentRequest, start: float, decode_s: float) -> dict:
+    """The answer body of one result (one stage), with its timings, observed in the stage metrics."""
     t = time.perf_counter()
     encoded = await run_in_threadpool(_encode_outputs, result, req.format)
     stages = {**result.timings, "decode": decode_s, "encode_output": time.perf_counter() - t}
@@ -68,3 +65,42 @@ async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep)
         "image_id": result.image_id, "width": result.width, "height": result.height, "format": req.format,
         "objects": encoded, "timings_ms": timings,
     }
+
+
+@router.post(ROUTE, response_model=SegmentResponse, responses=error_responses(404, 409, 413, 422, 503))
+async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep):
+    start = time.perf_counter()
+    check_limits(req, settings)
+    refine = engine.resolve_refine(req.refine)  # before any decoding: a server without a refiner says so at once
+    decode_s = 0.0
+    if req.image is not None:
+        pixels, image_id = await run_in_threadpool(_decode, req.image, settings.max_image_pixels)
+        decode_s = time.perf_counter() - start
+        cached = engine.features.get(image_id)  # holding it keeps it alive even if evicted meanwhile
+        objects = prepare_objects(req, *pixels.shape[:2], image_id, engine)  # validated before any work starts
+        source = engine.feature_source(image_id, pixels, cached)
+    else:
+        image_id = req.image_id
+        source = engine.feature_source(image_id)  # cached, or still being encoded; 404 otherwise
+        objects = prepare_objects(req, *source.orig_hw, image_id, engine)
+
+    if not req.stream:
+        result = await engine.segment(source, image_id, objects, req.multimask, refine)
+        return await _body(result, req, start, decode_s)
+    parts = engine.segment_stream(source, image_id, objects, req.multimask, refine)
+    first = await parts.__anext__()  # errors before the first part are ordinary error responses
+    return StreamingResponse(_ndjson(first, parts, req, start, decode_s), media_type="application/x-ndjson")
+
+
+async def _ndjson(first: SegmentResult, rest, req: SegmentRequest, start: float, decode_s: float):
+    result = first
+    try:
+        while True:
+            yield json.dumps({**await _body(result, req, start, decode_s), "stage": result.stage, "final": result.final}) + "\n"
+            if result.final:
+                return
+            result = await rest.__anext__()
+    except Exception as e:  # noqa: BLE001  (the status line is sent: the error becomes the last line)
+        if not isinstance(e, ServiceError):
+            log.exception("streamed /segment failed after its first part")
+        yield json.dumps({**ErrorBody.from_error(as_service_error(e)), "final": True}) + "\n"

@@ -83,7 +83,8 @@ def test_every_request_refused_with_a_shared_encode_is_counted(api, monkeypatch)
 
     async def five():
         return await asyncio.gather(
-            *[engine.segment(pixels, "img_shared_refusal", None, [], False, True) for _ in range(5)],
+            *[engine.segment(engine.feature_source("img_shared_refusal", pixels), "img_shared_refusal", [], False, True)
+              for _ in range(5)],
             return_exceptions=True,
         )
 

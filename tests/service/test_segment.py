@@ -179,8 +179,8 @@ def test_one_new_image_sent_by_two_concurrent_requests_is_encoded_once(api, rgb_
 
     engine = api.engine
     calls = []
-    encode = engine.predictor.encode
-    monkeypatch.setattr(engine.predictor, "encode", lambda images: calls.append(1) or encode(images))
+    encode = engine.predictor.start_encoding
+    monkeypatch.setattr(engine.predictor, "start_encoding", lambda image: calls.append(1) or encode(image))
     fresh = rgb_image.copy()
     fresh[5, 5] = [9, 9, 9]
     body = {"image": png_b64(fresh), "objects": [PROMPTS["box"]]}

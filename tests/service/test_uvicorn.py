@@ -73,6 +73,10 @@ def test_sync_client_keeps_the_image_id_and_decodes_masks(server, photo):
         polys = client.segment(objects=[{"box": [30, 20, 100, 70]}, {"points": [[5, 5]]}], format="polygons")
         assert len(polys.objects) == 2 and polys.objects[1].masks.shape == (1, 90, 130)
         assert client.model_info()["weights"]["random_weights"] is True
+        # Streamed: SAM 2's masks first, then the refined ones, equal to the plain answer.
+        parts = list(client.segment_stream(box=[30, 20, 100, 70]))
+        assert [(p.stage, p.final) for p in parts] == [("sam2", False), ("refined", True)]
+        assert np.array_equal(parts[-1].objects[0].masks, first.objects[0].masks)
         with pytest.raises(ServiceRequestError) as e:
             client.segment(box=[100, 20, 30, 70])
         assert e.value.status == 422 and e.value.field == "objects.0.box"
