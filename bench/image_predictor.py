@@ -15,7 +15,6 @@ plain composition it replaces (the image's low-level branch per mask, a 16-chann
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 

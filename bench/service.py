@@ -7,6 +7,11 @@ Prints, per image size:
                      over a cached click on its image_id (decoder + refiner only); goal >= 20x at 1024
   http / direct      a cached click over HTTP over the same click as a direct predictor call; goal <= 1.1
   req/s @ N clients  cached clicks per second with N concurrent clients (and with 1, for comparison)
+and, with --stream (new images each time, interleaved A, B, A, B; medians and the spread of pairwise ratios):
+  streamed first mask / SAM 2 first   time to the first NDJSON line ("sam2") of a streamed refined request over a
+                                      refine=false request, both on a new image; goal <= 1.15 at 1024
+  streamed refined / SAM 2 first      time to the last line ("refined"); goal <= 5.3
+  cached refined / SAM 2 cached click a click on a cached image_id, refine on over refine off; goal <= 3
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import logging
 import socket
 import statistics
@@ -29,6 +35,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import ratio  # noqa: E402
 from model import SAM2RefinerImagePredictor  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -100,6 +107,51 @@ def _throughput(url: str, image_id: str, clients: int, per_client: int) -> float
     return clients * per_client / (time.perf_counter() - start)
 
 
+def _stream(client: httpx.Client, body: dict) -> tuple[float, float, list[dict]]:
+    """(seconds to the first line, seconds to the last, the parts) of a streamed request."""
+    start, first, parts = time.perf_counter(), None, []
+    with client.stream("POST", "/segment", json={**body, "stream": True}) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if line.strip():
+                parts.append(json.loads(line))
+                first = first or time.perf_counter() - start
+    return first, time.perf_counter() - start, parts
+
+
+def bench_stream(size: int, args) -> dict:
+    """Streamed requests on new images against SAM 2's first request, and refined against SAM 2's cached click,
+    the two sides of each ratio in turn."""
+    settings = Settings(sam2_config=args.config, image_size=size, device=args.device, queue_size=64, random_refiner=True)
+    server = _Server(settings)
+    first, refined, sam2_first, click_on, click_off = [], [], [], [], []
+    try:
+        with httpx.Client(base_url=server.url, timeout=1200) as c:
+            _post(c, {"image": _b64(_image(999)), "objects": [CLICK], "refine": False})  # warm-up
+            engine = server.app.state.engine
+
+            def idle():  # each timed request starts on an idle worker (a refine=false request on a new image
+                while engine._encoding or engine.worker.depth:  # leaves its quadrant passes running behind it)
+                    time.sleep(0.05)
+
+            for i in range(args.stream_repeats):
+                idle()
+                sam2_s, _ = _post(c, {"image": _b64(_image(1000 + 2 * i)), "objects": [CLICK], "refine": False})
+                idle()
+                t_first, t_last, parts = _stream(c, {"image": _b64(_image(1001 + 2 * i)), "objects": [CLICK], "refine": True})
+                assert [p["stage"] for p in parts] == ["sam2", "refined"], parts
+                sam2_first.append(sam2_s)
+                first.append(t_first)
+                refined.append(t_last)
+            image_id = parts[-1]["image_id"]
+            for _ in range(args.clicks):
+                click_on.append(_post(c, {"image_id": image_id, "objects": [CLICK], "refine": True})[0])
+                click_off.append(_post(c, {"image_id": image_id, "objects": [CLICK], "refine": False})[0])
+    finally:
+        server.stop()
+    return {"size": size, "first": first, "refined": refined, "sam2_first": sam2_first, "click_on": click_on, "click_off": click_off}
+
+
 def bench_size(size: int, args) -> dict:
     settings = Settings(sam2_config=args.config, image_size=size, device=args.device, queue_size=64,
                         random_refiner=True)  # the refined path, as the figures in README say
@@ -151,8 +203,21 @@ def main() -> None:
     p.add_argument("--clicks", type=int, default=5)
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--per-client", type=int, default=2)
+    p.add_argument("--stream", action="store_true", help="only the streamed / SAM 2 first-request ratios")
+    p.add_argument("--stream-repeats", type=int, default=3)
     args = p.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.stream:
+        print(f"{args.config} on {args.device}, 640x480 JPEG, one click, new image per request, interleaved; "
+              f"median ms, ratio median (min-max)")
+        for size in args.sizes:
+            r = bench_stream(size, args)
+            med = lambda v: statistics.median(v) * 1e3  # noqa: E731
+            print(f"  {size}: SAM 2 first {med(r['sam2_first']):.0f} ms; streamed first mask {med(r['first']):.0f} ms "
+                  f"= {ratio(r['first'], r['sam2_first'])}; refined {med(r['refined']):.0f} ms = "
+                  f"{ratio(r['refined'], r['sam2_first'])}; cached click refined {med(r['click_on']):.0f} ms / "
+                  f"SAM 2 {med(r['click_off']):.0f} ms = {ratio(r['click_on'], r['click_off'])}", flush=True)
+        return
     rows = [bench_size(size, args) for size in args.sizes]
     print(f"\n{args.config} on {args.device}, 640x480 JPEG, one click prompt, refiner on, median of {2 * args.clicks}")
     print(f"{'size':>5} {'first s':>8} {'click s':>8} {'first/click':>11} {'direct s':>9} {'http/direct':>11} "

@@ -12,6 +12,11 @@ Prints, per image size:
   frame 60 / frame 20  mean per-frame time around frame 60 over around frame 20 (windows full at both); goal ~1.0
   state bytes / object the tracker state (memory features in bf16, pointers, ...) once the windows are full, and
                        the bytes Redis holds for it (without the current frame's JPEG)
+With --refined (a model with all three modules, random refiner weights), per module set against refiner-off:
+  per tracked frame    encode + track, sessions with refiner off, PR+MR, and LA+PR+MR fed the same frames in turn
+                       (A, B, C, A, B, C ...); medians, spread of the pairwise ratios; goals PR+MR <= 1.3x,
+                       all three <= 5.3x (LA's five-image encoding is 5x)
+  refine stage         the tracker's "refine" timing (PR + MR on the candidate SAM 2 keeps), median ms
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import ratio  # noqa: E402
 from model import build_sam2refiner  # noqa: E402
 from model.config import RefinerSwitches  # noqa: E402
 from model.training.synthetic import synthetic_video  # noqa: E402
@@ -138,6 +144,29 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
     return out
 
 
+def bench_refined(size: int, frames_n: int, device: str, checkpoint: str) -> dict:
+    """Per tracked frame: refiner-off, PR+MR and LA+PR+MR sessions on one model, frame by frame in turn."""
+    frames, masks = synthetic_video(seed=4, num_frames=frames_n, size=(size * 3 // 4, size), num_objects=2)
+    first = [ObjectPrompt(1, points=_click(masks[0, 0]), labels=[1])]
+    model = build_sam2refiner("hiera_t", size, device, sam2_checkpoint=checkpoint, video=True, seed=5)
+    tracker = StreamingTracker(model)
+    sets = {"off": RefinerSwitches.off(), "PR+MR": RefinerSwitches(False, True, True), "LA+PR+MR": RefinerSwitches()}
+    states = {name: tracker.new_state(refine=switches) for name, switches in sets.items()}
+    times = {name: [] for name in sets}
+    refine_ms = {name: [] for name in sets}
+    for t in range(frames_n):
+        for name in sets:
+            def step(name=name, t=t):
+                feats = tracker.encode_frame(frames[t], states[name].switches)
+                return tracker.step(states[name], feats, first if t == 0 else [])
+
+            (states[name], result), (wall, _) = _timed(step)
+            if t >= 2:  # the first frames pay for lazy initialisation (and frame 0 is the prompted one)
+                times[name].append(wall)
+                refine_ms[name].append(1000 * result.timings.get("refine", 0.0))
+    return {"size": size, "times": times, "refine_ms": refine_ms}
+
+
 def _reference_frames(frames, click, size, device, checkpoint):
     """sam2's predictor, prompted on frame 0, as a generator: each next() tracks one more frame."""
     from sam2.build_sam import build_sam2_video_predictor
@@ -169,6 +198,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames streamed per store; the late window starts here")
     parser.add_argument("--compare-frames", type=int, default=24, help="frames for the SAM2VideoPredictor comparison")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--refined", action="store_true", help="only refined / refiner-off per tracked frame, per module set")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads; 1 keeps OpenMP from spin-waiting when other processes share the cores")
     args = parser.parse_args()
@@ -187,18 +217,27 @@ def main() -> None:
             weights["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] += 8.0
             checkpoint = f"{tmp}/sam2_random.pt"
             torch.save({"model": weights}, checkpoint)
+            if args.refined:
+                r = bench_refined(size, args.frames, args.device, checkpoint)
+                t, ms = r["times"], r["refine_ms"]
+                print(f"\nimage_size {size}, {len(t['off'])} tracked frames, median ms per frame (wall), ratio median (min-max)")
+                print(f"  refiner off {statistics.median(t['off']) * 1e3:.0f} ms")
+                for name in ("PR+MR", "LA+PR+MR"):
+                    print(f"  {name}: {statistics.median(t[name]) * 1e3:.0f} ms = {ratio(t[name], t['off'])} of refiner-off; "
+                          f"refine stage {statistics.median(ms[name]):.1f} ms ({min(ms[name]):.1f}-{max(ms[name]):.1f})", flush=True)
+                continue
             rows.append(bench_size(size, args.frames, args.compare_frames, args.device, checkpoint))
         r = rows[-1]
         print(f"\nimage_size {size}   (median ms per frame, wall clock / this process's CPU time)")
         w, c = r["wall"], r["cpu"]
-        ratio = lambda a, b: f"{w[a] / w[b]:.3f} wall, {c[a] / c[b]:.3f} cpu"  # noqa: E731
+        wc = lambda a, b: f"{w[a] / w[b]:.3f} wall, {c[a] / c[b]:.3f} cpu"  # noqa: E731
         print(f"  redis {w['redis']:.1f} / {c['redis']:.1f}, in-process {w['in_process']:.1f} / {c['in_process']:.1f}"
-              f"   redis / in-process = {ratio('redis', 'in_process')}  (goal <= 1.10)")
+              f"   redis / in-process = {wc('redis', 'in_process')}  (goal <= 1.10)")
         print(f"    of which state load + save (wall): redis {r['redis_io_ms']:.2f} ms, in-process {r['in_process_io_ms']:.2f} ms")
         print(f"  refiner-off streaming {w['ours']:.1f} / {c['ours']:.1f}, SAM2VideoPredictor {w['sam2']:.1f} / {c['sam2']:.1f}"
-              f"   ours / SAM2VideoPredictor = {ratio('ours', 'sam2')}  (goal <= 1.15)")
+              f"   ours / SAM2VideoPredictor = {wc('ours', 'sam2')}  (goal <= 1.15)")
         print(f"  frames {args.frames}-{args.frames + 7} {w['frame60']:.1f} / {c['frame60']:.1f}, frames 16-23 "
-              f"{w['frame20']:.1f} / {c['frame20']:.1f}   frame 60 / frame 20 = {ratio('frame60', 'frame20')}  (goal ~1.0)")
+              f"{w['frame20']:.1f} / {c['frame20']:.1f}   frame 60 / frame 20 = {wc('frame60', 'frame20')}  (goal ~1.0)")
         print(f"  state bytes per object: {r['state_bytes']:,} in memory, {r['redis_bytes']:,} in Redis")
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ class ImageFeatures:
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.tensors())
 
-    def select(self, index: int) -> "ImageFeatures":
+    def select(self, index: int) -> ImageFeatures:
         """The features of one image of the batch, as a batch of one."""
         pick = lambda t: None if t is None else t[index : index + 1]  # noqa: E731
         return ImageFeatures(
@@ -76,7 +76,7 @@ class ImageFeatures:
             mr_image_term=pick(self.mr_image_term),
         )
 
-    def to(self, device: torch.device | str) -> "ImageFeatures":
+    def to(self, device: torch.device | str) -> ImageFeatures:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return replace(
             self,

@@ -56,7 +56,7 @@ class SAM2RefinerImagePredictor:
         with self.model.inference_context():
             return self.model.encode_image(inputs, orig_hw, originals=originals)
 
-    def start_encoding(self, image) -> "StagedEncoding":
+    def start_encoding(self, image) -> StagedEncoding:
         """Runs SAM 2's global encoder pass on one image; LA's quadrants are left to ``StagedEncoding.step``."""
         inputs, originals, orig_hw = self._prepare([image])
         with self.model.inference_context():

@@ -79,15 +79,22 @@ class DecodedMasks:
     high_res: list[torch.Tensor]
 
 
+    def keep(self, index: torch.Tensor) -> DecodedMasks:
+        """Only the candidates ``index`` [N, K] (positions among the M returned), e.g. the one SAM 2 keeps."""
+        rows = torch.arange(index.shape[0], device=index.device)[:, None]
+        return replace(self, masks=self.masks[rows, index], iou=self.iou[rows, index], token_index=self.token_index[rows, index])
+
+
 @contextmanager
 def capture_io(module: nn.Module):
-    """Records the positional inputs and the output of ``module``'s next call (a forward hook, no copy)."""
+    """Records the positional and keyword inputs and the output of ``module``'s next call (a forward hook, no
+    copy): ``seen["args"]``, ``seen["kwargs"]``, ``seen["output"]``."""
     seen: dict = {}
 
-    def hook(_m, args, output):
-        seen["args"], seen["output"] = args, output
+    def hook(_m, args, kwargs, output):
+        seen["args"], seen["kwargs"], seen["output"] = args, kwargs, output
 
-    handle = module.register_forward_hook(hook)
+    handle = module.register_forward_hook(hook, with_kwargs=True)
     try:
         yield seen
     finally:
@@ -279,43 +286,51 @@ class SAM2Refiner(nn.Module):
         image_embed [1 or N, C, h, h] (the decoder input: SAM 2's feature, LA's, or a memory-conditioned one).
         """
         sam = self.sam2
-        decoder = sam.sam_mask_decoder
         points = (point_coords, point_labels) if point_coords is not None else None
         sparse, dense = sam.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
-        n = sparse.shape[0]
-        image_pe = sam.sam_prompt_encoder.get_dense_pe()
-        with capture_io(decoder.transformer) as seen:
-            all_masks, all_iou, _, obj_scores = decoder.predict_masks(
+        with self.capture_decoder() as seen:
+            sam.sam_mask_decoder(  # called as sam2's SAM2ImagePredictor calls it
                 image_embeddings=image_embed,
-                image_pe=image_pe,
+                image_pe=sam.sam_prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
-                repeat_image=n > 1 and image_embed.shape[0] == 1,
+                multimask_output=multimask_output,
+                repeat_image=sparse.shape[0] > 1 and image_embed.shape[0] == 1,
                 high_res_features=high_res,
             )
-        return self.collect_decoded(all_masks, all_iou, obj_scores, seen, image_embed, image_pe, high_res, multimask_output)
+        return self.decoded_from_capture(seen)
 
-    def collect_decoded(
-        self, all_masks, all_iou, obj_scores, transformer_io: dict, image_embed, image_pe, high_res, multimask_output: bool
-    ) -> DecodedMasks:
-        """``DecodedMasks`` from ``MaskDecoder.predict_masks``'s outputs (all four tokens) and its transformer's
-        recorded I/O (``capture_io``): the candidates SAM 2 returns plus what the refiner needs."""
-        index = self._select_tokens(all_masks, all_iou, multimask_output)  # [N, M]
+    @contextmanager
+    def capture_decoder(self):
+        """Records the next call of SAM 2's mask decoder, wherever sam2 makes it (the image path above, or
+        ``_track_step`` in video): its inputs and outputs, its transformer's I/O and the IoU head's scores of all
+        four output tokens. ``decoded_from_capture`` turns the record into ``DecodedMasks``."""
+        decoder = self.sam2.sam_mask_decoder
+        with capture_io(decoder) as call, capture_io(decoder.transformer) as transformer, \
+                capture_io(decoder.iou_prediction_head) as iou_head:
+            yield {"call": call, "transformer": transformer, "iou_head": iou_head}
+
+    def decoded_from_capture(self, seen: dict) -> DecodedMasks:
+        """``DecodedMasks`` from a ``capture_decoder`` record: the candidates SAM 2 returned, plus what the refiner
+        needs (all tokens, the embedding after the two-way transformer, the decoder's image-side inputs)."""
+        kwargs = seen["call"]["kwargs"]
+        masks, iou, _, obj_scores = seen["call"]["output"]
+        index = self._select_tokens(iou, seen["iou_head"]["output"], kwargs["multimask_output"])  # [N, M]
         n = index.shape[0]
-        rows = torch.arange(n, device=index.device)[:, None]
-        prompt_tokens, (hs, src) = transformer_io["args"][2], transformer_io["output"]
+        prompt_tokens, (hs, src) = seen["transformer"]["args"][2], seen["transformer"]["output"]
+        image_embed = kwargs["image_embeddings"]
         h = image_embed.shape[-1]
         return DecodedMasks(
-            masks=all_masks[rows, index],
-            iou=all_iou[rows, index],
+            masks=masks,
+            iou=iou,
             object_score_logits=obj_scores,
             token_index=index,
             tokens=hs,
             prompt_tokens=prompt_tokens,
             object_embed=src.transpose(1, 2).reshape(n, -1, h, h),
             image_embed=image_embed,
-            image_pe=image_pe,
-            high_res=high_res,
+            image_pe=kwargs["image_pe"],
+            high_res=kwargs["high_res_features"],
         )
 
     def refine(
@@ -350,21 +365,21 @@ class SAM2Refiner(nn.Module):
             logits, coarse.float(), decoded.iou.float(), decoded.object_score_logits, aux, decoded.token_index, object_embed
         )
 
-    def _select_tokens(self, masks: torch.Tensor, iou: torch.Tensor, multimask_output: bool) -> torch.Tensor:
-        """Which decoder output token each returned candidate comes from, as SAM 2's decoder picks them.
+    def _select_tokens(self, iou: torch.Tensor, all_iou: torch.Tensor, multimask_output: bool) -> torch.Tensor:
+        """Which decoder output token each returned candidate comes from, as SAM 2's decoder picked them.
 
-        Multimask: tokens 1-3. Single mask: token 0, unless SAM 2's dynamic fallback finds its mask unstable
-        and takes the best multimask token instead (``MaskDecoder._dynamic_multimask_via_stability``).
+        Multimask: tokens 1-3. Single mask: token 0, unless SAM 2's dynamic fallback found its mask unstable and
+        took the best multimask token instead (``MaskDecoder._dynamic_multimask_via_stability``); the returned
+        score ``iou`` is then that token's, not token 0's (``all_iou``: the IoU head's scores of the four tokens).
         """
         decoder = self.sam2.sam_mask_decoder
-        n = masks.shape[0]
+        n = iou.shape[0]
         if multimask_output:
-            return torch.arange(1, 4, device=masks.device).expand(n, 3)
+            return torch.arange(1, 4, device=iou.device).expand(n, 3)
         if decoder.dynamic_multimask_via_stability and not decoder.training:
-            stable = decoder._get_stability_scores(masks[:, 0:1]) >= decoder.dynamic_multimask_stability_thresh
-            best = torch.argmax(iou[:, 1:], dim=-1, keepdim=True) + 1
-            return torch.where(stable, torch.zeros_like(best), best)
-        return torch.zeros(n, 1, dtype=torch.long, device=masks.device)
+            best = torch.argmax(all_iou[:, 1:], dim=-1, keepdim=True) + 1
+            return torch.where(iou == all_iou[:, :1], torch.zeros_like(best), best)
+        return torch.zeros(n, 1, dtype=torch.long, device=iou.device)
 
     def _retarget(self, decoded: DecodedMasks, point_coords, point_labels):
         """Prompt Retargeting for every candidate; returns its coarse masks and the renewed embeddings."""

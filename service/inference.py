@@ -101,7 +101,7 @@ class FeatureSource:
         self.refusal_counted = False
 
     @classmethod
-    def ready(cls, features: ImageFeatures) -> "FeatureSource":
+    def ready(cls, features: ImageFeatures) -> FeatureSource:
         source = cls(True, tuple(features.orig_hw[0]))
         source.sam2.set_result((features, 0.0, 0.0))
         source.full.set_result((features, 0.0, 0.0))
@@ -209,6 +209,8 @@ class InferenceEngine:
             "image_size": self.model.image_size,
             "device": str(self.device),
             "dtype": self.dtype,
+            # Both paths run under SAM2Refiner.inference_context (the image predictor and the video tracker).
+            "dtypes": {"image": self.dtype, "video": self.dtype},
             "modules": self.model.config.modules.as_dict(),
             "weights": {
                 "sam2_checkpoint": w.sam2_checkpoint, "sam2_sha256": w.sam2_sha256, "sam2_source": self.sam2_choice.weights,
@@ -237,7 +239,7 @@ class InferenceEngine:
 
     # ------------------------------------------------------------------ features: cached, or encoded stage by stage
     def feature_source(self, image_id: str, pixels: np.ndarray | None = None, features: ImageFeatures | None = None,
-                       field_name: str = "image_id") -> "FeatureSource":
+                       field_name: str = "image_id") -> FeatureSource:
         """An image's features: ``features`` (from the cache), the encoding of ``image_id`` already in flight, or
         (with ``pixels``) a new staged encoding. Without any of them the id is unknown (404)."""
         if features is not None:
@@ -255,7 +257,7 @@ class InferenceEngine:
         source.task = asyncio.ensure_future(self._encode_staged(image_id, pixels, source))
         return source
 
-    async def _encode_staged(self, image_id: str, pixels: np.ndarray, source: "FeatureSource") -> None:
+    async def _encode_staged(self, image_id: str, pixels: np.ndarray, source: FeatureSource) -> None:
         """Worker jobs of a new image: SAM 2's global pass, then LA's quadrants one encoder pass per job (all four
         in one on GPUs), the last job finishing LA and MR's image term. The quadrant jobs are background jobs: a
         click (on this image or another) waits behind at most the one encoder pass that is running. The complete
@@ -297,14 +299,14 @@ class InferenceEngine:
         """Whether ``refine`` means any work beyond SAM 2's path for the loaded model."""
         return bool(refine) and self.model.config.modules.any()
 
-    async def segment(self, source: "FeatureSource", image_id: str, objects: list[PreparedObject], multimask: bool,
-                      refine: bool) -> "SegmentResult":
+    async def segment(self, source: FeatureSource, image_id: str, objects: list[PreparedObject], multimask: bool,
+                      refine: bool) -> SegmentResult:
         """The masks of ``objects`` as the non-streamed answer gives them: refined once the image's features are
         complete, or SAM 2's (``refine`` false) as soon as its global pass is done."""
         stage = "refined" if self.refines(refine) else "sam2"
         return await self.segment_stage(source, image_id, objects, multimask, stage)
 
-    async def segment_stream(self, source: "FeatureSource", image_id: str, objects: list[PreparedObject],
+    async def segment_stream(self, source: FeatureSource, image_id: str, objects: list[PreparedObject],
                              multimask: bool, refine: bool):
         """Yields SAM 2's masks first (one global encoder pass), then, when refining, the refined masks (equal to
         ``segment``'s answer) once the quadrants are encoded; the last result has ``final`` set."""
@@ -315,8 +317,8 @@ class InferenceEngine:
         if refining:
             yield await self.segment_stage(source, image_id, objects, multimask, "refined")
 
-    async def segment_stage(self, source: "FeatureSource", image_id: str, objects: list[PreparedObject],
-                            multimask: bool, stage: str) -> "SegmentResult":
+    async def segment_stage(self, source: FeatureSource, image_id: str, objects: list[PreparedObject],
+                            multimask: bool, stage: str) -> SegmentResult:
         """One stage's masks: "sam2" (refiner off, from SAM 2's features) or "refined" (from the complete ones).
         Decoding is a batchable job: requests on the same features (same multimask and stage) that wait together
         share a pass. Logits are kept only once every object of the request succeeded."""

@@ -161,6 +161,7 @@ class ModelOut(BaseModel):
     image_size: int
     device: str
     dtype: str
+    dtypes: dict[str, str] = Field(description="compute dtype of each path: image (/segment) and video (WebSocket)")
     modules: dict[str, bool]
     weights: WeightsOut
     feature_cache_bytes: int

@@ -26,6 +26,7 @@ import anyio
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from model.config import RefinerSwitches
 from model.errors import InvalidInputError
 from model.prompts import check_boxes, check_mask_size, check_points
 from model.video import ObjectPrompt, StreamingTracker
@@ -43,7 +44,7 @@ FEATURE_COPIES = 8  # sessions whose current-frame features this worker keeps
 
 @dataclass
 class SessionOptions:
-    refine: bool = True
+    refine: bool | RefinerSwitches = True  # or the session's module set
     format: str = "rle"
 
 
@@ -67,7 +68,7 @@ class VideoSessions:
         self.store.close()
 
     # ------------------------------------------------------------------ operations
-    async def start(self, session: str, refine: bool) -> dict:
+    async def start(self, session: str, refine: bool | RefinerSwitches) -> dict:
         """Creates the session, or returns where a stored one stands (its stored options win)."""
 
         def op(stored):
@@ -163,6 +164,7 @@ class VideoSessions:
             "frames_processed": state.frame_idx + 1,
             "objects": list(state.objects),
             "refine": state.switches.any(),
+            "modules": state.switches.as_dict(),  # what the session runs: the request, limited to the refiner's
             "last_seq": stored.applied.seq if stored.applied else None,
         }
 

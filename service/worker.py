@@ -20,8 +20,9 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 from . import metrics
 from .errors import QueueFullError

@@ -14,6 +14,7 @@ choices this module makes are written down in ``model/video/README.md``.
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ from ..config import RefinerSwitches
 from ..errors import InvalidInputError
 from ..fill_holes import SAM2_VIDEO_FILL_HOLE_AREA, fill_holes
 from ..prompts import check_boxes, check_mask_size, check_object_prompts, check_points, prompt_tokens
-from ..sam2refiner import SAM2Refiner, capture_io
+from ..sam2refiner import SAM2Refiner
 from ..transforms import prepare_image
 from .state import FrameMemory, ObjectTrack, TrackerState
 
@@ -91,19 +92,25 @@ class FrameResult:
 
 
 class _StageTimer:
-    """Accumulates seconds per stage; memory attention is timed by hooks inside sam2's ``_track_step``."""
+    """Accumulates seconds per stage, synchronised on CUDA (``SAM2Refiner.synchronize``) so each stage counts its
+    own kernels; memory attention is timed by hooks inside sam2's ``_track_step``."""
 
-    def __init__(self, memory_attention: torch.nn.Module):
+    def __init__(self, model: SAM2Refiner):
         self.seconds: dict[str, float] = {}
-        self._module = memory_attention
+        self._module = model.sam2.memory_attention
+        self._sync = model.synchronize
+
+    def _now(self) -> float:
+        self._sync()
+        return time.perf_counter()
 
     @contextmanager
     def stage(self, name: str):
-        start = time.perf_counter()
+        start = self._now()
         try:
             yield
         finally:
-            self.add(name, time.perf_counter() - start)
+            self.add(name, self._now() - start)
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
@@ -111,8 +118,8 @@ class _StageTimer:
     @contextmanager
     def memory_attention(self):
         started: list[float] = []
-        pre = self._module.register_forward_pre_hook(lambda *_: started.append(time.perf_counter()))
-        post = self._module.register_forward_hook(lambda *_: self.add("memory_attention", time.perf_counter() - started.pop()))
+        pre = self._module.register_forward_pre_hook(lambda *_: started.append(self._now()))
+        post = self._module.register_forward_hook(lambda *_: self.add("memory_attention", self._now() - started.pop()))
         try:
             yield
         finally:
@@ -120,27 +127,16 @@ class _StageTimer:
             post.remove()
 
 
-@contextmanager
-def _capture_decoder(decoder: torch.nn.Module):
-    """Records the mask decoder's full outputs (all tokens, before SAM 2 picks) and its transformer's I/O
-    during one sam2 call, so the refiner can start from them without running the decoder again."""
-    seen: dict = {}
-    original = decoder.predict_masks
+def _inference(method):
+    """Runs a tracker method under the model's inference context (inference mode; bf16 autocast on CUDA), the
+    same device policy as the image path."""
 
-    def recording(*args, **kwargs):
-        out = original(*args, **kwargs)
-        seen["all_masks"], seen["all_iou"], _, seen["obj_scores"] = out
-        seen["image_embed"], seen["image_pe"] = kwargs["image_embeddings"], kwargs["image_pe"]
-        seen["high_res"] = kwargs["high_res_features"]
-        return out
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.model.inference_context():
+            return method(self, *args, **kwargs)
 
-    decoder.predict_masks = recording
-    try:
-        with capture_io(decoder.transformer) as transformer_io:
-            yield seen
-        seen["transformer"] = transformer_io
-    finally:
-        del decoder.predict_masks  # back to the class method
+    return wrapper
 
 
 class StreamingTracker:
@@ -158,7 +154,7 @@ class StreamingTracker:
     def new_state(self, refine: bool | RefinerSwitches = True) -> TrackerState:
         return TrackerState(switches=RefinerSwitches.resolve(refine, self.model.config.modules) & self.model.config.modules)
 
-    @torch.inference_mode()
+    @_inference
     def encode_frame(self, frame, switches: RefinerSwitches | None = None) -> FrameFeatures:
         """Runs the image encoder on one uint8 RGB frame [H, W, 3] (with LA's quadrants when LA is on)."""
         switches = self.model.active_switches(switches)
@@ -174,10 +170,10 @@ class StreamingTracker:
         return FrameFeatures(feats, pos, sizes, refined, mr_term, orig_hw)
 
     # ------------------------------------------------------------------ frames and prompts
-    @torch.inference_mode()
+    @_inference
     def step(self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt] = ()) -> tuple[TrackerState, FrameResult]:
         """Advances to a new frame: tracks every object into it, then applies ``prompts`` on it."""
-        timer = _StageTimer(self.sam.memory_attention)
+        timer = _StageTimer(self.model)
         state = _copy_state(state, self.model.device)
         state.frame_idx += 1
         state.orig_hw = feats.orig_hw
@@ -190,12 +186,12 @@ class StreamingTracker:
             logits.update(prompted)
         return state, self._result(state, logits, timer)
 
-    @torch.inference_mode()
+    @_inference
     def prompt(self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt]) -> tuple[TrackerState, FrameResult]:
         """Applies prompts on the current frame (``feats`` must be that frame's); returns the prompted objects' masks."""
         if state.frame_idx < 0:
             raise InvalidInputError("prompt", "no frame has been sent yet: prompts apply to the current frame")
-        timer = _StageTimer(self.sam.memory_attention)
+        timer = _StageTimer(self.model)
         state, logits = self._apply_prompts(_copy_state(state, self.model.device), feats, prompts, timer)
         return state, self._result(state, logits, timer)
 
@@ -269,7 +265,7 @@ class StreamingTracker:
         }
         refine = switches.any() and mask_inputs is None
         vision_feats = feats.decoder_feats(switches.la)
-        with timer.stage("decode"), timer.memory_attention(), (_capture_decoder(self.sam.sam_mask_decoder) if refine else _nothing()) as seen:
+        with timer.stage("decode"), timer.memory_attention(), (self.model.capture_decoder() if refine else _nothing()) as seen:
             _, sam_out, _, _ = self.sam._track_step(
                 t, is_init, vision_feats, feats.vision_pos, feats.feat_sizes, point_inputs, mask_inputs,
                 output_dict, STREAM_LENGTH, False, prev,
@@ -285,9 +281,7 @@ class StreamingTracker:
             high_res = F.interpolate(low_res, size=high_res.shape[-2:], mode="bilinear", align_corners=False)
         if refine:
             with timer.stage("refine"):
-                high_res, low_res = self._refine(
-                    seen, feats, switches, obj, point_inputs, self.sam._use_multimask(is_init, point_inputs), best, obj_score
-                )
+                high_res, low_res = self._refine(seen, feats, switches, obj, point_inputs, best, obj_score)
             low_res = fill_holes(low_res, self.fill_hole_area)  # the stored coarse mask, as SAM 2's
         with timer.stage("memory_encode"):
             # The memory encoder keeps SAM 2's own stride-16 feature (LA only feeds the decoder side).
@@ -305,24 +299,22 @@ class StreamingTracker:
         out_logits = high_res if refine and switches.mr else low_res
         return out_logits, float(score), float(obj_score[0, 0])
 
-    def _refine(self, seen, feats, switches, obj, point_inputs, multimask, best, obj_score):
-        """Prompt Retargeting and Mask Refinement on the decoder outputs sam2 just produced.
+    def _refine(self, seen, feats, switches, obj, point_inputs, best, obj_score):
+        """Prompt Retargeting and Mask Refinement on the decoder outputs sam2 just produced (``seen``, recorded by
+        ``SAM2Refiner.capture_decoder``), for the one candidate SAM 2 keeps (``best``): the others are dropped.
 
         PR draws the object's FIRST prompt on tracked frames (paper sec. 3.3); on a prompted frame, that frame's
         clicks. Returns (high-res logits [1, 1, S, S] for the memory encoder, low-res [1, 1, S/4, S/4]).
         """
-        decoded = self.model.collect_decoded(
-            seen["all_masks"], seen["all_iou"], seen["obj_scores"], seen["transformer"], seen["image_embed"],
-            seen["image_pe"], seen["high_res"], multimask,
-        )
-        index = decoded.token_index
+        decoded = self.model.decoded_from_capture(seen)
+        if decoded.token_index.shape[1] > 1:
+            decoded = decoded.keep(best.view(-1, 1))
         if point_inputs is not None:
             coords, labels = point_inputs["point_coords"], point_inputs["point_labels"]
         else:
             coords, labels = obj.first_coords, obj.first_labels
         pred = self.model.refine(decoded, feats.mr_image_term, switches, coords, labels)
-        choice = best if index.shape[1] > 1 else torch.zeros_like(best)
-        logits = pred.logits[:, choice[0]][:, None].float()  # [1, 1, R, R]
+        logits = pred.logits.float()  # [1, 1, R, R]
         size = self.model.image_size
         if logits.shape[-1] != size:
             logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)

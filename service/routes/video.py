@@ -16,6 +16,7 @@ import re
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
+from model.config import RefinerSwitches
 from model.prompts import PromptLimits, check_counts, check_object_prompts
 
 from .. import metrics
@@ -39,6 +40,7 @@ from ..video_sessions import SessionOptions, VideoSessions
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["video"])
 SESSION_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # the whole id (fullmatch: "abc\n" is not "abc")
+MODULES = ("la", "pr", "mr")  # Localization Augment, Prompt Retargeting, Mask Refinement
 MESSAGE_TYPES = ("start", "frame", "prompt", "remove", "reset", "close")
 SERVICE_RESTART = 1012  # WebSocket close code: the client should reconnect
 
@@ -83,10 +85,24 @@ def _parse(text: str | None, max_chars: int) -> dict:
 def _start_options(msg: dict, engine) -> SessionOptions:
     refine, fmt = msg.get("refine"), msg.get("format", "rle")
     if refine is not None and not isinstance(refine, bool):
-        raise InvalidFieldError("refine", "must be true or false")
+        _check_modules(refine)
     if fmt not in FORMATS:
         raise InvalidFieldError("format", f"unknown format {fmt!r}; use one of {list(FORMATS)}")
-    return SessionOptions(engine.resolve_refine(refine), fmt)
+    refine = engine.resolve_refine(refine)
+    if isinstance(refine, dict):  # the session's modules, limited by the tracker to those the refiner has
+        refine = RefinerSwitches(**{name: refine.get(name, False) for name in MODULES})
+    return SessionOptions(refine, fmt)
+
+
+def _check_modules(refine) -> None:
+    """``refine`` as a module set: {"la": bool, "pr": bool, "mr": bool}, each optional (absent means off)."""
+    if not isinstance(refine, dict):
+        raise InvalidFieldError("refine", 'must be true, false or {"la": bool, "pr": bool, "mr": bool}')
+    for name, value in refine.items():
+        if name not in MODULES:
+            raise InvalidFieldError(f"refine.{name}", f"unknown module {name!r}; use {list(MODULES)}")
+        if not isinstance(value, bool):
+            raise InvalidFieldError(f"refine.{name}", "must be true or false")
 
 
 def _is_int(v) -> bool:

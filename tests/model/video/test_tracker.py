@@ -32,7 +32,7 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
     state = tracker.new_state(refine=True)
     assert state.switches == RefinerSwitches(True, True, True)
     sam = full_model.sam2
-    seen = {"memory_masks": [], "pr_coords": [], "decoder_labels": []}
+    seen = {"memory_masks": [], "pr_coords": [], "decoder_labels": [], "candidates": []}
     original_encode, original_refine = sam._encode_new_memory, full_model.refine
 
     def encode_spy(vision_feats, sizes, masks, *args):
@@ -41,6 +41,7 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
 
     def refine_spy(decoded, image, switches, coords=None, labels=None):
         seen["pr_coords"].append(None if coords is None else coords.clone())
+        seen["candidates"].append(tuple(decoded.token_index.shape))
         return original_refine(decoded, image, switches, coords, labels)
 
     hook = sam.sam_prompt_encoder.register_forward_hook(lambda _m, args, kw, out: seen["decoder_labels"].append(kw["points"][1].clone()), with_kwargs=True)
@@ -73,6 +74,8 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
         assert torch.equal(coords, first)
     for labels in seen["decoder_labels"][1:]:  # while SAM 2's decoder itself gets no prompt (a padding point)
         assert torch.all(labels == -1)
+    # Only the candidate SAM 2 keeps is refined, also on the first frame, where its decoder returned three.
+    assert sam._use_multimask(True, {"point_labels": torch.ones(1, 1)}) and seen["candidates"] == [(1, 1)] * 4
 
 
 def test_state_is_bounded_capped_and_never_modified_in_place(video_checkpoint, frames_and_click):

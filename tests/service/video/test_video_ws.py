@@ -231,3 +231,20 @@ def image_png_b64():
 
     rng = np.random.default_rng(1)
     return base64.b64encode(png_bytes(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))).decode()
+
+
+def test_start_chooses_the_module_set_and_bad_sets_are_refused(client, video_clip):
+    """A live stream can skip LA's five-image encoding and keep PR + MR; unknown modules or values are refused."""
+    frames, pngs, click = video_clip
+    with client.websocket_connect("/video/ws-modules") as ws:
+        ws.send_json({"type": "start", "refine": {"la": True, "pr": "yes"}})
+        expect_error(ws, "invalid_field", "refine.pr")
+        ws.send_json({"type": "start", "refine": {"zoom": True}})
+        expect_error(ws, "invalid_field", "refine.zoom")
+        started = start(ws, refine={"pr": True, "mr": True})
+        assert started["refine"] is True and started["modules"] == {"la": False, "pr": True, "mr": True}
+        send_frame(ws, pngs[0])
+        ws.send_json({"type": "prompt", "frame_idx": 0, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+        assert ws.receive_json()["type"] == "masks"
+        reply = send_frame(ws, pngs[1])
+        assert reply["type"] == "frame" and "refine" in reply["timings"], reply
