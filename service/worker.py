@@ -133,6 +133,9 @@ class DeviceWorker:
         while True:
             first = self._next()
             if first is _STOP:
+                while self._background:  # nothing will run them now
+                    job = self._background.popleft()
+                    job.loop.call_soon_threadsafe(job.future.cancel)
                 return
             batch = self._gather_batch(first)
             started = time.perf_counter()
