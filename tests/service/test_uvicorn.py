@@ -18,6 +18,7 @@ from service.mask_codecs import encode_rle
 
 from .processes import free_port, launch, service_env, stop, wait_ready
 
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
