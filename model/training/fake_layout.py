@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .datasets import HQSEG44K_TRAIN, IMAGE_TEST_SETS
-from .synthetic import synthetic_image, synthetic_video
+from .synthetic import SHAPE_KINDS, synthetic_image, synthetic_video
 
 
 def _write_image_set(images_dir: Path, masks_dir: Path, count: int, size: int, seed: int) -> None:
@@ -31,9 +31,10 @@ def _write_image_set(images_dir: Path, masks_dir: Path, count: int, size: int, s
 
 
 def write_fake_layout(root, images_per_set: int = 3, size: int = 256, videos: int = 2, frames: int = 6,
-                      train: bool = False, seed: int = 0) -> Path:
+                      train: bool = False, seed: int = 0, video_kinds=SHAPE_KINDS) -> Path:
     """Test sets (and optionally HQSeg-44K's training folders) plus two LVOS-style video sets under ``root``;
-    returns the manifest path. Each image holds one object, as in the real sets."""
+    returns the manifest path. Each image holds one object, as in the real sets; ``video_kinds`` picks the
+    videos' shapes (``synthetic.SHAPES``)."""
     root = Path(root)
     doc = {"root": ".", "train": {}, "test": {}, "video": {}}
     groups = [("test", IMAGE_TEST_SETS)] + ([("train", HQSEG44K_TRAIN)] if train else [])
@@ -49,7 +50,7 @@ def write_fake_layout(root, images_per_set: int = 3, size: int = 256, videos: in
         unseen = []
         for s in range(videos):
             seq = f"seq{s:02d}"
-            clip, masks = synthetic_video(seed * 7919 + v * 101 + s, frames, size)
+            clip, masks = synthetic_video(seed * 7919 + v * 101 + s, frames, size, kinds=video_kinds)
             (split / "JPEGImages" / seq).mkdir(parents=True, exist_ok=True)
             (split / "Annotations" / seq).mkdir(parents=True, exist_ok=True)
             objects = {}

@@ -6,26 +6,19 @@ poor masks; the refiner has to learn to fix them from the image, the prompts and
 what the margins below check. About 40 s on 2 idle CPU cores (minutes when they are shared).
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from model import SAM2RefinerImagePredictor, build_sam2refiner
 from model.config import RefinerSwitches
 from model.evaluation.image_eval import ImageRun, evaluate_image_set
-from model.training.config import load_train_config
 from model.training.datasets import SyntheticImages
-from model.training.engine import Trainer
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
-def test_cpu_smoke_run_learns_and_beats_refiner_off(tmp_path):
-    config = load_train_config(REPO / "configs" / "smoke_cpu.yaml", [f"out_dir={tmp_path}", "progress=false"])
+def test_cpu_smoke_run_learns_and_beats_refiner_off(smoke_run):
+    config, result = smoke_run  # tests/model/conftest.py: configs/smoke_cpu.yaml, trained once per session
     assert (config.sam2_config, config.image_size, config.sam2_checkpoint) == ("hiera_t", 256, None)
-    result = Trainer(config, "cpu").fit()
     losses = np.array([loss for _, loss in result.losses])
     assert len(losses) == config.max_steps >= 100
     window = len(losses) // 5
