@@ -35,12 +35,16 @@ def launch(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float = 240) -> None:
+def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float = 240, workers: int = 1) -> None:
+    """Until /readyz answers 200 and, with several uvicorn workers, every worker has logged that it is warm
+    (one worker's 200 says nothing of the others, which may still be warming up on a busy machine)."""
     deadline = time.monotonic() + timeout_s
     while True:
         assert proc.poll() is None, log_path.read_text()
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200 and (
+                workers == 1 or log_path.read_text().count("ready (warm-up took") >= workers
+            ):
                 return
         except httpx.HTTPError:
             pass

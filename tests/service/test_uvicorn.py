@@ -30,7 +30,7 @@ def server(tmp_path_factory):
     proc = launch(["-m", "service"], env, log_path)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(proc, url, log_path)
+        wait_ready(proc, url, log_path, workers=2)
         yield url, log_path
     finally:
         stop(proc)
