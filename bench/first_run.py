@@ -48,7 +48,9 @@ def time_to_ready(extra_env: dict, timeout_s: float = 300) -> tuple[float, float
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             while True:
                 if proc.poll() is not None:
@@ -71,7 +73,9 @@ def time_to_ready(extra_env: dict, timeout_s: float = 300) -> tuple[float, float
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--env", nargs="*", default=[], metavar="KEY=VALUE", help="extra environment (e.g. HF_HUB_OFFLINE=1)")
+    p.add_argument(
+        "--env", nargs="*", default=[], metavar="KEY=VALUE", help="extra environment (e.g. HF_HUB_OFFLINE=1)"
+    )
     args = p.parse_args()
     extra = dict(kv.split("=", 1) for kv in args.env)
     times, cpus = [], []
@@ -79,12 +83,16 @@ def main() -> None:
         elapsed, cpu, info = time_to_ready(extra)
         times.append(elapsed)
         cpus.append(cpu)
-        print(f"run {i + 1}: ready in {elapsed:.1f} s, {cpu:.1f} CPU s ({info['config']} at {info['image_size']} on {info['device']}, "
-              f"refiner {info['refiner']}; {info['config_reason']}; SAM 2: {info['weights']['sam2_source']})")
+        print(
+            f"run {i + 1}: ready in {elapsed:.1f} s, {cpu:.1f} CPU s ({info['config']} at {info['image_size']} on {info['device']}, "
+            f"refiner {info['refiner']}; {info['config_reason']}; SAM 2: {info['weights']['sam2_source']})"
+        )
     spread = f", min {min(times):.1f} s, max {max(times):.1f} s" if len(times) > 1 else ""
-    print(f"time to ready: median {statistics.median(times):.1f} s over {len(times)} run(s){spread}; "
-          f"CPU seconds at ready: median {statistics.median(cpus):.1f}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"time to ready: median {statistics.median(times):.1f} s over {len(times)} run(s){spread}; "
+        f"CPU seconds at ready: median {statistics.median(cpus):.1f}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def _mr_stages(model, predictor, box, repeats, device) -> dict[str, list[float]]
             n = embed.shape[0]
             x1 = mr.block1(torch.cat([embed, f[0].expand(n, -1, -1, -1)], 1))
             x2 = mr.block2(torch.cat([F.interpolate(x1, scale_factor=2.0, mode="bilinear"), f[1]], 1))
-            x3 = mr.block3(torch.cat([F.interpolate(x2, scale_factor=2.0, mode="bilinear"), f[2], coarse / mr.COARSE_SCALE], 1))
+            x3 = mr.block3(
+                torch.cat([F.interpolate(x2, scale_factor=2.0, mode="bilinear"), f[2], coarse / mr.COARSE_SCALE], 1)
+            )
             [h(x) for h, x in zip(mr.heads, (x1, x2, x3))]
             return x3
 
@@ -65,13 +67,17 @@ def _mr_stages(model, predictor, box, repeats, device) -> dict[str, list[float]]
             full = F.gelu(mr.upscale[3](half)) + low
             return mr._coarse_up(coarse, full.shape[-2:]) + mr.out(full)
 
-        return interleaved({
-            "blocks (S/16, S/8, S/4)": blocks,
-            "upscale to S/2": lambda: mr.upscale[:3](x3.contiguous(memory_format=torch.channels_last)),
-            "full res, before": full_before,
-            "full res, now": full_now,
-            "MR total, now": lambda: mr(embed, f, feats.mr_image_term, coarse),
-        }, repeats * 2, device)
+        return interleaved(
+            {
+                "blocks (S/16, S/8, S/4)": blocks,
+                "upscale to S/2": lambda: mr.upscale[:3](x3.contiguous(memory_format=torch.channels_last)),
+                "full res, before": full_before,
+                "full res, now": full_now,
+                "MR total, now": lambda: mr(embed, f, feats.mr_image_term, coarse),
+            },
+            repeats * 2,
+            device,
+        )
 
 
 def bench_size(config, size, device, repeats) -> None:
@@ -88,23 +94,36 @@ def bench_size(config, size, device, repeats) -> None:
         on.predict(box=box, multimask_output=False)
 
     enc = interleaved({"on": lambda: on.set_image(image), "off": lambda: off.set_image(image)}, repeats, device)
-    clicks = interleaved({
-        "on": lambda: on.predict(box=box, multimask_output=False),
-        "off": lambda: on.predict(box=box, multimask_output=False, refine=False),
-        "multi on": lambda: on.predict(**click, multimask_output=True),
-        "multi off": lambda: on.predict(**click, multimask_output=True, refine=False),
-    }, repeats * 3, device)
-    firsts = interleaved({"first": first, "cached": lambda: on.predict(box=box, multimask_output=False)}, repeats, device)
-    print(f"| {size} | {ratio(enc['on'], enc['off'])} ({median_ms(enc['on'])} / {median_ms(enc['off'])}) "
-          f"| {ratio(clicks['on'], clicks['off'])} ({median_ms(clicks['on'])} / {median_ms(clicks['off'])}) "
-          f"| {ratio(clicks['multi on'], clicks['multi off'])} | {ratio(firsts['first'], firsts['cached'])} |", flush=True)
+    clicks = interleaved(
+        {
+            "on": lambda: on.predict(box=box, multimask_output=False),
+            "off": lambda: on.predict(box=box, multimask_output=False, refine=False),
+            "multi on": lambda: on.predict(**click, multimask_output=True),
+            "multi off": lambda: on.predict(**click, multimask_output=True, refine=False),
+        },
+        repeats * 3,
+        device,
+    )
+    firsts = interleaved(
+        {"first": first, "cached": lambda: on.predict(box=box, multimask_output=False)}, repeats, device
+    )
+    print(
+        f"| {size} | {ratio(enc['on'], enc['off'])} ({median_ms(enc['on'])} / {median_ms(enc['off'])}) "
+        f"| {ratio(clicks['on'], clicks['off'])} ({median_ms(clicks['on'])} / {median_ms(clicks['off'])}) "
+        f"| {ratio(clicks['multi on'], clicks['multi off'])} | {ratio(firsts['first'], firsts['cached'])} |",
+        flush=True,
+    )
     if model.mask_refinement is not None:
         on.set_image(image)
         stages = _mr_stages(model, on, box, repeats, device)
         spread = lambda v: f"{min(v) * 1e3:.1f}-{max(v) * 1e3:.1f}"  # noqa: E731
-        print("  Mask Refinement per stage (one box mask): " + "; ".join(
-            f"{name} {median_ms(v)} ({spread(v)})" for name, v in stages.items()))
-        print(f"  full-res stage before / now: {ratio(stages['full res, before'], stages['full res, now'])}", flush=True)
+        print(
+            "  Mask Refinement per stage (one box mask): "
+            + "; ".join(f"{name} {median_ms(v)} ({spread(v)})" for name, v in stages.items())
+        )
+        print(
+            f"  full-res stage before / now: {ratio(stages['full res, before'], stages['full res, now'])}", flush=True
+        )
 
 
 def main():
@@ -115,8 +134,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     device = torch.device(args.device)
-    print(f"# image predictor: {args.config} on {device} ({torch.get_num_threads()} threads), interleaved, "
-          f"medians, ratio spread min-max")
+    print(
+        f"# image predictor: {args.config} on {device} ({torch.get_num_threads()} threads), interleaved, "
+        f"medians, ratio spread min-max"
+    )
     print("| size | set_image on/off | cached click on/off (box) | click multimask on/off | first/cached refined |")
     print("|---|---|---|---|---|")
     for size in args.sizes:

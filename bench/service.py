@@ -122,7 +122,9 @@ def _stream(client: httpx.Client, body: dict) -> tuple[float, float, list[dict]]
 def bench_stream(size: int, args) -> dict:
     """Streamed requests on new images against SAM 2's first request, and refined against SAM 2's cached click,
     the two sides of each ratio in turn."""
-    settings = Settings(sam2_config=args.config, image_size=size, device=args.device, queue_size=64, random_refiner=True)
+    settings = Settings(
+        sam2_config=args.config, image_size=size, device=args.device, queue_size=64, random_refiner=True
+    )
     server = _Server(settings)
     first, refined, sam2_first, click_on, click_off = [], [], [], [], []
     try:
@@ -138,7 +140,9 @@ def bench_stream(size: int, args) -> dict:
                 idle()
                 sam2_s, _ = _post(c, {"image": _b64(_image(1000 + 2 * i)), "objects": [CLICK], "refine": False})
                 idle()
-                t_first, t_last, parts = _stream(c, {"image": _b64(_image(1001 + 2 * i)), "objects": [CLICK], "refine": True})
+                t_first, t_last, parts = _stream(
+                    c, {"image": _b64(_image(1001 + 2 * i)), "objects": [CLICK], "refine": True}
+                )
                 assert [p["stage"] for p in parts] == ["sam2", "refined"], parts
                 sam2_first.append(sam2_s)
                 first.append(t_first)
@@ -149,12 +153,20 @@ def bench_stream(size: int, args) -> dict:
                 click_off.append(_post(c, {"image_id": image_id, "objects": [CLICK], "refine": False})[0])
     finally:
         server.stop()
-    return {"size": size, "first": first, "refined": refined, "sam2_first": sam2_first, "click_on": click_on, "click_off": click_off}
+    return {
+        "size": size,
+        "first": first,
+        "refined": refined,
+        "sam2_first": sam2_first,
+        "click_on": click_on,
+        "click_off": click_off,
+    }
 
 
 def bench_size(size: int, args) -> dict:
-    settings = Settings(sam2_config=args.config, image_size=size, device=args.device, queue_size=64,
-                        random_refiner=True)  # the refined path, as the figures in README say
+    settings = Settings(
+        sam2_config=args.config, image_size=size, device=args.device, queue_size=64, random_refiner=True
+    )  # the refined path, as the figures in README say
     server = _Server(settings)
     try:
         with httpx.Client(base_url=server.url, timeout=600) as c:
@@ -172,7 +184,9 @@ def bench_size(size: int, args) -> dict:
                 clicks += block[1:]
                 for i in range(args.clicks + 1):
                     t = time.perf_counter()
-                    predictor.predict(point_coords=CLICK["points"], point_labels=CLICK["labels"], multimask_output=False)
+                    predictor.predict(
+                        point_coords=CLICK["points"], point_labels=CLICK["labels"], multimask_output=False
+                    )
                     if i:
                         direct.append(time.perf_counter() - t)
         click_s, direct_s = statistics.median(t for t, _ in clicks), statistics.median(direct)
@@ -189,9 +203,15 @@ def bench_size(size: int, args) -> dict:
     finally:
         server.stop()
     return {
-        "size": size, "first_s": first_s, "click_s": click_s, "direct_s": direct_s,
-        "first_encode_ms": first["timings_ms"]["encode"], "click_timings": server_click,
-        "rps_1": rps_1, "rps_n": rps_n, "floor_ms": statistics.median(floor) * 1000,
+        "size": size,
+        "first_s": first_s,
+        "click_s": click_s,
+        "direct_s": direct_s,
+        "first_encode_ms": first["timings_ms"]["encode"],
+        "click_timings": server_click,
+        "rps_1": rps_1,
+        "rps_n": rps_n,
+        "floor_ms": statistics.median(floor) * 1000,
     }
 
 
@@ -208,28 +228,39 @@ def main() -> None:
     args = p.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.stream:
-        print(f"{args.config} on {args.device}, 640x480 JPEG, one click, new image per request, interleaved; "
-              f"median ms, ratio median (min-max)")
+        print(
+            f"{args.config} on {args.device}, 640x480 JPEG, one click, new image per request, interleaved; "
+            f"median ms, ratio median (min-max)"
+        )
         for size in args.sizes:
             r = bench_stream(size, args)
             med = lambda v: statistics.median(v) * 1e3  # noqa: E731
-            print(f"  {size}: SAM 2 first {med(r['sam2_first']):.0f} ms; streamed first mask {med(r['first']):.0f} ms "
-                  f"= {ratio(r['first'], r['sam2_first'])}; refined {med(r['refined']):.0f} ms = "
-                  f"{ratio(r['refined'], r['sam2_first'])}; cached click refined {med(r['click_on']):.0f} ms / "
-                  f"SAM 2 {med(r['click_off']):.0f} ms = {ratio(r['click_on'], r['click_off'])}", flush=True)
+            print(
+                f"  {size}: SAM 2 first {med(r['sam2_first']):.0f} ms; streamed first mask {med(r['first']):.0f} ms "
+                f"= {ratio(r['first'], r['sam2_first'])}; refined {med(r['refined']):.0f} ms = "
+                f"{ratio(r['refined'], r['sam2_first'])}; cached click refined {med(r['click_on']):.0f} ms / "
+                f"SAM 2 {med(r['click_off']):.0f} ms = {ratio(r['click_on'], r['click_off'])}",
+                flush=True,
+            )
         return
     rows = [bench_size(size, args) for size in args.sizes]
     print(f"\n{args.config} on {args.device}, 640x480 JPEG, one click prompt, refiner on, median of {2 * args.clicks}")
-    print(f"{'size':>5} {'first s':>8} {'click s':>8} {'first/click':>11} {'direct s':>9} {'http/direct':>11} "
-          f"{'req/s x1':>9} {f'req/s x{args.clients}':>9}")
+    print(
+        f"{'size':>5} {'first s':>8} {'click s':>8} {'first/click':>11} {'direct s':>9} {'http/direct':>11} "
+        f"{'req/s x1':>9} {f'req/s x{args.clients}':>9}"
+    )
     for r in rows:
-        print(f"{r['size']:>5} {r['first_s']:8.3f} {r['click_s']:8.3f} {r['first_s'] / r['click_s']:11.1f} "
-              f"{r['direct_s']:9.3f} {r['click_s'] / r['direct_s']:11.2f} {r['rps_1']:9.2f} {r['rps_n']:9.2f}")
+        print(
+            f"{r['size']:>5} {r['first_s']:8.3f} {r['click_s']:8.3f} {r['first_s'] / r['click_s']:11.1f} "
+            f"{r['direct_s']:9.3f} {r['click_s'] / r['direct_s']:11.2f} {r['rps_1']:9.2f} {r['rps_n']:9.2f}"
+        )
     for r in rows:
         t = r["click_timings"]
-        print(f"  {r['size']}: first request encoder {r['first_encode_ms']:.0f} ms; a click: queue {t['queue_wait']:.1f}, "
-              f"decoder {t['decoder']:.1f}, refine {t['refine']:.1f}, encode output {t['encode_output']:.1f}, "
-              f"total {t['total']:.1f} ms (server side); GET /healthz round trip {r['floor_ms']:.1f} ms")
+        print(
+            f"  {r['size']}: first request encoder {r['first_encode_ms']:.0f} ms; a click: queue {t['queue_wait']:.1f}, "
+            f"decoder {t['decoder']:.1f}, refine {t['refine']:.1f}, encode output {t['encode_output']:.1f}, "
+            f"total {t['total']:.1f} ms (server side); GET /healthz round trip {r['floor_ms']:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int, device="cpu", warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int, device="cpu", warmup: int = 1
+) -> dict[str, list[float]]:
     """Seconds of each call, the functions taking turns ``repeats`` times (after ``warmup`` untimed turns)."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for i in range(warmup + repeats):

@@ -31,9 +31,20 @@ def measure(config: str, size: int, device: str, steps: int, batch_size: int) ->
     from model.training.config import TrainConfig
     from model.training.engine import Trainer
 
-    cfg = TrainConfig(sam2_config=config, image_size=size, data="synthetic", synthetic_images=max(4, batch_size),
-                      synthetic_objects=1, augment_prob=0.0, feature_cache_mb=4096, num_workers=0, batch_size=batch_size,
-                      out_dir="/tmp/bench_train", resume=None, progress=False)
+    cfg = TrainConfig(
+        sam2_config=config,
+        image_size=size,
+        data="synthetic",
+        synthetic_images=max(4, batch_size),
+        synthetic_objects=1,
+        augment_prob=0.0,
+        feature_cache_mb=4096,
+        num_workers=0,
+        batch_size=batch_size,
+        out_dir="/tmp/bench_train",
+        resume=None,
+        progress=False,
+    )
     trainer = Trainer(cfg, device)
     batch = [trainer.samples[i] for i in range(batch_size)]
     uncached = [{**b, "augmented": True} for b in batch]  # augmented samples bypass the cache
@@ -57,12 +68,22 @@ def measure(config: str, size: int, device: str, steps: int, batch_size: int) ->
     trainer.train_step(batch, 0)  # fills the cache
     cached_enc, cached_ref = timed_steps(batch)
     cached = cached_enc + cached_ref
-    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     return {
-        "config": config, "image_size": size, "device": str(trainer.device), "batch_size": batch_size,
-        "encoder_s": enc, "refiner_s": ref, "steps_per_s": 1 / (enc + ref), "cached_steps_per_s": 1 / cached,
-        "encoder_share": enc / (enc + ref), "cache_speedup": (enc + ref) / cached,
-        "peak_mb": peak, "peak_kind": "cuda max allocated" if cuda else "process max RSS",
+        "config": config,
+        "image_size": size,
+        "device": str(trainer.device),
+        "batch_size": batch_size,
+        "encoder_s": enc,
+        "refiner_s": ref,
+        "steps_per_s": 1 / (enc + ref),
+        "cached_steps_per_s": 1 / cached,
+        "encoder_share": enc / (enc + ref),
+        "cache_speedup": (enc + ref) / cached,
+        "peak_mb": peak,
+        "peak_kind": "cuda max allocated" if cuda else "process max RSS",
     }
 
 
@@ -81,21 +102,41 @@ def main() -> int:
     rows = []
     for size in a.sizes:
         t = time.time()
-        out = subprocess.run([sys.executable, __file__, "--one", str(size), "--config", a.config, "--device", a.device,
-                              "--steps", str(a.steps), "--batch-size", str(a.batch_size)],
-                             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(size),
+                "--config",
+                a.config,
+                "--device",
+                a.device,
+                "--steps",
+                str(a.steps),
+                "--batch-size",
+                str(a.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         if out.returncode != 0:
             print(out.stderr[-2000:], file=sys.stderr)
             return out.returncode
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"# {size}: measured in {time.time() - t:.0f} s", file=sys.stderr)
-    print("| config | size | device | batch | encoder s/step | refiner s/step | steps/s | steps/s cached | "
-          "encoder share | cache speed-up | peak MB |")
+    print(
+        "| config | size | device | batch | encoder s/step | refiner s/step | steps/s | steps/s cached | "
+        "encoder share | cache speed-up | peak MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['config']} | {r['image_size']} | {r['device']} | {r['batch_size']} | {r['encoder_s']:.3f} | "
-              f"{r['refiner_s']:.3f} | {r['steps_per_s']:.3f} | {r['cached_steps_per_s']:.3f} | "
-              f"{100 * r['encoder_share']:.0f}% | {r['cache_speedup']:.2f}x | {r['peak_mb']:.0f} ({r['peak_kind']}) |")
+        print(
+            f"| {r['config']} | {r['image_size']} | {r['device']} | {r['batch_size']} | {r['encoder_s']:.3f} | "
+            f"{r['refiner_s']:.3f} | {r['steps_per_s']:.3f} | {r['cached_steps_per_s']:.3f} | "
+            f"{100 * r['encoder_share']:.0f}% | {r['cache_speedup']:.2f}x | {r['peak_mb']:.0f} ({r['peak_kind']}) |"
+        )
     return 0
 
 

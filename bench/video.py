@@ -81,11 +81,16 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
     frames, masks = synthetic_video(seed=4, num_frames=frames_n + 8, size=(size * 3 // 4, size), num_objects=2)
     click = _click(masks[0, 0])
     first = [ObjectPrompt(1, points=click, labels=[1])]
-    model = build_sam2refiner("hiera_t", size, device, sam2_checkpoint=checkpoint, modules=RefinerSwitches.off(), video=True)
+    model = build_sam2refiner(
+        "hiera_t", size, device, sam2_checkpoint=checkpoint, modules=RefinerSwitches.off(), video=True
+    )
     tracker = StreamingTracker(model)
     fp = model_fingerprint(model)
     prefix = f"bench-video-{uuid.uuid4().hex[:8]}"
-    stores = {"in-process": InProcessStateStore(fp, ttl_s=600), "redis": RedisStateStore(REDIS_URL, fp, ttl_s=600, prefix=prefix)}
+    stores = {
+        "in-process": InProcessStateStore(fp, ttl_s=600),
+        "redis": RedisStateStore(REDIS_URL, fp, ttl_s=600, prefix=prefix),
+    }
     for name in stores:
         stores[name].save("s", tracker.new_state(refine=False), None, None)
     stores["in-process"].save("early", tracker.new_state(refine=False), None, None)
@@ -97,7 +102,9 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
         for t in range(frames_n):
             order = list(stores) if t % 2 == 0 else list(stores)[::-1]  # neither always runs second
             for name in order:
-                _, dt = _timed(lambda: _stream_step(tracker, stores[name], "s", frames[t], first if t == 0 else [], io[name]))
+                _, dt = _timed(
+                    lambda: _stream_step(tracker, stores[name], "s", frames[t], first if t == 0 else [], io[name])
+                )
                 times[name].append(dt)
         redis_info = stores["redis"].info("s")
         state_bytes = stores["in-process"].load("s").state.nbytes()
@@ -119,6 +126,7 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
     state = tracker.new_state(refine=False)
     reference = _reference_frames(frames[:compare_n], click, size, device, checkpoint)
     for t in range(compare_n):
+
         def ours_step(t=t):
             feats = tracker.encode_frame(frames[t], state.switches)
             return tracker.step(state, feats, first if t == 0 else [])[0]
@@ -133,13 +141,21 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
         values = xs if which is None else [x[which] for x in xs]
         return 1000 * statistics.median(values[skip:] if len(values) > skip + 4 else values)
 
-    out = {"size": size, "state_bytes": state_bytes, "redis_bytes": redis_info.bytes - redis_info.frame_bytes,
-           "in_process_io_ms": med(io["in-process"]), "redis_io_ms": med(io["redis"])}
+    out = {
+        "size": size,
+        "state_bytes": state_bytes,
+        "redis_bytes": redis_info.bytes - redis_info.frame_bytes,
+        "in_process_io_ms": med(io["in-process"]),
+        "redis_io_ms": med(io["redis"]),
+    }
     for clock, which in (("wall", 0), ("cpu", 1)):
         out[clock] = {
-            "in_process": med(times["in-process"], which), "redis": med(times["redis"], which),
-            "ours": med(ours, which), "sam2": med(theirs, which),
-            "frame20": med(early, which), "frame60": med(late, which),
+            "in_process": med(times["in-process"], which),
+            "redis": med(times["redis"], which),
+            "ours": med(ours, which),
+            "sam2": med(theirs, which),
+            "frame20": med(early, which),
+            "frame60": med(late, which),
         }
     return out
 
@@ -156,6 +172,7 @@ def bench_refined(size: int, frames_n: int, device: str, checkpoint: str) -> dic
     refine_ms = {name: [] for name in sets}
     for t in range(frames_n):
         for name in sets:
+
             def step(name=name, t=t):
                 feats = tracker.encode_frame(frames[t], states[name].switches)
                 return tracker.step(states[name], feats, first if t == 0 else [])
@@ -173,7 +190,9 @@ def _reference_frames(frames, click, size, device, checkpoint):
 
     side = size // 16
     predictor = build_sam2_video_predictor(
-        "configs/sam2.1/sam2.1_hiera_t.yaml", checkpoint, device=device,
+        "configs/sam2.1/sam2.1_hiera_t.yaml",
+        checkpoint,
+        device=device,
         hydra_overrides_extra=[
             f"++model.image_size={size}",
             f"++model.memory_attention.layer.self_attention.feat_sizes=[{side},{side}]",
@@ -198,9 +217,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames streamed per store; the late window starts here")
     parser.add_argument("--compare-frames", type=int, default=24, help="frames for the SAM2VideoPredictor comparison")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--refined", action="store_true", help="only refined / refiner-off per tracked frame, per module set")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads; 1 keeps OpenMP from spin-waiting when other processes share the cores")
+    parser.add_argument(
+        "--refined", action="store_true", help="only refined / refiner-off per tracked frame, per module set"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads; 1 keeps OpenMP from spin-waiting when other processes share the cores",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.ERROR)
@@ -220,25 +245,39 @@ def main() -> None:
             if args.refined:
                 r = bench_refined(size, args.frames, args.device, checkpoint)
                 t, ms = r["times"], r["refine_ms"]
-                print(f"\nimage_size {size}, {len(t['off'])} tracked frames, median ms per frame (wall), ratio median (min-max)")
+                print(
+                    f"\nimage_size {size}, {len(t['off'])} tracked frames, median ms per frame (wall), ratio median (min-max)"
+                )
                 print(f"  refiner off {statistics.median(t['off']) * 1e3:.0f} ms")
                 for name in ("PR+MR", "LA+PR+MR"):
-                    print(f"  {name}: {statistics.median(t[name]) * 1e3:.0f} ms = {ratio(t[name], t['off'])} of refiner-off; "
-                          f"refine stage {statistics.median(ms[name]):.1f} ms ({min(ms[name]):.1f}-{max(ms[name]):.1f})", flush=True)
+                    print(
+                        f"  {name}: {statistics.median(t[name]) * 1e3:.0f} ms = {ratio(t[name], t['off'])} of refiner-off; "
+                        f"refine stage {statistics.median(ms[name]):.1f} ms ({min(ms[name]):.1f}-{max(ms[name]):.1f})",
+                        flush=True,
+                    )
                 continue
             rows.append(bench_size(size, args.frames, args.compare_frames, args.device, checkpoint))
         r = rows[-1]
         print(f"\nimage_size {size}   (median ms per frame, wall clock / this process's CPU time)")
         w, c = r["wall"], r["cpu"]
         wc = lambda a, b: f"{w[a] / w[b]:.3f} wall, {c[a] / c[b]:.3f} cpu"  # noqa: E731
-        print(f"  redis {w['redis']:.1f} / {c['redis']:.1f}, in-process {w['in_process']:.1f} / {c['in_process']:.1f}"
-              f"   redis / in-process = {wc('redis', 'in_process')}  (goal <= 1.10)")
-        print(f"    of which state load + save (wall): redis {r['redis_io_ms']:.2f} ms, in-process {r['in_process_io_ms']:.2f} ms")
-        print(f"  refiner-off streaming {w['ours']:.1f} / {c['ours']:.1f}, SAM2VideoPredictor {w['sam2']:.1f} / {c['sam2']:.1f}"
-              f"   ours / SAM2VideoPredictor = {wc('ours', 'sam2')}  (goal <= 1.15)")
-        print(f"  frames {args.frames}-{args.frames + 7} {w['frame60']:.1f} / {c['frame60']:.1f}, frames 16-23 "
-              f"{w['frame20']:.1f} / {c['frame20']:.1f}   frame 60 / frame 20 = {wc('frame60', 'frame20')}  (goal ~1.0)")
+        print(
+            f"  redis {w['redis']:.1f} / {c['redis']:.1f}, in-process {w['in_process']:.1f} / {c['in_process']:.1f}"
+            f"   redis / in-process = {wc('redis', 'in_process')}  (goal <= 1.10)"
+        )
+        print(
+            f"    of which state load + save (wall): redis {r['redis_io_ms']:.2f} ms, in-process {r['in_process_io_ms']:.2f} ms"
+        )
+        print(
+            f"  refiner-off streaming {w['ours']:.1f} / {c['ours']:.1f}, SAM2VideoPredictor {w['sam2']:.1f} / {c['sam2']:.1f}"
+            f"   ours / SAM2VideoPredictor = {wc('ours', 'sam2')}  (goal <= 1.15)"
+        )
+        print(
+            f"  frames {args.frames}-{args.frames + 7} {w['frame60']:.1f} / {c['frame60']:.1f}, frames 16-23 "
+            f"{w['frame20']:.1f} / {c['frame20']:.1f}   frame 60 / frame 20 = {wc('frame60', 'frame20')}  (goal ~1.0)"
+        )
         print(f"  state bytes per object: {r['state_bytes']:,} in memory, {r['redis_bytes']:,} in Redis")
+
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,16 @@ from .image_predictor import SAM2RefinerImagePredictor
 from .sam2refiner import MaskPrediction, SAM2Refiner
 
 __all__ = [
-    "build_sam2refiner", "resolve_device", "WeightsInfo", "RefinerConfig", "RefinerSwitches", "CheckpointError",
-    "ImageNotSetError", "InvalidInputError", "ImageFeatures", "SAM2RefinerImagePredictor", "MaskPrediction",
+    "build_sam2refiner",
+    "resolve_device",
+    "WeightsInfo",
+    "RefinerConfig",
+    "RefinerSwitches",
+    "CheckpointError",
+    "ImageNotSetError",
+    "InvalidInputError",
+    "ImageFeatures",
+    "SAM2RefinerImagePredictor",
+    "MaskPrediction",
     "SAM2Refiner",
 ]

@@ -39,7 +39,7 @@ class WeightsInfo:
 
     @property
     def refiner(self) -> str:
-        """"trained" (a refiner checkpoint is loaded), "random" (modules on random weights) or "none"."""
+        """ "trained" (a refiner checkpoint is loaded), "random" (modules on random weights) or "none"."""
         if self.refiner_sha256 is not None:
             return "trained"
         return "random" if self.has_refiner else "none"
@@ -79,14 +79,17 @@ def build_sam2refiner(
     ckpt_config = None
     if refiner_checkpoint is not None:
         ckpt_config, _, _ = read_refiner_checkpoint(refiner_checkpoint)
-    choice = choose_sam2(config, device, sam2_checkpoint,
-                         refiner_config=ckpt_config.sam2_config if ckpt_config is not None else None)
+    choice = choose_sam2(
+        config, device, sam2_checkpoint, refiner_config=ckpt_config.sam2_config if ckpt_config is not None else None
+    )
     config = choice.config
     if modules is None:
         modules = ckpt_config.modules if ckpt_config is not None else RefinerSwitches()
     refiner_config = RefinerConfig(sam2_config=config, image_size=image_size, modules=modules)
     if ckpt_config is not None:
-        refiner_config = replace(refiner_config, mr_channels=ckpt_config.mr_channels, click_radius=ckpt_config.click_radius)
+        refiner_config = replace(
+            refiner_config, mr_channels=ckpt_config.mr_channels, click_radius=ckpt_config.click_radius
+        )
 
     sam2, sam2_sha = build_sam2_base(config, image_size, sam2_checkpoint, device="cpu", video=video, seed=seed)
     with torch.random.fork_rng(devices=[]):
@@ -102,8 +105,12 @@ def build_sam2refiner(
         model.sam2.image_encoder.forward = torch.compile(model.sam2.image_encoder.forward, dynamic=False)
     model.sam2_choice = choice
     model.weights = WeightsInfo(
-        str(sam2_checkpoint) if sam2_checkpoint else None, sam2_sha,
-        str(refiner_checkpoint) if refiner_checkpoint else None, refiner_sha, seed, modules.any(),
+        str(sam2_checkpoint) if sam2_checkpoint else None,
+        sam2_sha,
+        str(refiner_checkpoint) if refiner_checkpoint else None,
+        refiner_sha,
+        seed,
+        modules.any(),
     )
     if sam2_sha is None:
         log.warning("SAM 2 %s is running on RANDOM weights (no checkpoint given): masks are meaningless", config)

@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 from .config import RefinerConfig
 from .errors import CheckpointError
@@ -36,7 +35,12 @@ def save_refiner_checkpoint(model, path: str | Path, extra: dict | None = None) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.refiner_state_dict().items()}
-    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.config.as_dict(), "extra": extra or {}}
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.as_dict(),
+        "extra": extra or {},
+    }
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(state, str(tmp), metadata={"sam2refiner": json.dumps(header)})
     tmp.replace(path)  # atomic: a crash never leaves half a checkpoint under the real name
@@ -57,7 +61,9 @@ def read_refiner_checkpoint(path: str | Path) -> tuple[RefinerConfig, dict[str, 
     try:
         header = json.loads(meta["sam2refiner"])
     except (KeyError, ValueError) as e:
-        raise CheckpointError(f"refiner checkpoint {path} has no SAM2Refiner header (was it written by save_refiner_checkpoint?)") from e
+        raise CheckpointError(
+            f"refiner checkpoint {path} has no SAM2Refiner header (was it written by save_refiner_checkpoint?)"
+        ) from e
     if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"refiner checkpoint {path} has format {header.get('format')!r} v{header.get('format_version')}; "
@@ -90,6 +96,8 @@ def load_refiner_weights(model, path: str | Path) -> str:
     with torch.no_grad():
         for k, v in expected.items():
             if v.shape != state[k].shape:
-                raise CheckpointError(f"refiner checkpoint {path}: {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
+                raise CheckpointError(
+                    f"refiner checkpoint {path}: {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+                )
             v.copy_(state[k].to(v.dtype))
     return file_sha256(path)

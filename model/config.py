@@ -30,7 +30,9 @@ SAM2_CHECKPOINT_NAMES = {
 def check_image_size(image_size: int) -> None:
     """SAM 2 needs the stride-16 map to tile into Hiera's windows and the stride-4 map to split into 8s."""
     if image_size % 32 != 0 or (image_size // 4) % 8 != 0 or image_size < 128:
-        raise ValueError(f"image_size: {image_size} is not supported; use a multiple of 32 of at least 128 (e.g. 256, 512, 1024)")
+        raise ValueError(
+            f"image_size: {image_size} is not supported; use a multiple of 32 of at least 128 (e.g. 256, 512, 1024)"
+        )
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class RefinerSwitches:
     mr: bool = True  # Mask Refinement (sec. 3.2.3)
 
     @classmethod
-    def off(cls) -> "RefinerSwitches":
+    def off(cls) -> RefinerSwitches:
         return cls(False, False, False)
 
     @classmethod
@@ -57,7 +59,7 @@ class RefinerSwitches:
     def any(self) -> bool:
         return self.la or self.pr or self.mr
 
-    def __and__(self, other: "RefinerSwitches") -> "RefinerSwitches":
+    def __and__(self, other: RefinerSwitches) -> RefinerSwitches:
         return RefinerSwitches(self.la and other.la, self.pr and other.pr, self.mr and other.mr)
 
     def as_dict(self) -> dict:
@@ -88,7 +90,7 @@ class RefinerConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RefinerConfig":
+    def from_dict(cls, d: dict) -> RefinerConfig:
         d = dict(d)
         d["modules"] = RefinerSwitches(**d.get("modules", {}))
         if "mr_channels" in d:

@@ -60,9 +60,14 @@ def parse_args(argv):
     p.add_argument("--tables", nargs="*", type=int, default=[1, 3, 4], choices=[1, 3, 4])
     p.add_argument("--video-sets", nargs="*", default=[], help="video sets from the manifest (e.g. LVOS-v1 LVOS-v2)")
     p.add_argument("--video-protocol", default="lvos", choices=["lvos", "davis"], help="which frames count")
-    p.add_argument("--ablation-checkpoints", nargs="*", default=[], metavar="ROW=PATH",
-                   help="Table 4: one refiner checkpoint per row, trained with exactly its modules; rows: "
-                        "LA, PR+MR, LA+MR, LA+PR, LA+PR+MR (rows left out print '-')")
+    p.add_argument(
+        "--ablation-checkpoints",
+        nargs="*",
+        default=[],
+        metavar="ROW=PATH",
+        help="Table 4: one refiner checkpoint per row, trained with exactly its modules; rows: "
+        "LA, PR+MR, LA+MR, LA+PR, LA+PR+MR (rows left out print '-')",
+    )
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images / sequences per set")
     p.add_argument("--seed", type=int, default=0, help="seed of the click sampling (Table 3)")
     p.add_argument("--out", default=None, help="folder for results.json and results.md")
@@ -95,7 +100,9 @@ def parse_ablation_checkpoints(items) -> dict:
         if not sep or not path:
             raise ValueError(f"--ablation-checkpoints: expected ROW=PATH, got {item!r}")
         if label not in ABLATION_LABELS or label == SAM2_ROW:
-            raise ValueError(f"--ablation-checkpoints: unknown row {label!r}; rows: {[k for k in ABLATION_LABELS if k != SAM2_ROW]}")
+            raise ValueError(
+                f"--ablation-checkpoints: unknown row {label!r}; rows: {[k for k in ABLATION_LABELS if k != SAM2_ROW]}"
+            )
         if label in rows:
             raise ValueError(f"--ablation-checkpoints: row {label} given twice")
         rows[label] = path
@@ -124,38 +131,58 @@ def run(args) -> dict:
     opened = {name: _Head(open_image_set(manifest, "test", name), args.limit) for name in image_sets}
     videos = {name: open_video_set(manifest, name) for name in args.video_sets}
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    build = lambda ckpt, **kw: build_sam2refiner(
-        args.config, args.image_size, device, args.sam2_checkpoint, ckpt, **kw
-    )
+
+    def build(ckpt, **kw):
+        return build_sam2refiner(args.config, args.image_size, device, args.sam2_checkpoint, ckpt, **kw)
+
     tables = set(args.tables)
     results = {"model": {}, "image": {}, "video": {}}
     if opened:
         model = build(args.refiner_checkpoint)
-        results["model"] = {"config": args.config, "image_size": args.image_size, "sam2_checkpoint": args.sam2_checkpoint,
-                            "refiner_checkpoint": args.refiner_checkpoint, "modules": model.config.modules.as_dict()}
+        results["model"] = {
+            "config": args.config,
+            "image_size": args.image_size,
+            "sam2_checkpoint": args.sam2_checkpoint,
+            "refiner_checkpoint": args.refiner_checkpoint,
+            "modules": model.config.modules.as_dict(),
+        }
         predictor = SAM2RefinerImagePredictor(model)
         runs = table_runs(tables, model.config.modules, ablation_by_switching=not ablation)
         for name, data in opened.items():
             results["image"][name] = evaluate_image_set(predictor, data, runs, args.seed, not args.no_progress, name)
         if 4 in tables:
             results["table4"] = {"mode": "checkpoints" if ablation else "switches", "checkpoints": ablation}
-        for label, path in (ablation.items() if 4 in tables else ()):
+        for label, path in ablation.items() if 4 in tables else ():
             row_model = build(path)
             if row_model.config.modules != ABLATION_LABELS[label]:
-                raise ValueError(f"--ablation-checkpoints: {path} was trained with modules "
-                                 f"{row_model.config.modules.as_dict()}, not row {label}'s")
+                raise ValueError(
+                    f"--ablation-checkpoints: {path} was trained with modules "
+                    f"{row_model.config.modules.as_dict()}, not row {label}'s"
+                )
             row_predictor = SAM2RefinerImagePredictor(row_model)
             for name, data in opened.items():
-                scores = evaluate_image_set(row_predictor, data, [ablation_run(label, row_model.config.modules)],
-                                            args.seed, not args.no_progress, f"{name} {label}")
+                scores = evaluate_image_set(
+                    row_predictor,
+                    data,
+                    [ablation_run(label, row_model.config.modules)],
+                    args.seed,
+                    not args.no_progress,
+                    f"{name} {label}",
+                )
                 results["image"][name].update(scores)
     if videos:
         model = build(args.refiner_checkpoint, video=True)
         for name, data in videos.items():
             seqs = data.sequences[: args.limit] if args.limit else data.sequences
             results["video"][name] = {
-                label: evaluate_video_set(seqs, tracker_segmenter(model, refine), args.video_protocol,
-                                          not args.no_progress, f"{name} {label}", data.aggregate)
+                label: evaluate_video_set(
+                    seqs,
+                    tracker_segmenter(model, refine),
+                    args.video_protocol,
+                    not args.no_progress,
+                    f"{name} {label}",
+                    data.aggregate,
+                )
                 for label, refine in (("SAM 2", RefinerSwitches.off()), ("SAM2Refiner", model.config.modules))
             }
     return results

@@ -70,7 +70,10 @@ class SAM2RefinerImagePredictor:
 
     def _prepare(self, images: list):
         size = self.model.image_size
-        prepared = [prepare_image(img, size, self.device, "image" if len(images) == 1 else f"image_list[{i}]") for i, img in enumerate(images)]
+        prepared = [
+            prepare_image(img, size, self.device, "image" if len(images) == 1 else f"image_list[{i}]")
+            for i, img in enumerate(images)
+        ]
         return torch.stack([p[0] for p in prepared]), [p[1] for p in prepared], [p[2] for p in prepared]
 
     def set_image(self, image) -> None:
@@ -90,13 +93,26 @@ class SAM2RefinerImagePredictor:
     # ------------------------------------------------------------------ prompts
     def _prep_prompts(self, point_coords, point_labels, box, mask_input, normalize_coords, orig_hw):
         """Validated prompts as tensors in encoder-input pixels: (coords [N,P,2], labels [N,P], mask [N,1,m,m])."""
-        check_object_prompts(point_coords, point_labels, box, mask_input, none_arg="prompts",
-                             names=("point_coords", "point_labels", "box", "mask_input"))
+        check_object_prompts(
+            point_coords,
+            point_labels,
+            box,
+            mask_input,
+            none_arg="prompts",
+            names=("point_coords", "point_labels", "box", "mask_input"),
+        )
         coords = labels = boxes = masks = None
         counts = {}
         if point_coords is not None:
-            coords, labels = check_points(point_coords, point_labels, orig_hw, normalized=not normalize_coords,
-                                          padding=True, points_arg="point_coords", labels_arg="point_labels")
+            coords, labels = check_points(
+                point_coords,
+                point_labels,
+                orig_hw,
+                normalized=not normalize_coords,
+                padding=True,
+                points_arg="point_coords",
+                labels_arg="point_labels",
+            )
             counts["point_coords"] = coords.shape[0]
         if box is not None:
             boxes = check_boxes(box)  # as SAM 2: a box may reach outside the image
@@ -107,14 +123,18 @@ class SAM2RefinerImagePredictor:
                 masks = masks[None]
             m = self.model.mask_input_size
             if masks.ndim != 4 or masks.shape[1:] != (1, m, m):
-                raise InvalidInputError("mask_input", f"expected shape (1, {m}, {m}) or (N, 1, {m}, {m}) low-res logits, got {np.shape(mask_input)}")
+                raise InvalidInputError(
+                    "mask_input",
+                    f"expected shape (1, {m}, {m}) or (N, 1, {m}, {m}) low-res logits, got {np.shape(mask_input)}",
+                )
             counts["mask_input"] = masks.shape[0]
         first = next(iter(counts.values()))
         for name, count in counts.items():
             if count != first:
                 raise InvalidInputError(name, f"prompts disagree on the number of objects: {counts}")
-        pt_coords, pt_labels = prompt_tokens(coords, labels, boxes, orig_hw, self.model.image_size, self.device,
-                                             normalized=not normalize_coords)
+        pt_coords, pt_labels = prompt_tokens(
+            coords, labels, boxes, orig_hw, self.model.image_size, self.device, normalized=not normalize_coords
+        )
         mask_t = torch.as_tensor(masks, dtype=torch.float, device=self.device) if masks is not None else None
         return pt_coords, pt_labels, mask_t
 
@@ -135,10 +155,14 @@ class SAM2RefinerImagePredictor:
         """Masks for one image's features as torch tensors: masks [N, M, H, W], scores [N, M], low-res [N, M, m, m].
         ``timings`` gets the decoder's and the refiner's seconds (``SAM2Refiner.predict_masks``)."""
         if features.batch_size != 1:
-            raise InvalidInputError("features", f"expected the features of one image, got a batch of {features.batch_size}")
+            raise InvalidInputError(
+                "features", f"expected the features of one image, got a batch of {features.batch_size}"
+            )
         switches = RefinerSwitches.resolve(refine, self.model.config.modules)
         orig_hw = features.orig_hw[0]
-        coords, labels, mask_in = self._prep_prompts(point_coords, point_labels, box, mask_input, normalize_coords, orig_hw)
+        coords, labels, mask_in = self._prep_prompts(
+            point_coords, point_labels, box, mask_input, normalize_coords, orig_hw
+        )
         with self.model.inference_context():
             pred = self.model.predict_masks(features, coords, labels, mask_in, multimask_output, switches, timings)
             masks = self.model.upsample_logits(pred.logits, orig_hw)
@@ -165,8 +189,15 @@ class SAM2RefinerImagePredictor:
             raise InvalidInputError("image", "a batch of images is set: use predict_batch(...)")
         return self._to_numpy(
             self.predict_on_features(
-                self._features, point_coords, point_labels, box, mask_input,
-                multimask_output, return_logits, normalize_coords, refine,
+                self._features,
+                point_coords,
+                point_labels,
+                box,
+                mask_input,
+                multimask_output,
+                return_logits,
+                normalize_coords,
+                refine,
             )
         )
 
@@ -189,9 +220,15 @@ class SAM2RefinerImagePredictor:
         for i in range(self._features.batch_size):
             out = self._to_numpy(
                 self.predict_on_features(
-                    self._features.select(i), pick(point_coords_batch, i), pick(point_labels_batch, i),
-                    pick(box_batch, i), pick(mask_input_batch, i), multimask_output, return_logits,
-                    normalize_coords, refine,
+                    self._features.select(i),
+                    pick(point_coords_batch, i),
+                    pick(point_labels_batch, i),
+                    pick(box_batch, i),
+                    pick(mask_input_batch, i),
+                    multimask_output,
+                    return_logits,
+                    normalize_coords,
+                    refine,
                 )
             )
             for acc, value in zip(results, out):

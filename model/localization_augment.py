@@ -65,6 +65,7 @@ class LocalizationAugment(nn.Module):
         the same half-cell offset, so a key and the queries over the same pixels get the same encoding (a pooled
         grid's own normalisation, (j + 1) / g, would put it up to 1.5 global cells off at pool size 8).
         """
+
         def coords(n: int, global_n: int) -> torch.Tensor:
             centre = (torch.arange(n, dtype=torch.float32, device=device) + 0.5) * (global_n / n)  # in global cells
             return (centre + 0.5) / (global_n + 1e-6)  # sam2's (i + 1) / (h + eps) at a global cell's centre

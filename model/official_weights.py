@@ -39,9 +39,14 @@ def official_file(config: str) -> tuple[str, str]:
     return OFFICIAL_FILES[config]
 
 
-def fetch_official_checkpoint(config: str, timeout_s: float = 3.0, endpoint: str | None = None,
-                              cache_dir: str | Path | None = None, local_dir: str | Path | None = None,
-                              force: bool = False) -> Path:
+def fetch_official_checkpoint(
+    config: str,
+    timeout_s: float = 3.0,
+    endpoint: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_dir: str | Path | None = None,
+    force: bool = False,
+) -> Path:
     """The local path of the official SAM 2.1 file for ``config``, downloading it if needed (``force``: again,
     over a cached copy found to be corrupt). Raises ``FetchError``."""
     repo, name = official_file(config)
@@ -56,10 +61,14 @@ def fetch_official_checkpoint(config: str, timeout_s: float = 3.0, endpoint: str
     except OfflineModeIsEnabled as e:
         raise FetchError(f"{repo}/{name} is not in the local cache and HF_HUB_OFFLINE is set") from e
     except Exception as e:  # noqa: BLE001  (DNS, refused, timeout, proxy, 4xx/5xx: all mean "not now")
-        raise FetchError(f"the Hugging Face Hub could not be reached for {repo}/{name} (timeout {timeout_s:g} s): "
-                         f"{type(e).__name__}: {e}") from e
+        raise FetchError(
+            f"the Hugging Face Hub could not be reached for {repo}/{name} (timeout {timeout_s:g} s): "
+            f"{type(e).__name__}: {e}"
+        ) from e
     try:
-        return Path(hf_hub_download(repo, name, etag_timeout=timeout_s, endpoint=endpoint, force_download=force, **where))
+        return Path(
+            hf_hub_download(repo, name, etag_timeout=timeout_s, endpoint=endpoint, force_download=force, **where)
+        )
     except Exception as e:  # noqa: BLE001  (a broken transfer, the library's size check, a full disk)
         raise FetchError(f"downloading {repo}/{name} failed: {type(e).__name__}: {e}") from e
 

@@ -19,10 +19,9 @@ Shapes (N = objects x candidate masks, C = 256, h = S/16, m = S/4, T = tokens):
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from sam2.modeling.sam.transformer import TwoWayAttentionBlock
 from sam2.modeling.sam2_utils import LayerNorm2d
+from torch import nn
 
 
 def rasterize_prompt_map(

@@ -50,9 +50,17 @@ def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def check_object_prompts(points, labels, box, mask, *, mask_logits=None, where: str = "",
-                         names: tuple[str, str, str, str] = ("points", "labels", "box", "mask"),
-                         none_arg: str | None = None) -> None:
+def check_object_prompts(
+    points,
+    labels,
+    box,
+    mask,
+    *,
+    mask_logits=None,
+    where: str = "",
+    names: tuple[str, str, str, str] = ("points", "labels", "box", "mask"),
+    none_arg: str | None = None,
+) -> None:
     """Which prompts one object may combine: labels with points, a mask or its logits (not both), at least one
     prompt. Checks presence only; ``check_points`` / ``check_boxes`` check the values."""
     p_arg, l_arg, b_arg, m_arg = (_join(where, n) for n in names)
@@ -77,8 +85,16 @@ def check_counts(point_counts: Sequence[int | None], limits: PromptLimits, where
                 raise InvalidInputError(f"{where}.{i}.points", f"{n} points; at most {limits.max_points} per object")
 
 
-def check_points(points, labels, hw: tuple[int, int] | None, *, normalized: bool = False, padding: bool = False,
-                 points_arg: str = "points", labels_arg: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+def check_points(
+    points,
+    labels,
+    hw: tuple[int, int] | None,
+    *,
+    normalized: bool = False,
+    padding: bool = False,
+    points_arg: str = "points",
+    labels_arg: str = "labels",
+) -> tuple[np.ndarray, np.ndarray]:
     """Points [P, 2] or [N, P, 2] (x, y) with labels [P] or [N, P] -> ([N, P, 2] float64, [N, P] int64).
 
     Labels are 1 (positive) or 0 (negative), and -1 (padding of unequal point lists) when ``padding``. Points lie
@@ -101,8 +117,11 @@ def check_points(points, labels, hw: tuple[int, int] | None, *, normalized: bool
     allowed = (POSITIVE, NEGATIVE, PADDING) if padding else (POSITIVE, NEGATIVE)
     bad = sorted(set(np.unique(values).astype(int).tolist()) - set(allowed))
     if bad:
-        raise InvalidInputError(labels_arg, f"labels {bad} are not supported; use 1 (positive) or 0 (negative)"
-                                            + (" or -1 (padding)" if padding else ""))
+        raise InvalidInputError(
+            labels_arg,
+            f"labels {bad} are not supported; use 1 (positive) or 0 (negative)"
+            + (" or -1 (padding)" if padding else ""),
+        )
     if np.all(values == PADDING):
         raise InvalidInputError(labels_arg, "every point is padding (-1)")
     limit = np.array([1.0, 1.0]) if normalized or hw is None else np.array([hw[1], hw[0]], np.float64)
@@ -140,8 +159,15 @@ def check_mask_size(shape: Sequence[int], hw: tuple[int, int], argument: str = "
         raise InvalidInputError(argument, f"mask is [height, width] = {list(shape)}, the image is {list(hw)}")
 
 
-def prompt_tokens(coords: np.ndarray | None, labels: np.ndarray | None, boxes: np.ndarray | None,
-                  orig_hw: tuple[int, int], image_size: int, device, normalized: bool = False):
+def prompt_tokens(
+    coords: np.ndarray | None,
+    labels: np.ndarray | None,
+    boxes: np.ndarray | None,
+    orig_hw: tuple[int, int],
+    image_size: int,
+    device,
+    normalized: bool = False,
+):
     """Checked points and boxes as SAM 2's prompt encoder takes them: (coords [N, K, 2], labels [N, K]) tensors
     in encoder-input pixels, each box as two corner points (labels 2, 3) before the clicks."""
     h, w = orig_hw

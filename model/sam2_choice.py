@@ -50,14 +50,23 @@ def _config_of_file(config: str, path: Path) -> tuple[str, str]:
     if config == AUTO:
         return found, f"auto: {found}, read from the tensor shapes of {path}"
     if config != found:
-        raise CheckpointError(f"SAM 2 checkpoint {path} holds {found} weights (read from its tensor shapes), but "
-                              f"config {config} was asked for: ask for {found}, or for auto")
+        raise CheckpointError(
+            f"SAM 2 checkpoint {path} holds {found} weights (read from its tensor shapes), but "
+            f"config {config} was asked for: ask for {found}, or for auto"
+        )
     return config, f"{config} as asked (the checkpoint's tensor shapes agree)"
 
 
-def choose_sam2(config: str = AUTO, device: torch.device | str = "cpu", checkpoint: str | Path | None = None, *,
-                refiner_config: str | None = None, fetch: bool = False, fetch_timeout_s: float = 3.0,
-                endpoint: str | None = None) -> SAM2Choice:
+def choose_sam2(
+    config: str = AUTO,
+    device: torch.device | str = "cpu",
+    checkpoint: str | Path | None = None,
+    *,
+    refiner_config: str | None = None,
+    fetch: bool = False,
+    fetch_timeout_s: float = 3.0,
+    endpoint: str | None = None,
+) -> SAM2Choice:
     """Config and weights for ``device``. A bad ``checkpoint`` raises ``CheckpointError``; a failed fetch does
     not: it gives random weights and says why (the caller shows it loudly)."""
     device = torch.device(device)
@@ -83,11 +92,17 @@ def choose_sam2(config: str = AUTO, device: torch.device | str = "cpu", checkpoi
             path = fetch_official_checkpoint(config, fetch_timeout_s, endpoint, force=True)
             _config_of_file(config, path)
     except FetchError as e:
-        return SAM2Choice(config, reason, None, f"RANDOM: no SAM 2 checkpoint was given and the official one could "
-                                                f"not be fetched ({e})")
+        return SAM2Choice(
+            config,
+            reason,
+            None,
+            f"RANDOM: no SAM 2 checkpoint was given and the official one could not be fetched ({e})",
+        )
     except CheckpointError as e:
-        return SAM2Choice(config, reason, None, f"RANDOM: the official checkpoint is unusable even when downloaded "
-                                                f"again ({e})")
+        return SAM2Choice(
+            config, reason, None, f"RANDOM: the official checkpoint is unusable even when downloaded again ({e})"
+        )
     return SAM2Choice(config, reason, path, f"official {repo} (Hugging Face Hub, cached at {path})")
+
 
 __all__ = ["AUTO", "SAM2Choice", "choose_sam2"]

@@ -75,12 +75,16 @@ def read_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 raise
             blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # torch's own text here suggests weights_only=False: not for a served file
-        raise CheckpointError(f"SAM 2 checkpoint {path} could not be read safely: it is corrupt, truncated or not a "
-                              f"plain-tensor PyTorch file (torch.load with weights_only=True refused it)") from e
+        raise CheckpointError(
+            f"SAM 2 checkpoint {path} could not be read safely: it is corrupt, truncated or not a "
+            f"plain-tensor PyTorch file (torch.load with weights_only=True refused it)"
+        ) from e
     except Exception as e:  # a truncated zip, an I/O error
         raise CheckpointError(f"SAM 2 checkpoint {path} could not be read safely: {e}") from e
     if not isinstance(blob, dict) or not isinstance(blob.get("model"), dict):
-        raise CheckpointError(f"SAM 2 checkpoint {path} is not in the official format (a dict with a 'model' state dict)")
+        raise CheckpointError(
+            f"SAM 2 checkpoint {path} is not in the official format (a dict with a 'model' state dict)"
+        )
     return blob["model"]
 
 
@@ -93,7 +97,9 @@ def config_signature(config: str) -> tuple[int, int]:
     """(Hiera embed_dim, number of Hiera blocks) of a SAM 2.1 config, from its yaml and Hiera's defaults."""
     from sam2.modeling.backbones.hieradet import Hiera
 
-    trunk = OmegaConf.create(resources.files("sam2").joinpath(SAM2_CONFIGS[config]).read_text()).model.image_encoder.trunk
+    trunk = OmegaConf.create(
+        resources.files("sam2").joinpath(SAM2_CONFIGS[config]).read_text()
+    ).model.image_encoder.trunk
     defaults = inspect.signature(Hiera).parameters
     embed_dim = trunk.get("embed_dim", defaults["embed_dim"].default)
     stages = trunk.get("stages", defaults["stages"].default)
@@ -104,12 +110,17 @@ def config_of_state_dict(state: dict, path: str | Path = "the checkpoint") -> st
     """Which SAM 2.1 config a state dict was made for, from its tensor shapes. Raises ``CheckpointError``."""
     if _PATCH_EMBED not in state:
         raise CheckpointError(f"SAM 2 checkpoint {path} has no {_PATCH_EMBED}: not a SAM 2 model")
-    found = (int(state[_PATCH_EMBED].shape[0]), len({k[len(_BLOCKS):].split(".")[0] for k in state if k.startswith(_BLOCKS)}))
+    found = (
+        int(state[_PATCH_EMBED].shape[0]),
+        len({k[len(_BLOCKS) :].split(".")[0] for k in state if k.startswith(_BLOCKS)}),
+    )
     for config in SAM2_CONFIGS:
         if config_signature(config) == found:
             return config
-    raise CheckpointError(f"SAM 2 checkpoint {path} has a Hiera encoder of width {found[0]} with {found[1]} blocks, "
-                          f"which is none of {sorted(SAM2_CONFIGS)}")
+    raise CheckpointError(
+        f"SAM 2 checkpoint {path} has a Hiera encoder of width {found[0]} with {found[1]} blocks, "
+        f"which is none of {sorted(SAM2_CONFIGS)}"
+    )
 
 
 def load_official_checkpoint(module: torch.nn.Module, path: str | Path) -> str:

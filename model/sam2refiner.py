@@ -78,11 +78,12 @@ class DecodedMasks:
     image_pe: torch.Tensor
     high_res: list[torch.Tensor]
 
-
     def keep(self, index: torch.Tensor) -> DecodedMasks:
         """Only the candidates ``index`` [N, K] (positions among the M returned), e.g. the one SAM 2 keeps."""
         rows = torch.arange(index.shape[0], device=index.device)[:, None]
-        return replace(self, masks=self.masks[rows, index], iou=self.iou[rows, index], token_index=self.token_index[rows, index])
+        return replace(
+            self, masks=self.masks[rows, index], iou=self.iou[rows, index], token_index=self.token_index[rows, index]
+        )
 
 
 @contextmanager
@@ -136,7 +137,9 @@ class SAM2Refiner(nn.Module):
         return self
 
     def refiner_parameters(self):
-        return [p for name in REFINER_MODULES if getattr(self, name) is not None for p in getattr(self, name).parameters()]
+        return [
+            p for name in REFINER_MODULES if getattr(self, name) is not None for p in getattr(self, name).parameters()
+        ]
 
     def refiner_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the trained modules: SAM 2 is never saved again."""
@@ -226,7 +229,9 @@ class SAM2Refiner(nn.Module):
             self.synchronize()
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
-    def finish_features(self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]], refiner_parts: bool = True) -> ImageFeatures:
+    def finish_features(
+        self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]], refiner_parts: bool = True
+    ) -> ImageFeatures:
         """Applies the trainable per-image parts (outside ``no_grad``): Localization Augment and Mask Refinement's
         image term (unless ``refiner_parts`` is false: SAM 2's part only); and SAM 2's no-memory embedding."""
         no_mem = self.sam2.no_mem_embed.view(1, -1, 1, 1)
@@ -264,7 +269,9 @@ class SAM2Refiner(nn.Module):
         switches = self.active_switches(switches) & features.switches_available()
         embed = features.refined_embed if switches.la else features.image_embed
         with self.timed(timings, "decoder"):
-            decoded = self.run_sam_decoder(embed, features.high_res, point_coords, point_labels, mask_input, multimask_output)
+            decoded = self.run_sam_decoder(
+                embed, features.high_res, point_coords, point_labels, mask_input, multimask_output
+            )
         with self.timed(timings, "refine"):
             return self.refine(decoded, features.mr_image_term, switches, point_coords, point_labels)
 
@@ -306,8 +313,11 @@ class SAM2Refiner(nn.Module):
         ``_track_step`` in video): its inputs and outputs, its transformer's I/O and the IoU head's scores of all
         four output tokens. ``decoded_from_capture`` turns the record into ``DecodedMasks``."""
         decoder = self.sam2.sam_mask_decoder
-        with capture_io(decoder) as call, capture_io(decoder.transformer) as transformer, \
-                capture_io(decoder.iou_prediction_head) as iou_head:
+        with (
+            capture_io(decoder) as call,
+            capture_io(decoder.transformer) as transformer,
+            capture_io(decoder.iou_prediction_head) as iou_head,
+        ):
             yield {"call": call, "transformer": transformer, "iou_head": iou_head}
 
     def decoded_from_capture(self, seen: dict) -> DecodedMasks:
@@ -362,7 +372,13 @@ class SAM2Refiner(nn.Module):
             refined, aux = self.mask_refinement(object_embed, feats, mr_image_term, coarse.flatten(0, 1)[:, None])
             logits = refined.view(n, m, *refined.shape[-2:])
         return MaskPrediction(
-            logits, coarse.float(), decoded.iou.float(), decoded.object_score_logits, aux, decoded.token_index, object_embed
+            logits,
+            coarse.float(),
+            decoded.iou.float(),
+            decoded.object_score_logits,
+            aux,
+            decoded.token_index,
+            object_embed,
         )
 
     def _select_tokens(self, iou: torch.Tensor, all_iou: torch.Tensor, multimask_output: bool) -> torch.Tensor:

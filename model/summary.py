@@ -1,6 +1,6 @@
 """Prints what a SAM2Refiner is made of: trainable parameters per module, frozen SAM 2 parameters, switches.
 
-    python -m model.summary --config hiera_l [--image-size 1024] [--no-la] [--refiner-checkpoint PATH]
+python -m model.summary --config hiera_l [--image-size 1024] [--no-la] [--refiner-checkpoint PATH]
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ def _count(module) -> int:
 
 def summarize(model) -> str:
     lines = [f"SAM2Refiner on SAM 2.1 {model.config.sam2_config}, image_size {model.image_size}"]
-    lines.append("switches: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in model.config.modules.as_dict().items()))
+    lines.append(
+        "switches: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in model.config.modules.as_dict().items())
+    )
     lines.append("")
     lines.append(f"{'trainable module':<42}{'parameters':>14}")
     total_trainable = 0
@@ -44,9 +46,13 @@ def summarize(model) -> str:
         lines.append(f"{'(embeddings held by SAM2Base itself)':<42}{direct:>14,}")
     lines.append(f"{'total frozen':<42}{frozen:>14,}")
     trainable_flags = {p.requires_grad for p in model.sam2.parameters()}
-    lines.append(f"SAM 2 requires_grad: {sorted(trainable_flags)}; trainable share {total_trainable / (total_trainable + frozen):.1%}")
+    lines.append(
+        f"SAM 2 requires_grad: {sorted(trainable_flags)}; trainable share {total_trainable / (total_trainable + frozen):.1%}"
+    )
     weights = model.weights
-    lines.append(f"SAM 2 weights: {weights.sam2_checkpoint or 'RANDOM'}; refiner weights: {weights.refiner_checkpoint or 'RANDOM'}")
+    lines.append(
+        f"SAM 2 weights: {weights.sam2_checkpoint or 'RANDOM'}; refiner weights: {weights.refiner_checkpoint or 'RANDOM'}"
+    )
     return "\n".join(lines)
 
 
@@ -64,8 +70,12 @@ def main(argv=None) -> None:
     if args.no_la or args.no_pr or args.no_mr:
         modules = RefinerSwitches(la=not args.no_la, pr=not args.no_pr, mr=not args.no_mr)
     model = build_sam2refiner(
-        args.config, args.image_size, "cpu", sam2_checkpoint=args.sam2_checkpoint,
-        refiner_checkpoint=args.refiner_checkpoint, modules=modules,
+        args.config,
+        args.image_size,
+        "cpu",
+        sam2_checkpoint=args.sam2_checkpoint,
+        refiner_checkpoint=args.refiner_checkpoint,
+        modules=modules,
     )
     print(summarize(model))
 

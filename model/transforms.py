@@ -22,7 +22,9 @@ def image_to_tensor(image, argument: str = "image") -> torch.Tensor:
     if isinstance(image, Image.Image):
         image = np.array(image.convert("RGB"))  # a writable copy
     if not isinstance(image, np.ndarray):
-        raise InvalidInputError(argument, f"expected a numpy array (HxWx3 uint8) or a PIL image, got {type(image).__name__}")
+        raise InvalidInputError(
+            argument, f"expected a numpy array (HxWx3 uint8) or a PIL image, got {type(image).__name__}"
+        )
     if image.dtype != np.uint8:
         raise InvalidInputError(argument, f"expected dtype uint8 (pixel values 0-255), got {image.dtype}")
     if image.ndim != 3:
@@ -43,7 +45,9 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
     """[..., 3, H, W] -> [..., 3, size, size], antialiased bilinear (torchvision's Resize on tensors)."""
     squeeze = x.dim() == 3
-    y = F.interpolate(x[None] if squeeze else x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    y = F.interpolate(
+        x[None] if squeeze else x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
     return y[0] if squeeze else y
 
 

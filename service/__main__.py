@@ -30,23 +30,46 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
     _prepare_multiprocess_metrics(settings.workers)
-    weights = (str(settings.sam2_checkpoint) if settings.sam2_checkpoint is not None
-               else "the official file (Hugging Face Hub cache), random weights if it cannot be had"
-               if settings.fetch_weights else "RANDOM WEIGHTS (fetching is off)")
-    refiner = (str(settings.refiner_checkpoint) if settings.refiner_checkpoint is not None
-               else "RANDOM WEIGHTS" if settings.random_refiner else "none (SAM 2 alone)")
+    weights = (
+        str(settings.sam2_checkpoint)
+        if settings.sam2_checkpoint is not None
+        else "the official file (Hugging Face Hub cache), random weights if it cannot be had"
+        if settings.fetch_weights
+        else "RANDOM WEIGHTS (fetching is off)"
+    )
+    refiner = (
+        str(settings.refiner_checkpoint)
+        if settings.refiner_checkpoint is not None
+        else "RANDOM WEIGHTS"
+        if settings.random_refiner
+        else "none (SAM 2 alone)"
+    )
     log.warning(
         "starting SAM2Refiner on http://%s:%d: config %s, image_size %d, device %s, %d worker(s); "
         "SAM 2: %s; refiner: %s (each worker logs its device and dtype once loaded)",
-        settings.host, settings.port, settings.sam2_config, settings.image_size, settings.device, settings.workers,
-        weights, refiner,
+        settings.host,
+        settings.port,
+        settings.sam2_config,
+        settings.image_size,
+        settings.device,
+        settings.workers,
+        weights,
+        refiner,
     )
     if settings.workers > 1 and settings.redis_url is None:
-        log.warning("%d workers but no SAM2REFINER_REDIS_URL: video sessions live in one worker's memory and "
-                    "cannot move between workers; set a Redis URL", settings.workers)
+        log.warning(
+            "%d workers but no SAM2REFINER_REDIS_URL: video sessions live in one worker's memory and "
+            "cannot move between workers; set a Redis URL",
+            settings.workers,
+        )
     uvicorn.run(
-        "service.app:create_app", factory=True, host=settings.host, port=settings.port,
-        workers=settings.workers, log_level=settings.log_level, proxy_headers=True,
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=True,
         # Over this uvicorn closes the socket (1009); below it the app answers too-large messages with too_large.
         ws_max_size=settings.ws_max_message_bytes,
         # After the app's own drain (service/draining.py), uvicorn waits at most this long for what is left.

@@ -36,11 +36,20 @@ def log_model_banner(description: dict) -> None:
     """Says loudly what this process runs on; random weights get a banner nobody can miss."""
     log.warning(
         "SAM2Refiner serving %s at %d on %s (%s); refiner: %s (modules %s, refine by default: %s)",
-        description["config"], description["image_size"], description["device"], description["dtype"],
-        description["refiner"], description["modules"], description["refine_default"],
+        description["config"],
+        description["image_size"],
+        description["device"],
+        description["dtype"],
+        description["refiner"],
+        description["modules"],
+        description["refine_default"],
     )
-    log.warning("config %s: %s; SAM 2 weights: %s", description["config"], description["config_reason"],
-                description["weights"]["sam2_source"])
+    log.warning(
+        "config %s: %s; SAM 2 weights: %s",
+        description["config"],
+        description["config_reason"],
+        description["weights"]["sam2_source"],
+    )
     warning = description["weights"]["warning"]
     if warning:
         bar = "!" * len(warning)

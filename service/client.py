@@ -87,9 +87,12 @@ def decode_response(body: dict) -> SegmentResult:
     objects = []
     for obj in body["objects"]:
         masks = np.stack([decode_mask(m["mask"], fmt, h, w) for m in obj["masks"]])
-        objects.append(ObjectMasks(masks, np.array([m["score"] for m in obj["masks"]]), [m["logits_id"] for m in obj["masks"]]))
-    return SegmentResult(body["image_id"], h, w, objects, body["timings_ms"], body, body.get("stage", "refined"),
-                         body.get("final", True))
+        objects.append(
+            ObjectMasks(masks, np.array([m["score"] for m in obj["masks"]]), [m["logits_id"] for m in obj["masks"]])
+        )
+    return SegmentResult(
+        body["image_id"], h, w, objects, body["timings_ms"], body, body.get("stage", "refined"), body.get("final", True)
+    )
 
 
 def decode_stream_line(line: str, status: int) -> SegmentResult | None:
@@ -164,26 +167,57 @@ class _Base:
 
 
 class SAM2RefinerClient(_Base):
-    def __init__(self, base_url: str = "http://localhost:8000", api_key: str | None = None, timeout: float = 120.0,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str = "http://localhost:8000",
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
         super().__init__(api_key)
         self.http = httpx.Client(base_url=base_url, headers=self._headers, timeout=timeout, transport=transport)
 
-    def segment(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *, objects=None,
-                multimask: bool = False, refine: bool | None = None, format: str = "rle") -> SegmentResult:
+    def segment(
+        self,
+        points=None,
+        labels=None,
+        box=None,
+        mask_rle=None,
+        mask_logits_id=None,
+        *,
+        objects=None,
+        multimask: bool = False,
+        refine: bool | None = None,
+        format: str = "rle",
+    ) -> SegmentResult:
         """Segments one object (keyword prompts) or several (``objects``: dicts with the same keywords)."""
-        objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
+        objs = self._objects(
+            objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id
+        )
         body = self._body(objs, multimask, refine, format, resend=False)
         response = self.http.post("/segment", json=body)
         if self._should_resend(response, body):
             response = self.http.post("/segment", json=self._body(objs, multimask, refine, format, resend=True))
         return self._result(response)
 
-    def segment_stream(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *, objects=None,
-                       multimask: bool = False, refine: bool = True, format: str = "rle"):
+    def segment_stream(
+        self,
+        points=None,
+        labels=None,
+        box=None,
+        mask_rle=None,
+        mask_logits_id=None,
+        *,
+        objects=None,
+        multimask: bool = False,
+        refine: bool = True,
+        format: str = "rle",
+    ):
         """As ``segment``, streamed: yields SAM 2's masks first (``stage == "sam2"``), then the refined ones
         (``final``), each a ``SegmentResult`` as soon as its line arrives."""
-        objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
+        objs = self._objects(
+            objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id
+        )
         for resend in (False, True):
             body = self._stream_body(objs, multimask, refine, format, resend)
             with self.http.stream("POST", "/segment", json=body) as response:
@@ -215,24 +249,55 @@ class SAM2RefinerClient(_Base):
 
 
 class AsyncSAM2RefinerClient(_Base):
-    def __init__(self, base_url: str = "http://localhost:8000", api_key: str | None = None, timeout: float = 120.0,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str = "http://localhost:8000",
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         super().__init__(api_key)
         self.http = httpx.AsyncClient(base_url=base_url, headers=self._headers, timeout=timeout, transport=transport)
 
-    async def segment(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *, objects=None,
-                      multimask: bool = False, refine: bool | None = None, format: str = "rle") -> SegmentResult:
-        objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
+    async def segment(
+        self,
+        points=None,
+        labels=None,
+        box=None,
+        mask_rle=None,
+        mask_logits_id=None,
+        *,
+        objects=None,
+        multimask: bool = False,
+        refine: bool | None = None,
+        format: str = "rle",
+    ) -> SegmentResult:
+        objs = self._objects(
+            objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id
+        )
         body = self._body(objs, multimask, refine, format, resend=False)
         response = await self.http.post("/segment", json=body)
         if self._should_resend(response, body):
             response = await self.http.post("/segment", json=self._body(objs, multimask, refine, format, resend=True))
         return self._result(response)
 
-    async def segment_stream(self, points=None, labels=None, box=None, mask_rle=None, mask_logits_id=None, *,
-                             objects=None, multimask: bool = False, refine: bool = True, format: str = "rle"):
+    async def segment_stream(
+        self,
+        points=None,
+        labels=None,
+        box=None,
+        mask_rle=None,
+        mask_logits_id=None,
+        *,
+        objects=None,
+        multimask: bool = False,
+        refine: bool = True,
+        format: str = "rle",
+    ):
         """As ``SAM2RefinerClient.segment_stream``, an async iterator."""
-        objs = self._objects(objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id)
+        objs = self._objects(
+            objects, points=points, labels=labels, box=box, mask_rle=mask_rle, mask_logits_id=mask_logits_id
+        )
         for resend in (False, True):
             body = self._stream_body(objs, multimask, refine, format, resend)
             async with self.http.stream("POST", "/segment", json=body) as response:
@@ -270,8 +335,14 @@ def _parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segment", help="segment one object and write its mask as a PNG")
     seg.add_argument("image", type=Path)
     seg.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"))
-    seg.add_argument("--point", nargs=3, type=float, action="append", metavar=("X", "Y", "LABEL"),
-                     help="a click; LABEL 1 = foreground, 0 = background (repeatable)")
+    seg.add_argument(
+        "--point",
+        nargs=3,
+        type=float,
+        action="append",
+        metavar=("X", "Y", "LABEL"),
+        help="a click; LABEL 1 = foreground, 0 = background (repeatable)",
+    )
     seg.add_argument("--out", type=Path, default=Path("mask.png"))
     seg.add_argument("--no-refine", action="store_true", help="SAM 2's mask, without the refiner")
     seg.add_argument("--url", default="http://localhost:8000")
@@ -291,14 +362,18 @@ def main(argv: list[str] | None = None) -> int:
     with SAM2RefinerClient(args.url, api_key=args.api_key) as client:
         client.set_image(args.image)
         try:
-            result = client.segment(points=points, labels=labels, box=args.box, refine=False if args.no_refine else None)
+            result = client.segment(
+                points=points, labels=labels, box=args.box, refine=False if args.no_refine else None
+            )
         except ServiceRequestError as e:
             print(e, file=sys.stderr)
             return 1
     obj = result.objects[0]
     Image.fromarray(obj.best.astype(np.uint8) * 255).save(args.out)
-    print(f"{args.out}: {result.width}x{result.height}, score {obj.scores.max():.3f}, image_id {result.image_id}, "
-          f"{result.timings_ms['total']:.0f} ms")
+    print(
+        f"{args.out}: {result.width}x{result.height}, score {obj.scores.max():.3f}, image_id {result.image_id}, "
+        f"{result.timings_ms['total']:.0f} ms"
+    )
     return 0
 
 

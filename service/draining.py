@@ -67,8 +67,11 @@ class Drain:
             done = True
         except asyncio.TimeoutError:
             done = False
-        log.warning("draining: %d video message(s) were in flight; %s", waiting,
-                    "all answered" if done else f"{self._in_flight} still running after {timeout_s:.0f} s")
+        log.warning(
+            "draining: %d video message(s) were in flight; %s",
+            waiting,
+            "all answered" if done else f"{self._in_flight} still running after {timeout_s:.0f} s",
+        )
         return done
 
     def install_sigterm(self, timeout_s: float, delay_s: float = 0.0) -> bool:

@@ -106,8 +106,11 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI answers a body json.loads raised on other than JSONDecodeError (a 5,000-digit integer, deep
             # nesting) with a bare 400; it is malformed JSON like any other.
             return _response(MalformedJsonError("body", f"not valid JSON: {str(exc.__cause__)[:200]}"))
-        return JSONResponse(ErrorBody.of("http_error", None, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            ErrorBody.of("http_error", None, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _internal(_req: Request, _exc: Exception):

@@ -123,12 +123,20 @@ class InferenceEngine:
         s = self.settings
         refiner_config = read_refiner_checkpoint(s.refiner_checkpoint)[0].sam2_config if s.refiner_checkpoint else None
         self.sam2_choice = choose_sam2(
-            s.sam2_config, resolve_device(s.device), s.sam2_checkpoint, refiner_config=refiner_config,
-            fetch=s.fetch_weights, fetch_timeout_s=s.fetch_timeout_s,
+            s.sam2_config,
+            resolve_device(s.device),
+            s.sam2_checkpoint,
+            refiner_config=refiner_config,
+            fetch=s.fetch_weights,
+            fetch_timeout_s=s.fetch_timeout_s,
         )
         self.model = build_sam2refiner(
-            self.sam2_choice.config, s.image_size, s.device,
-            sam2_checkpoint=self.sam2_choice.checkpoint, refiner_checkpoint=s.refiner_checkpoint, seed=s.seed,
+            self.sam2_choice.config,
+            s.image_size,
+            s.device,
+            sam2_checkpoint=self.sam2_choice.checkpoint,
+            refiner_checkpoint=s.refiner_checkpoint,
+            seed=s.seed,
             modules=self._refiner_modules(),
             video=True,  # sam2's video-builder options too: they only change memory encoding (video sessions)
         )
@@ -136,7 +144,10 @@ class InferenceEngine:
         self.worker = DeviceWorker(str(self.device), s.queue_size, s.retry_after_s)
         info = self.describe()
         metrics.MODEL_INFO.labels(
-            info["config"], str(info["image_size"]), info["device"], info["dtype"],
+            info["config"],
+            str(info["image_size"]),
+            info["device"],
+            info["dtype"],
             ",".join(k for k, v in info["modules"].items() if v) or "none",
             str(info["weights"]["random_weights"]).lower(),
         ).set(1)
@@ -149,7 +160,7 @@ class InferenceEngine:
 
     @property
     def refiner(self) -> str:
-        """"trained", "random" or "none" (SAM 2 alone)."""
+        """ "trained", "random" or "none" (SAM 2 alone)."""
         return self.model.weights.refiner
 
     def resolve_refine(self, requested, field_name: str = "refine") -> bool:
@@ -170,7 +181,9 @@ class InferenceEngine:
         """One dummy encode + decode, so the first user request does not pay for lazy initialisation."""
         if self.settings.warmup:
             pixels = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
-            obj = PreparedObject(points=np.array([[40.0, 30.0]]), labels=np.array([1]), box=np.array([10.0, 10.0, 80.0, 50.0]))
+            obj = PreparedObject(
+                points=np.array([[40.0, 30.0]]), labels=np.array([1]), box=np.array([10.0, 10.0, 80.0, 50.0])
+            )
             refine = self.resolve_refine(None)
             await self.worker.submit(lambda: self._decode_objects(self.predictor.encode([pixels]), [obj], True, refine))
         self.ready = True
@@ -213,9 +226,13 @@ class InferenceEngine:
             "dtypes": {"image": self.dtype, "video": self.dtype},
             "modules": self.model.config.modules.as_dict(),
             "weights": {
-                "sam2_checkpoint": w.sam2_checkpoint, "sam2_sha256": w.sam2_sha256, "sam2_source": self.sam2_choice.weights,
-                "refiner_checkpoint": w.refiner_checkpoint, "refiner_sha256": w.refiner_sha256,
-                "random_weights": bool(random), "warning": warning,
+                "sam2_checkpoint": w.sam2_checkpoint,
+                "sam2_sha256": w.sam2_sha256,
+                "sam2_source": self.sam2_choice.weights,
+                "refiner_checkpoint": w.refiner_checkpoint,
+                "refiner_sha256": w.refiner_sha256,
+                "random_weights": bool(random),
+                "warning": warning,
             },
             "feature_cache_bytes": self.settings.feature_cache_bytes,
             "logits_cache_bytes": self.settings.logits_cache_bytes,
@@ -226,20 +243,30 @@ class InferenceEngine:
     def cached_features(self, image_id: str, field_name: str = "image_id") -> ImageFeatures:
         feats = self.features.get(image_id)
         if feats is None:
-            raise UnknownIdError(field_name, f"image {image_id!r} is unknown or was evicted from the cache: resend the image as 'image'")
+            raise UnknownIdError(
+                field_name, f"image {image_id!r} is unknown or was evicted from the cache: resend the image as 'image'"
+            )
         return feats
 
     def cached_logits(self, logits_id: str, image_id: str, field_name: str) -> torch.Tensor:
         entry = self.logits.get(logits_id)
         if entry is None:
-            raise UnknownIdError(field_name, f"logits {logits_id!r} are unknown or were evicted: resend the object's prompts without them")
+            raise UnknownIdError(
+                field_name,
+                f"logits {logits_id!r} are unknown or were evicted: resend the object's prompts without them",
+            )
         if entry.image_id != image_id:
             raise UnknownIdError(field_name, f"logits {logits_id!r} belong to another image")
         return entry.logits
 
     # ------------------------------------------------------------------ features: cached, or encoded stage by stage
-    def feature_source(self, image_id: str, pixels: np.ndarray | None = None, features: ImageFeatures | None = None,
-                       field_name: str = "image_id") -> FeatureSource:
+    def feature_source(
+        self,
+        image_id: str,
+        pixels: np.ndarray | None = None,
+        features: ImageFeatures | None = None,
+        field_name: str = "image_id",
+    ) -> FeatureSource:
         """An image's features: ``features`` (from the cache), the encoding of ``image_id`` already in flight, or
         (with ``pixels``) a new staged encoding. Without any of them the id is unknown (404)."""
         if features is not None:
@@ -263,7 +290,9 @@ class InferenceEngine:
         click (on this image or another) waits behind at most the one encoder pass that is running. The complete
         features enter the cache when the last job is done."""
         try:
-            (staged, seconds), waited = await self.worker.submit(lambda: self._timed(self.predictor.start_encoding, pixels))
+            (staged, seconds), waited = await self.worker.submit(
+                lambda: self._timed(self.predictor.start_encoding, pixels)
+            )
             source.sam2.set_result((staged.sam2_features, seconds, waited))
 
             def next_part():
@@ -273,7 +302,9 @@ class InferenceEngine:
 
             features = None
             while features is None:
-                (features, part_s), part_wait = await self.worker.submit(lambda: self._timed(next_part), background=True)
+                (features, part_s), part_wait = await self.worker.submit(
+                    lambda: self._timed(next_part), background=True
+                )
                 seconds, waited = seconds + part_s, waited + part_wait
             source.full.set_result((features, seconds, waited))
             self.features.put(image_id, features)
@@ -291,23 +322,28 @@ class InferenceEngine:
         return out, time.perf_counter() - start
 
     def _not_ready(self) -> NotReadyError:
-        return NotReadyError(None, "the model is still loading or warming up; retry shortly",
-                             headers={"Retry-After": str(self.settings.retry_after_s)})
+        return NotReadyError(
+            None,
+            "the model is still loading or warming up; retry shortly",
+            headers={"Retry-After": str(self.settings.retry_after_s)},
+        )
 
     # ------------------------------------------------------------------ segmentation
     def refines(self, refine: bool) -> bool:
         """Whether ``refine`` means any work beyond SAM 2's path for the loaded model."""
         return bool(refine) and self.model.config.modules.any()
 
-    async def segment(self, source: FeatureSource, image_id: str, objects: list[PreparedObject], multimask: bool,
-                      refine: bool) -> SegmentResult:
+    async def segment(
+        self, source: FeatureSource, image_id: str, objects: list[PreparedObject], multimask: bool, refine: bool
+    ) -> SegmentResult:
         """The masks of ``objects`` as the non-streamed answer gives them: refined once the image's features are
         complete, or SAM 2's (``refine`` false) as soon as its global pass is done."""
         stage = "refined" if self.refines(refine) else "sam2"
         return await self.segment_stage(source, image_id, objects, multimask, stage)
 
-    async def segment_stream(self, source: FeatureSource, image_id: str, objects: list[PreparedObject],
-                             multimask: bool, refine: bool):
+    async def segment_stream(
+        self, source: FeatureSource, image_id: str, objects: list[PreparedObject], multimask: bool, refine: bool
+    ):
         """Yields SAM 2's masks first (one global encoder pass), then, when refining, the refined masks (equal to
         ``segment``'s answer) once the quadrants are encoded; the last result has ``final`` set."""
         refining = self.refines(refine)
@@ -317,8 +353,9 @@ class InferenceEngine:
         if refining:
             yield await self.segment_stage(source, image_id, objects, multimask, "refined")
 
-    async def segment_stage(self, source: FeatureSource, image_id: str, objects: list[PreparedObject],
-                            multimask: bool, stage: str) -> SegmentResult:
+    async def segment_stage(
+        self, source: FeatureSource, image_id: str, objects: list[PreparedObject], multimask: bool, stage: str
+    ) -> SegmentResult:
         """One stage's masks: "sam2" (refiner off, from SAM 2's features) or "refined" (from the complete ones).
         Decoding is a batchable job: requests on the same features (same multimask and stage) that wait together
         share a pass. Logits are kept only once every object of the request succeeded."""
@@ -336,7 +373,9 @@ class InferenceEngine:
         (outputs, timings), waited, batch_size = await self.worker.submit_batched(
             key, (features, objects), lambda payloads: self._decode_batch(payloads, multimask, refine)
         )
-        results = [ObjectResult(masks, scores, self._keep_logits(image_id, low_res)) for masks, scores, low_res in outputs]
+        results = [
+            ObjectResult(masks, scores, self._keep_logits(image_id, low_res)) for masks, scores, low_res in outputs
+        ]
         h, w = features.orig_hw[0]
         if source.cache_hit:
             encode_s = encode_wait = 0.0

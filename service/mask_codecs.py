@@ -55,7 +55,9 @@ def decode_rle(rle: dict, field: str = "rle") -> np.ndarray:
         counts = rle["counts"]
         if isinstance(counts, list):
             if any((not isinstance(c, int)) or c < 0 for c in counts) or sum(counts) != h * w:
-                raise InvalidFieldError(f"{field}.counts", f"uncompressed counts must be non-negative and sum to {h}*{w}")
+                raise InvalidFieldError(
+                    f"{field}.counts", f"uncompressed counts must be non-negative and sum to {h}*{w}"
+                )
             coded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
         else:
             # pycocotools decodes runs that fall short of h*w into a partly uninitialised mask: check them first.
@@ -64,8 +66,10 @@ def decode_rle(rle: dict, field: str = "rle") -> np.ndarray:
             except ValueError as e:
                 raise InvalidFieldError(f"{field}.counts", f"not compressed COCO RLE counts: {e}") from None
             if any(r < 0 for r in runs) or sum(runs) != h * w:
-                raise InvalidFieldError(f"{field}.counts", f"run lengths must be non-negative and sum to {h}*{w} = "
-                                                           f"{h * w}; these sum to {sum(runs)}")
+                raise InvalidFieldError(
+                    f"{field}.counts",
+                    f"run lengths must be non-negative and sum to {h}*{w} = {h * w}; these sum to {sum(runs)}",
+                )
             coded = {"size": [h, w], "counts": counts.encode("ascii")}
         mask = mask_utils.decode(coded)
     except InvalidFieldError:

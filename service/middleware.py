@@ -22,9 +22,17 @@ def is_web_app(path: str) -> bool:
 
 async def send_error(send, status: int, code: str, field: str | None, message: str, headers=()) -> None:
     payload = json.dumps(ErrorBody.of(code, field, message)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -69,8 +77,14 @@ class ApiKeyAuth:
         if scope["type"] not in ("http", "websocket") or self._allowed(scope):
             return await self.app(scope, receive, send)
         if scope["type"] == "http":
-            return await send_error(send, 401, "unauthorized", "authorization", "missing or wrong bearer API key",
-                                    [(b"www-authenticate", b"Bearer")])
+            return await send_error(
+                send,
+                401,
+                "unauthorized",
+                "authorization",
+                "missing or wrong bearer API key",
+                [(b"www-authenticate", b"Bearer")],
+            )
         await receive()  # websocket.connect; refusing the handshake answers it with 403
         await send({"type": "websocket.close", "code": 4401, "reason": "missing or wrong API key"})
 

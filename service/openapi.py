@@ -17,12 +17,12 @@ STATUS_MEANING = {
     401: "Missing or wrong API key (`unauthorized`)",
     404: "Unknown or evicted id, or no such session (`unknown_id`); an unknown route (`http_error`)",
     409: "Conflicting state: refine asked of a server without a refiner (`refiner_not_loaded`), another worker "
-         "advancing the session (`session_busy`, `stale_state`)",
+    "advancing the session (`session_busy`, `stale_state`)",
     413: "Body or image over the limit (`too_large`)",
     422: "Malformed JSON (`malformed_json`) or an invalid field (`invalid_field`), named in `error.field`",
     503: "Queue full, model not ready or worker draining (`queue_full`, `not_ready`, `draining`), state store down "
-         "(`state_store_unavailable`); "
-         "with `Retry-After` where retrying helps",
+    "(`state_store_unavailable`); "
+    "with `Retry-After` where retrying helps",
 }
 SECURITY_SCHEME = "bearerAuth"
 
@@ -37,11 +37,14 @@ def install_openapi(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes, description=app.description)
             schema.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
-                "type": "http", "scheme": "bearer",
+                "type": "http",
+                "scheme": "bearer",
                 "description": "SAM2REFINER_API_KEY, when the server has one; a WebSocket may send ?api_key= instead",
             }
-            unauthorized = {"description": STATUS_MEANING[401],
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+            unauthorized = {
+                "description": STATUS_MEANING[401],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            }
             for path, operations in schema.get("paths", {}).items():
                 if path in OPEN_PATHS or path in DOCS_PATHS:
                     continue

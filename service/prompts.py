@@ -22,18 +22,23 @@ def check_limits(req: SegmentRequest, settings: Settings) -> None:
     """Cheap checks that need no image (counts, which prompts go together): run them before decoding anything."""
     check_counts([None if o.points is None else len(o.points) for o in req.objects], prompt_limits(settings))
     for i, obj in enumerate(req.objects):
-        check_object_prompts(obj.points, obj.labels, obj.box, obj.mask, mask_logits=obj.mask_logits_id, where=f"objects.{i}")
+        check_object_prompts(
+            obj.points, obj.labels, obj.box, obj.mask, mask_logits=obj.mask_logits_id, where=f"objects.{i}"
+        )
 
 
-def prepare_objects(req: SegmentRequest, height: int, width: int, image_id: str, engine: InferenceEngine) -> list[PreparedObject]:
+def prepare_objects(
+    req: SegmentRequest, height: int, width: int, image_id: str, engine: InferenceEngine
+) -> list[PreparedObject]:
     """Validates every object's prompts against an image of ``height`` x ``width`` pixels."""
     prepared = []
     for i, obj in enumerate(req.objects):
         where = f"objects.{i}"
         out = PreparedObject()
         if obj.points is not None:
-            points, labels = check_points(obj.points, obj.labels, (height, width),
-                                          points_arg=f"{where}.points", labels_arg=f"{where}.labels")
+            points, labels = check_points(
+                obj.points, obj.labels, (height, width), points_arg=f"{where}.points", labels_arg=f"{where}.labels"
+            )
             out.points, out.labels = points[0], labels[0]
         if obj.box is not None:
             out.box = check_boxes(obj.box, (height, width), f"{where}.box")[0]

@@ -20,7 +20,8 @@ class RLE(_Strict):
 
     size: tuple[PositiveInt, PositiveInt] = Field(description="[height, width]")
     counts: str | list[Annotated[int, Field(ge=0)]] = Field(
-        description="compressed (string) or uncompressed (run lengths, summing to height x width)")
+        description="compressed (string) or uncompressed (run lengths, summing to height x width)"
+    )
 
 
 class ObjectPrompt(_Strict):
@@ -41,8 +42,11 @@ class SegmentRequest(_Strict):
     image_id: str | None = Field(None, description="image_id from an earlier response, instead of image")
     objects: list[ObjectPrompt] = Field(min_length=1, description="one entry per object to segment")
     multimask: bool = Field(False, description="three candidate masks per object instead of one")
-    refine: bool | None = Field(None, description="run the SAM2Refiner modules; false gives SAM 2's masks; unset: on "
-                                                  "when the server has a refiner (GET /v1/model: refine_default)")
+    refine: bool | None = Field(
+        None,
+        description="run the SAM2Refiner modules; false gives SAM 2's masks; unset: on "
+        "when the server has a refiner (GET /v1/model: refine_default)",
+    )
     stream: bool = Field(False, description="answer NDJSON: SAM 2's masks first, then the refined ones")
     format: MaskFormat = Field("rle", description="mask encoding: rle (COCO), png (base64) or polygons")
 
@@ -107,7 +111,6 @@ class WsErrorMessage(BaseModel):
         return message
 
 
-
 class MaskOut(BaseModel):
     mask: dict | str | list = Field(description="in the requested format")
     score: float = Field(description="predicted IoU")
@@ -144,7 +147,9 @@ class SegmentResponse(BaseModel):
 class WeightsOut(BaseModel):
     sam2_checkpoint: str | None
     sam2_sha256: str | None
-    sam2_source: str = Field(description="where SAM 2's weights come from (a file, the official Hub file) or why they are RANDOM")
+    sam2_source: str = Field(
+        description="where SAM 2's weights come from (a file, the official Hub file) or why they are RANDOM"
+    )
     refiner_checkpoint: str | None
     refiner_sha256: str | None
     random_weights: bool = Field(description="true when SAM 2 or the refiner runs on random weights")
@@ -153,10 +158,13 @@ class WeightsOut(BaseModel):
 
 class ModelOut(BaseModel):
     config: str
-    config_reason: str = Field(description="why this config: asked for, read from the checkpoint, or auto for the device")
+    config_reason: str = Field(
+        description="why this config: asked for, read from the checkpoint, or auto for the device"
+    )
     refiner: Literal["none", "random", "trained"] = Field(
         description="trained: a refiner checkpoint is loaded (weights.refiner_sha256); random: RANDOM refiner "
-                    "weights (SAM2REFINER_RANDOM_REFINER); none: SAM 2 alone, refine requests answer 409")
+        "weights (SAM2REFINER_RANDOM_REFINER); none: SAM 2 alone, refine requests answer 409"
+    )
     refine_default: bool = Field(description="what a request without 'refine' gets")
     image_size: int
     device: str

@@ -17,15 +17,28 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAM2REFINER_", env_file=None, protected_namespaces=())
 
     # --- model
-    sam2_config: str = Field("auto", description="SAM 2.1 config: auto (the checkpoint's; else hiera_l on CUDA, "
-                                                 "hiera_t on CPU), hiera_t, hiera_s, hiera_b+ or hiera_l")
+    sam2_config: str = Field(
+        "auto",
+        description="SAM 2.1 config: auto (the checkpoint's; else hiera_l on CUDA, "
+        "hiera_t on CPU), hiera_t, hiera_s, hiera_b+ or hiera_l",
+    )
     image_size: int = Field(1024, description="encoder input side in pixels (multiple of 32)")
     device: str = Field("auto", description="auto (cuda if present), cpu, cuda, cuda:N")
-    sam2_checkpoint: Path | None = Field(None, description="SAM 2.1 .pt; unset = the official file from the Hub, else RANDOM")
-    fetch_weights: bool = Field(True, description="without a SAM 2 checkpoint, fetch the official one (Hugging Face Hub, cached)")
-    fetch_timeout_s: float = Field(3.0, gt=0, description="seconds the Hub may take to answer before RANDOM weights are used")
-    refiner_checkpoint: Path | None = Field(None, description="trained refiner .safetensors; unset = no refiner (SAM 2 alone)")
-    random_refiner: bool = Field(False, description="without a refiner checkpoint, run the refiner on RANDOM weights (tests, demos)")
+    sam2_checkpoint: Path | None = Field(
+        None, description="SAM 2.1 .pt; unset = the official file from the Hub, else RANDOM"
+    )
+    fetch_weights: bool = Field(
+        True, description="without a SAM 2 checkpoint, fetch the official one (Hugging Face Hub, cached)"
+    )
+    fetch_timeout_s: float = Field(
+        3.0, gt=0, description="seconds the Hub may take to answer before RANDOM weights are used"
+    )
+    refiner_checkpoint: Path | None = Field(
+        None, description="trained refiner .safetensors; unset = no refiner (SAM 2 alone)"
+    )
+    random_refiner: bool = Field(
+        False, description="without a refiner checkpoint, run the refiner on RANDOM weights (tests, demos)"
+    )
     seed: int = Field(0, description="seed of the random weights used when a checkpoint is missing")
     warmup: bool = Field(True, description="run one dummy request before /readyz says ready")
 
@@ -41,13 +54,18 @@ class Settings(BaseSettings):
     max_objects: int = Field(32, description="objects per /segment request")
     max_points: int = Field(64, description="points per object")
     ws_max_message_bytes: int = Field(
-        64 * MiB, description="largest WebSocket message uvicorn takes in; larger ones close the socket (1009)")
+        64 * MiB, description="largest WebSocket message uvicorn takes in; larger ones close the socket (1009)"
+    )
 
     # --- video sessions (WebSocket /video/{session})
     video_ttl_s: float = Field(600.0, gt=0, description="idle seconds before a video session and its state expire")
     video_lease_s: float = Field(30.0, gt=0, description="longest one frame may hold a session's lease")
-    video_max_cond_frames: int = Field(16, ge=2, description="conditioning (prompted) frames kept per object: first + latest")
-    video_max_frame_bytes: int = Field(8 * MiB, gt=0, description="largest encoded frame (JPEG/PNG) in one binary message")
+    video_max_cond_frames: int = Field(
+        16, ge=2, description="conditioning (prompted) frames kept per object: first + latest"
+    )
+    video_max_frame_bytes: int = Field(
+        8 * MiB, gt=0, description="largest encoded frame (JPEG/PNG) in one binary message"
+    )
     video_max_objects: int = Field(32, gt=0, description="objects tracked at once in one video session")
     video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
     redis_timeout_s: float = Field(2.0, gt=0, description="seconds before an unanswered Redis call counts as failed")
@@ -84,8 +102,16 @@ class Settings(BaseSettings):
         check_image_size(v)
         return v
 
-    @field_validator("feature_cache_bytes", "logits_cache_bytes", "queue_size", "max_body_bytes",
-                     "max_image_pixels", "max_objects", "max_points", "workers")
+    @field_validator(
+        "feature_cache_bytes",
+        "logits_cache_bytes",
+        "queue_size",
+        "max_body_bytes",
+        "max_image_pixels",
+        "max_objects",
+        "max_points",
+        "workers",
+    )
     @classmethod
     def _positive(cls, v: int) -> int:
         if v <= 0:

@@ -45,8 +45,17 @@ log = logging.getLogger(__name__)
 LOCAL_COPIES = 64  # sessions whose last state a Redis-backed worker keeps in memory
 
 __all__ = [
-    "AppliedMessage", "StoredSession", "SessionInfo", "VideoStateStore", "InProcessStateStore", "RedisStateStore",
-    "StateStoreError", "StateStoreUnavailable", "SessionBusyError", "StaleStateError", "StateFormatError",
+    "AppliedMessage",
+    "StoredSession",
+    "SessionInfo",
+    "VideoStateStore",
+    "InProcessStateStore",
+    "RedisStateStore",
+    "StateStoreError",
+    "StateStoreUnavailable",
+    "SessionBusyError",
+    "StaleStateError",
+    "StateFormatError",
     "make_state_store",
 ]
 
@@ -128,8 +137,14 @@ class VideoStateStore(ABC):
     def load(self, session: str) -> StoredSession | None: ...
 
     @abstractmethod
-    def save(self, session: str, state: TrackerState, frame: bytes | None, expected: StoredSession | None,
-             applied: AppliedMessage | None = None) -> StoredSession:
+    def save(
+        self,
+        session: str,
+        state: TrackerState,
+        frame: bytes | None,
+        expected: StoredSession | None,
+        applied: AppliedMessage | None = None,
+    ) -> StoredSession:
         """Stores ``state`` if the stored session is still ``expected`` (None: it must not exist yet) and returns
         what is stored now; ``applied`` None keeps the stored one."""
 
@@ -190,7 +205,10 @@ class InProcessStateStore(VideoStateStore):
             current = entry.stored if entry else None
             _check_unchanged(session, _identity(current), expected)
             stored = StoredSession(
-                current.version + 1 if current else 1, current.epoch if current else _new_epoch(), state, frame,
+                current.version + 1 if current else 1,
+                current.epoch if current else _new_epoch(),
+                state,
+                frame,
                 applied or (current.applied if current else None),
             )
             self._sessions[session] = _Entry(stored, time.monotonic() + self.ttl_s, state.nbytes())
@@ -206,7 +224,9 @@ class InProcessStateStore(VideoStateStore):
             if entry is None:
                 return None
             frame = len(entry.stored.frame or b"")
-            return SessionInfo(entry.stored.version, entry.nbytes + frame, frame, max(0.0, entry.expires - time.monotonic()))
+            return SessionInfo(
+                entry.stored.version, entry.nbytes + frame, frame, max(0.0, entry.expires - time.monotonic())
+            )
 
     def touch(self, session):
         with self._lock:
@@ -256,8 +276,15 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 
 
 class RedisStateStore(VideoStateStore):
-    def __init__(self, url: str, fingerprint: str, ttl_s: float, lease_s: float = 30.0, prefix: str = "sam2refiner",
-                 timeout_s: float = 2.0):
+    def __init__(
+        self,
+        url: str,
+        fingerprint: str,
+        ttl_s: float,
+        lease_s: float = 30.0,
+        prefix: str = "sam2refiner",
+        timeout_s: float = 2.0,
+    ):
         super().__init__(fingerprint, ttl_s, lease_s)
         import redis
 
@@ -313,7 +340,11 @@ class RedisStateStore(VideoStateStore):
         key = self._key(session, "state")
         meta, memories = encode_state(state, self.fingerprint)
         cached = self._local_copy(session)
-        known = cached.fields if cached is not None and expected is not None and _identity(cached.stored) == _identity(expected) else None
+        known = (
+            cached.fields
+            if cached is not None and expected is not None and _identity(cached.stored) == _identity(expected)
+            else None
+        )
         version, epoch = (expected.version + 1, expected.epoch) if expected is not None else (1, _new_epoch())
         ttl_ms = int(self.ttl_s * 1000)
         with self._errors("saving the session"):
@@ -329,8 +360,12 @@ class RedisStateStore(VideoStateStore):
                     to_write = {f: t for f, t in memories.items() if f not in known or f in current_frame}
                     to_drop = sorted(known - set(memories))
                     pipe.multi()
-                    mapping = {"meta": meta, "ver": version, "epoch": epoch,
-                               **{f: encode_memory(t, self.fingerprint) for f, t in to_write.items()}}
+                    mapping = {
+                        "meta": meta,
+                        "ver": version,
+                        "epoch": epoch,
+                        **{f: encode_memory(t, self.fingerprint) for f, t in to_write.items()},
+                    }
                     if frame is not None:
                         mapping["frame"] = frame
                     if applied is not None:
@@ -398,23 +433,35 @@ class RedisStateStore(VideoStateStore):
 
     def _acquire(self, session: str, key: str, token: str) -> None:
         try:
-            outcome = self._acquire_script(keys=[key], args=[token, f"{self.owner}:", int(self.lease_s * 1000)], client=self.client)
+            outcome = self._acquire_script(
+                keys=[key], args=[token, f"{self.owner}:", int(self.lease_s * 1000)], client=self.client
+            )
         except self._redis_errors as e:
             # Redis may still run the SET once it answers again: clear that lease when it does.
             self._release_later(session, key, token)
-            raise StateStoreUnavailable(f"video state store (Redis) unreachable while taking the session lease: {e}") from e
+            raise StateStoreUnavailable(
+                f"video state store (Redis) unreachable while taking the session lease: {e}"
+            ) from e
         if isinstance(outcome, bytes):
             raise SessionBusyError(f"session {session} is being advanced by another worker ({outcome.decode()}); retry")
         if outcome == 1:
-            log.warning("video session %s: took over this worker's own lease left by an earlier attempt whose "
-                        "Redis reply was lost", session)
+            log.warning(
+                "video session %s: took over this worker's own lease left by an earlier attempt whose "
+                "Redis reply was lost",
+                session,
+            )
 
     def _release(self, session: str, key: str, token: str) -> None:
         try:
             self._release_script(keys=[key], args=[token], client=self.client)
         except self._redis_errors as e:
-            log.warning("video session %s: releasing its lease failed (%s); retrying in the background (the "
-                        "lease expires by itself within %.0f s)", session, e, self.lease_s)
+            log.warning(
+                "video session %s: releasing its lease failed (%s); retrying in the background (the "
+                "lease expires by itself within %.0f s)",
+                session,
+                e,
+                self.lease_s,
+            )
             self._release_later(session, key, token)
 
     def _release_later(self, session: str, key: str, token: str) -> None:
@@ -478,14 +525,23 @@ class RedisStateStore(VideoStateStore):
             try:
                 self._release_script(keys=[key], args=[token], client=self.client)
             except self._redis_errors:
-                log.warning("video session %s: its lease could not be released at shutdown; it expires within %.0f s",
-                            session, self.lease_s)
+                log.warning(
+                    "video session %s: its lease could not be released at shutdown; it expires within %.0f s",
+                    session,
+                    self.lease_s,
+                )
         self._unreleased.clear()
         self.client.close()
 
 
-def make_state_store(redis_url: str | None, fingerprint: str, ttl_s: float, lease_s: float = 30.0,
-                     prefix: str = "sam2refiner", timeout_s: float = 2.0) -> VideoStateStore:
+def make_state_store(
+    redis_url: str | None,
+    fingerprint: str,
+    ttl_s: float,
+    lease_s: float = 30.0,
+    prefix: str = "sam2refiner",
+    timeout_s: float = 2.0,
+) -> VideoStateStore:
     """Redis when a URL is set (several workers can share sessions), else this process's memory."""
     if redis_url:
         return RedisStateStore(redis_url, fingerprint, ttl_s, lease_s, prefix, timeout_s)

@@ -43,8 +43,16 @@ class VideoSessionError(RuntimeError):
 
 
 class VideoSession:
-    def __init__(self, url: str | Sequence[str], session: str, refine: bool | None = None, api_key: str | None = None,
-                 timeout: float = 300, retry_s: float = 60, format: str = "rle"):
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        session: str,
+        refine: bool | None = None,
+        api_key: str | None = None,
+        timeout: float = 300,
+        retry_s: float = 60,
+        format: str = "rle",
+    ):
         self.urls = [url] if isinstance(url, str) else list(url)
         self.session = session
         self.timeout, self.retry_s = timeout, retry_s
@@ -135,8 +143,14 @@ class VideoSession:
             self.reconnects += 1
             if (started.get("last_seq") or 0) < self._acked:  # what it acknowledged before is not there
                 self._disconnect()
-                raise VideoSessionError({"type": "error", "code": "session_lost", "field": "session", "message":
-                                         f"session {self.session} is gone (expired, deleted or Redis lost it): start anew"})
+                raise VideoSessionError(
+                    {
+                        "type": "error",
+                        "code": "session_lost",
+                        "field": "session",
+                        "message": f"session {self.session} is gone (expired, deleted or Redis lost it): start anew",
+                    }
+                )
         self._connected = True
         return started
 

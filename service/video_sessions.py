@@ -54,8 +54,12 @@ class VideoSessions:
         self.settings = settings
         self.tracker = StreamingTracker(engine.model, settings.video_max_cond_frames)
         self.store = store or make_state_store(
-            settings.redis_url or None, model_fingerprint(engine.model), settings.video_ttl_s, settings.video_lease_s,
-            settings.video_key_prefix, settings.redis_timeout_s,
+            settings.redis_url or None,
+            model_fingerprint(engine.model),
+            settings.video_ttl_s,
+            settings.video_lease_s,
+            settings.video_key_prefix,
+            settings.redis_timeout_s,
         )
         # session -> (frame index, digest of the frame's bytes, FrameFeatures) of its current frame
         self._features: OrderedDict[str, tuple[int, bytes, object]] = OrderedDict()
@@ -82,7 +86,9 @@ class VideoSessions:
 
     async def frame(self, session: str, raw: bytes, fmt: str, seq: int | None = None) -> dict:
         if len(raw) > self.settings.video_max_frame_bytes:
-            raise PayloadTooLargeError("frame", f"{len(raw)} bytes is over the limit of {self.settings.video_max_frame_bytes}")
+            raise PayloadTooLargeError(
+                "frame", f"{len(raw)} bytes is over the limit of {self.settings.video_max_frame_bytes}"
+            )
         start = time.perf_counter()
         pixels = await run_in_threadpool(decode_image_bytes, raw, self.settings.max_image_pixels, "frame")
         decode_s = time.perf_counter() - start
@@ -90,8 +96,11 @@ class VideoSessions:
         def op(stored):
             state = stored.state
             if state.orig_hw is not None and tuple(pixels.shape[:2]) != tuple(state.orig_hw):
-                raise InvalidFieldError("frame", f"frame is {pixels.shape[1]}x{pixels.shape[0]}, the session's frames are "
-                                                 f"{state.orig_hw[1]}x{state.orig_hw[0]}")
+                raise InvalidFieldError(
+                    "frame",
+                    f"frame is {pixels.shape[1]}x{pixels.shape[0]}, the session's frames are "
+                    f"{state.orig_hw[1]}x{state.orig_hw[0]}",
+                )
             t = time.perf_counter()
             feats = self.tracker.encode_frame(pixels, state.switches)
             encode_s = time.perf_counter() - t
@@ -105,8 +114,9 @@ class VideoSessions:
             metrics.VIDEO_FRAMES.inc()
         return reply
 
-    async def prompt(self, session: str, frame_idx: int | None, objects: list[dict], fmt: str,
-                     seq: int | None = None) -> dict:
+    async def prompt(
+        self, session: str, frame_idx: int | None, objects: list[dict], fmt: str, seq: int | None = None
+    ) -> dict:
         """``objects``: [{"obj_id", "points", "labels", "box", "mask" (in ``fmt``)}], already type-checked."""
 
         def op(stored):
@@ -114,11 +124,16 @@ class VideoSessions:
             if state.frame_idx < 0:
                 raise InvalidFieldError("frame_idx", "no frame has been sent yet: send a frame, then prompt on it")
             if frame_idx is not None and frame_idx != state.frame_idx:
-                raise InvalidFieldError("frame_idx", f"prompts apply to the current frame {state.frame_idx}, not {frame_idx}")
+                raise InvalidFieldError(
+                    "frame_idx", f"prompts apply to the current frame {state.frame_idx}, not {frame_idx}"
+                )
             added = {o["obj_id"] for o in objects} - set(state.objects)
             if len(state.objects) + len(added) > self.settings.video_max_objects:
-                raise InvalidFieldError("objects", f"the session tracks {len(state.objects)} objects; {len(added)} more "
-                                                   f"would pass the limit of {self.settings.video_max_objects} per session")
+                raise InvalidFieldError(
+                    "objects",
+                    f"the session tracks {len(state.objects)} objects; {len(added)} more "
+                    f"would pass the limit of {self.settings.video_max_objects} per session",
+                )
             prompts = [self._object_prompt(i, o, fmt, state.orig_hw) for i, o in enumerate(objects)]
             feats = self._current_features(session, stored)
             try:
@@ -135,18 +150,30 @@ class VideoSessions:
             except InvalidInputError as e:
                 raise InvalidFieldError("obj_id", e.detail) from e
 
-        return (await self._run(session, op, lambda _: {"type": "removed", "obj_id": obj_id}, seq=seq, keep_frame=True)).reply
+        return (
+            await self._run(session, op, lambda _: {"type": "removed", "obj_id": obj_id}, seq=seq, keep_frame=True)
+        ).reply
 
     async def reset(self, session: str, seq: int | None = None) -> dict:
-        outcome = await self._run(session, lambda stored: (self.tracker.reset(stored.state), None),
-                                  lambda _: {"type": "reset"}, seq=seq, keep_frame=True)
+        outcome = await self._run(
+            session,
+            lambda stored: (self.tracker.reset(stored.state), None),
+            lambda _: {"type": "reset"},
+            seq=seq,
+            keep_frame=True,
+        )
         return outcome.reply
 
     async def info(self, session: str) -> dict:
         stored, info = await run_in_threadpool(self._load_with_info, session)
-        return {**self.describe(stored), "session": session, "bytes": info.bytes,
-                "frame_bytes": info.frame_bytes, "ttl_s": round(info.ttl_s, 3),
-                "version": info.version}
+        return {
+            **self.describe(stored),
+            "session": session,
+            "bytes": info.bytes,
+            "frame_bytes": info.frame_bytes,
+            "ttl_s": round(info.ttl_s, 3),
+            "version": info.version,
+        }
 
     async def delete(self, session: str) -> bool:
         self._features.pop(session, None)
@@ -169,9 +196,18 @@ class VideoSessions:
         }
 
     # ------------------------------------------------------------------ internals
-    async def _run(self, session: str, op, reply: Callable[[object], dict] | None = None, *, seq: int | None = None,
-                   fmt: str = "rle", create: bool = False, frame: bytes | None = None,
-                   keep_frame: bool = False) -> _Outcome:
+    async def _run(
+        self,
+        session: str,
+        op,
+        reply: Callable[[object], dict] | None = None,
+        *,
+        seq: int | None = None,
+        fmt: str = "rle",
+        create: bool = False,
+        frame: bytes | None = None,
+        keep_frame: bool = False,
+    ) -> _Outcome:
         """Lease, load, ``op(stored)`` on the device worker, the reply, save; the stored session and the reply.
 
         ``op`` returns (new state or None for no change, result); ``reply(result)`` makes the client's message.
@@ -195,7 +231,11 @@ class VideoSessions:
                     message["seq"] = seq
                 if state is None:
                     return _Outcome(stored, message)
-                applied = None if seq is None else AppliedMessage(seq, json.dumps({"format": fmt, "message": message}).encode())
+                applied = (
+                    None
+                    if seq is None
+                    else AppliedMessage(seq, json.dumps({"format": fmt, "message": message}).encode())
+                )
                 t = time.perf_counter()
                 saved_frame = stored.frame if keep_frame and stored else frame
                 saved = self.store.save(session, state, saved_frame, stored, applied)
@@ -234,7 +274,9 @@ class VideoSessions:
         if mask is not None:
             check_mask_size(mask.shape, orig_hw, f"{where}.mask")
         if o.get("points") is not None:
-            check_points(o["points"], o.get("labels"), orig_hw, points_arg=f"{where}.points", labels_arg=f"{where}.labels")
+            check_points(
+                o["points"], o.get("labels"), orig_hw, points_arg=f"{where}.points", labels_arg=f"{where}.labels"
+            )
         if o.get("box") is not None:
             check_boxes(o["box"], orig_hw, f"{where}.box")
         return ObjectPrompt(o["obj_id"], o.get("points"), o.get("labels"), o.get("box"), mask)
@@ -264,6 +306,7 @@ class VideoSessions:
         while len(self._features) > FEATURE_COPIES:
             self._features.popitem(last=False)
 
+
 @dataclass
 class _Outcome:
     stored: StoredSession | None  # as stored after the message
@@ -278,10 +321,16 @@ def _masks_reply(kind: str, fmt: str) -> Callable[[object], dict]:
         objects = []
         for r in result.objects:
             mask = (r.logits > 0).cpu().numpy()
-            objects.append({
-                "obj_id": r.obj_id, "mask": encode_mask(mask, fmt), "score": round(r.score, 6),
-                "object_score": round(r.object_score, 6), "visible": bool(r.visible), "area": int(np.count_nonzero(mask)),
-            })
+            objects.append(
+                {
+                    "obj_id": r.obj_id,
+                    "mask": encode_mask(mask, fmt),
+                    "score": round(r.score, 6),
+                    "object_score": round(r.object_score, 6),
+                    "visible": bool(r.visible),
+                    "area": int(np.count_nonzero(mask)),
+                }
+            )
         result.timings["encode_output"] = time.perf_counter() - t
         return {"type": kind, "frame_idx": result.frame_idx, "objects": objects}
 
@@ -297,10 +346,16 @@ def _replay(stored: StoredSession, seq: int, fmt: str) -> dict | None:
         kept = json.loads(applied.reply)
         if kept["format"] == fmt:
             return {**kept["message"], "duplicate": True, "timings": {}}  # nothing ran this time
-        raise DuplicateFrameError("seq", f"message {seq} was applied already; its reply was in format {kept['format']}, "
-                                         f"not {fmt}: go on with the next message")
-    raise DuplicateFrameError("seq", f"message {seq} was applied already (the last applied is {applied.seq}) and its "
-                                     "reply is no longer kept: go on with the next message")
+        raise DuplicateFrameError(
+            "seq",
+            f"message {seq} was applied already; its reply was in format {kept['format']}, "
+            f"not {fmt}: go on with the next message",
+        )
+    raise DuplicateFrameError(
+        "seq",
+        f"message {seq} was applied already (the last applied is {applied.seq}) and its "
+        "reply is no longer kept: go on with the next message",
+    )
 
 
 def _observed_ms(timings: dict[str, float]) -> dict[str, float]:

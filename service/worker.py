@@ -74,7 +74,9 @@ class DeviceWorker:
         result, waited, _ = await self._submit(lambda _payloads: [fn()], None, None)
         return result, waited
 
-    async def submit_batched(self, key: Hashable, payload: Any, batch_fn: Callable[[list], list]) -> tuple[Any, float, int]:
+    async def submit_batched(
+        self, key: Hashable, payload: Any, batch_fn: Callable[[list], list]
+    ) -> tuple[Any, float, int]:
         """Runs ``batch_fn`` on this payload and on any queued with the same key; returns (this payload's
         outcome, seconds waited, how many payloads shared the call)."""
         return await self._submit(batch_fn, payload, key)
@@ -87,7 +89,8 @@ class DeviceWorker:
         except queue.Full:
             metrics.QUEUE_REJECTED.inc()
             raise QueueFullError(
-                None, f"the device queue is full ({self._queue.maxsize} waiting); retry shortly",
+                None,
+                f"the device queue is full ({self._queue.maxsize} waiting); retry shortly",
                 headers={"Retry-After": str(self.retry_after_s)},
             ) from None
         metrics.QUEUE_DEPTH.inc()

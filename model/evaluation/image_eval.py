@@ -39,13 +39,18 @@ class ImageRun:
 def predict_object(predictor, features, mask: np.ndarray, run: ImageRun, seed: int) -> np.ndarray:
     """The predicted binary mask [H, W] of one GT object under ``run``'s protocol."""
     if run.prompt == "box":
-        masks, _, _ = predictor.predict_on_features(features, box=mask_box(mask)[None], multimask_output=False, refine=run.switches)
+        masks, _, _ = predictor.predict_on_features(
+            features, box=mask_box(mask)[None], multimask_output=False, refine=run.switches
+        )
         return masks[0, 0].cpu().numpy()
     points = evaluation_points(mask, run.num_points, seed)
     multi = run.num_points == 1
     masks, scores, _ = predictor.predict_on_features(
-        features, point_coords=points[None], point_labels=np.ones((1, len(points)), np.int32),
-        multimask_output=multi, refine=run.switches,
+        features,
+        point_coords=points[None],
+        point_labels=np.ones((1, len(points)), np.int32),
+        multimask_output=multi,
+        refine=run.switches,
     )
     best = int(scores[0].argmax()) if multi else 0
     return masks[0, best].cpu().numpy()
@@ -65,7 +70,9 @@ class RunScores:
         }
 
 
-def evaluate_image_set(predictor, dataset, runs: list[ImageRun], seed: int = 0, progress: bool = True, name: str = "") -> dict:
+def evaluate_image_set(
+    predictor, dataset, runs: list[ImageRun], seed: int = 0, progress: bool = True, name: str = ""
+) -> dict:
     """{run name: {"mIoU", "mBIoU", "n"}} on one data set (percent, as the paper prints them)."""
     scores = {run.name: RunScores([], []) for run in runs}
     bar = tqdm(range(len(dataset)), desc=f"eval {name}".strip(), disable=not progress, unit="img")
@@ -128,7 +135,9 @@ def table_runs(tables, available: RefinerSwitches, ablation_by_switching: bool =
             add(ImageRun(f"points{k}|{REFINER_ROW}", "points", available, k))
     if 4 in tables:
         for label, sw in ABLATION:
-            if (ablation_by_switching or not sw.any()) and sw & available == sw:  # a row needs all its modules; a missing one is not silently dropped
+            if (
+                ablation_by_switching or not sw.any()
+            ) and sw & available == sw:  # a row needs all its modules; a missing one is not silently dropped
                 add(ablation_run(label, sw))
     return list(runs.values())
 

@@ -53,14 +53,19 @@ def table3(image: dict) -> str:
     rows = []
     for k in POINT_COUNTS:
         for metric in ("mIoU", "mBIoU"):
-            rows.append([str(k), metric] + [_fmt(_average(image, f"points{k}|{label}", metric)) for label in (SAM2_ROW, REFINER_ROW)])
-    return "**Table 3** (point prompts, average over data sets)\n\n" + _markdown(["Point Num.", "Metric", SAM2_ROW, REFINER_ROW], rows)
+            rows.append(
+                [str(k), metric]
+                + [_fmt(_average(image, f"points{k}|{label}", metric)) for label in (SAM2_ROW, REFINER_ROW)]
+            )
+    return "**Table 3** (point prompts, average over data sets)\n\n" + _markdown(
+        ["Point Num.", "Metric", SAM2_ROW, REFINER_ROW], rows
+    )
 
 
 TABLE4_NOTES = {
     "checkpoints": "each row its own refiner checkpoint, trained with exactly those modules",
     "switches": "modules switched off at inference on ONE checkpoint trained with all of them, "
-                "not the paper's protocol (it trains one model per row)",
+    "not the paper's protocol (it trains one model per row)",
 }
 
 
@@ -69,9 +74,15 @@ def table4(image: dict, mode: str = "switches") -> str:
     for label, sw in ABLATION:
         run = f"ablation|{label}"
         marks = ["✓" if on else "" for on in (sw.la, sw.pr, sw.mr)]
-        rows.append([SAM2_ROW if label == SAM2_ROW else REFINER_ROW] + marks + [_fmt(_average(image, run, "mIoU")), _fmt(_average(image, run, "mBIoU"))])
+        rows.append(
+            [SAM2_ROW if label == SAM2_ROW else REFINER_ROW]
+            + marks
+            + [_fmt(_average(image, run, "mIoU")), _fmt(_average(image, run, "mBIoU"))]
+        )
     note = TABLE4_NOTES[mode]
-    return f"**Table 4** (module ablation, average over data sets; {note})\n\n" + _markdown(["Model", "LA", "PR", "MR", "mIoU", "mBIoU"], rows)
+    return f"**Table 4** (module ablation, average over data sets; {note})\n\n" + _markdown(
+        ["Model", "LA", "PR", "MR", "mIoU", "mBIoU"], rows
+    )
 
 
 # Table 2's columns per toolkit aggregate (video_eval.summarize).

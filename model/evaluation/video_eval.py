@@ -80,7 +80,9 @@ def evaluate_sequence(sequence, segment: Segmenter, protocol: str = "lvos") -> l
             raise ValueError(f"{sequence.name}: the segmenter returned no masks for object {obj.object_id}")
         shape = np.shape(predicted[obj.object_id])
         if shape != frames.shape[:3]:
-            raise ValueError(f"{sequence.name}: object {obj.object_id} masks have shape {shape}, expected {frames.shape[:3]}")
+            raise ValueError(
+                f"{sequence.name}: object {obj.object_id} masks have shape {shape}, expected {frames.shape[:3]}"
+            )
     labels = label_maps({obj.object_id: predicted[obj.object_id] for obj in sequence.objects}, frames.shape[:3])
     rows = []
     for obj in sequence.objects:
@@ -90,10 +92,15 @@ def evaluate_sequence(sequence, segment: Segmenter, protocol: str = "lvos") -> l
             pred = labels[t] == obj.object_id
             js.append(region_j(pred, gt))
             fs.append(boundary_f(pred, gt))
-        rows.append({
-            "sequence": sequence.name, "object": obj.object_id, "unseen": sequence.unseen,
-            "J": float(np.mean(js)) if js else float("nan"), "F": float(np.mean(fs)) if fs else float("nan"),
-        })
+        rows.append(
+            {
+                "sequence": sequence.name,
+                "object": obj.object_id,
+                "unseen": sequence.unseen,
+                "J": float(np.mean(js)) if js else float("nan"),
+                "F": float(np.mean(fs)) if fs else float("nan"),
+            }
+        )
     return rows
 
 
@@ -114,12 +121,19 @@ def summarize(rows: list[dict], aggregate: str = "all") -> dict:
     else:  # a split with no objects gives nan, as the toolkit's np.mean of an empty list does
         out["J"], out["F"] = (out["J_s"] + out["J_u"]) / 2, (out["F_s"] + out["F_u"]) / 2
         out["J&F"] = (out["J_s"] + out["F_s"] + out["J_u"] + out["F_u"]) / 4
-    return {"J&F": out["J&F"], "J": out["J"], "F": out["F"], **{k: out[k] for k in ("J_s", "F_s", "J_u", "F_u")},
-            "objects": len(rows), "aggregate": aggregate}
+    return {
+        "J&F": out["J&F"],
+        "J": out["J"],
+        "F": out["F"],
+        **{k: out[k] for k in ("J_s", "F_s", "J_u", "F_u")},
+        "objects": len(rows),
+        "aggregate": aggregate,
+    }
 
 
-def evaluate_video_set(sequences, segment: Segmenter, protocol: str = "lvos", progress: bool = True, name: str = "",
-                       aggregate: str = "all") -> dict:
+def evaluate_video_set(
+    sequences, segment: Segmenter, protocol: str = "lvos", progress: bool = True, name: str = "", aggregate: str = "all"
+) -> dict:
     rows: list[dict] = []
     bar = tqdm(list(sequences), desc=f"eval {name}".strip(), disable=not progress, unit="seq")
     for seq in bar:
@@ -128,4 +142,12 @@ def evaluate_video_set(sequences, segment: Segmenter, protocol: str = "lvos", pr
     return {**summarize(rows, aggregate), "per_object": rows}
 
 
-__all__ = ["AGGREGATES", "Segmenter", "evaluate_sequence", "evaluate_video_set", "evaluated_frames", "label_maps", "summarize"]
+__all__ = [
+    "AGGREGATES",
+    "Segmenter",
+    "evaluate_sequence",
+    "evaluate_video_set",
+    "evaluated_frames",
+    "label_maps",
+    "summarize",
+]

@@ -29,7 +29,10 @@ class DatasetError(ValueError):
 # (DUTS-TR and DUTS-TE, both used for training) and no DUT-OMRON. We follow the release.
 HQSEG44K_TRAIN = {
     "DIS5K-TR": ("DIS5K/DIS-TR/im", "DIS5K/DIS-TR/gt"),
-    "ThinObject5K-TR": ("thin_object_detection/ThinObject5K/images_train", "thin_object_detection/ThinObject5K/masks_train"),
+    "ThinObject5K-TR": (
+        "thin_object_detection/ThinObject5K/images_train",
+        "thin_object_detection/ThinObject5K/masks_train",
+    ),
     "FSS": ("cascade_psp/fss_all", "cascade_psp/fss_all"),
     "DUTS-TR": ("cascade_psp/DUTS-TR", "cascade_psp/DUTS-TR"),
     "DUTS-TE": ("cascade_psp/DUTS-TE", "cascade_psp/DUTS-TE"),
@@ -39,7 +42,10 @@ HQSEG44K_TRAIN = {
 # The four test sets of Table 1, in the paper's column order.
 IMAGE_TEST_SETS = {
     "DIS-VD": ("DIS5K/DIS-VD/im", "DIS5K/DIS-VD/gt"),
-    "ThinObject5K-TE": ("thin_object_detection/ThinObject5K/images_test", "thin_object_detection/ThinObject5K/masks_test"),
+    "ThinObject5K-TE": (
+        "thin_object_detection/ThinObject5K/images_test",
+        "thin_object_detection/ThinObject5K/masks_test",
+    ),
     "COIFT": ("thin_object_detection/COIFT/images", "thin_object_detection/COIFT/masks"),
     "HRSOD": ("thin_object_detection/HRSOD/images", "thin_object_detection/HRSOD/masks_max255"),
 }
@@ -208,8 +214,9 @@ class LVOSDataset:
     (palette label maps, annotated every few frames), ``<split>_meta.json`` with each object's frame range,
     and an optional list of unseen-category sequences (the toolkit's ``unseen_videos.txt``)."""
 
-    def __init__(self, name: str, root, meta: str | None = None, unseen_list: str | None = None,
-                 aggregate: str | None = None):
+    def __init__(
+        self, name: str, root, meta: str | None = None, unseen_list: str | None = None, aggregate: str | None = None
+    ):
         self.name, self.root = name, Path(root)
         self.aggregate = aggregate or default_aggregate(name)
         if self.aggregate not in ("all", "seen-unseen"):
@@ -219,7 +226,9 @@ class LVOSDataset:
         meta_path = self.root / (meta or f"{self.root.name}_meta.json")
         for need in (self.root / "JPEGImages", self.root / "Annotations", meta_path):
             if not need.exists():
-                raise DatasetError(f"{name}: {need} is missing (expected LVOS's JPEGImages/, Annotations/ and meta JSON)")
+                raise DatasetError(
+                    f"{name}: {need} is missing (expected LVOS's JPEGImages/, Annotations/ and meta JSON)"
+                )
         try:
             videos = json.loads(meta_path.read_text())["videos"]
         except (ValueError, KeyError) as e:
@@ -257,8 +266,14 @@ class LVOSDataset:
         return iter(self.sequences)
 
 
-def synthetic_video_set(name: str = "synthetic-video", num_sequences: int = 4, num_frames: int = 6, size: int = 128,
-                        seed: int = 0, unseen_every: int = 2) -> list[VideoSequence]:
+def synthetic_video_set(
+    name: str = "synthetic-video",
+    num_sequences: int = 4,
+    num_frames: int = 6,
+    size: int = 128,
+    seed: int = 0,
+    unseen_every: int = 2,
+) -> list[VideoSequence]:
     """In-memory sequences from ``synthetic_video``; every ``unseen_every``-th one is marked unseen."""
     out = []
     for i in range(num_sequences):
@@ -267,8 +282,15 @@ def synthetic_video_set(name: str = "synthetic-video", num_sequences: int = 4, n
         for k in range(masks.shape[1]):
             labels[masks[:, k]] = k + 1
         objects = [VideoObject(k + 1, 0, num_frames) for k in range(masks.shape[1])]
-        out.append(VideoSequence(f"{name}_{i:03d}", objects=objects, unseen=(i % unseen_every == unseen_every - 1),
-                                 frames=frames, labels=labels))
+        out.append(
+            VideoSequence(
+                f"{name}_{i:03d}",
+                objects=objects,
+                unseen=(i % unseen_every == unseen_every - 1),
+                frames=frames,
+                labels=labels,
+            )
+        )
     return out
 
 
@@ -326,10 +348,17 @@ def _under(root: Path, value) -> Path:
 def open_image_set(manifest: dict, section: str, name: str) -> ImageMaskFolder:
     entry = manifest[section].get(name)
     if entry is None:
-        raise DatasetError(f"data set {name!r} is not in the manifest's '{section}' section (has {sorted(manifest[section])})")
+        raise DatasetError(
+            f"data set {name!r} is not in the manifest's '{section}' section (has {sorted(manifest[section])})"
+        )
     try:
-        return ImageMaskFolder(name, _under(manifest["root"], entry["images"]), _under(manifest["root"], entry["masks"]),
-                               entry.get("image_ext", ".jpg"), entry.get("mask_ext", ".png"))
+        return ImageMaskFolder(
+            name,
+            _under(manifest["root"], entry["images"]),
+            _under(manifest["root"], entry["masks"]),
+            entry.get("image_ext", ".jpg"),
+            entry.get("mask_ext", ".png"),
+        )
     except KeyError as e:
         raise DatasetError(f"manifest entry {name!r} needs 'images' and 'masks' folders") from e
 
@@ -338,8 +367,13 @@ def open_video_set(manifest: dict, name: str) -> LVOSDataset:
     entry = manifest["video"].get(name)
     if entry is None:
         raise DatasetError(f"video set {name!r} is not in the manifest (has {sorted(manifest['video'])})")
-    return LVOSDataset(name, _under(manifest["root"], entry["root"]), entry.get("meta"), entry.get("unseen_list"),
-                       entry.get("aggregate"))
+    return LVOSDataset(
+        name,
+        _under(manifest["root"], entry["root"]),
+        entry.get("meta"),
+        entry.get("unseen_list"),
+        entry.get("aggregate"),
+    )
 
 
 __all__ = [

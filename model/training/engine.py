@@ -49,7 +49,18 @@ from .train_state import load_train_state, save_train_state
 
 log = logging.getLogger(__name__)
 
-LOG_COLUMNS = ["step", "epoch", "lr", "loss", "final", "intermediate", "images_per_s", "encoder_s", "refiner_s", "elapsed_s"]
+LOG_COLUMNS = [
+    "step",
+    "epoch",
+    "lr",
+    "loss",
+    "final",
+    "intermediate",
+    "images_per_s",
+    "encoder_s",
+    "refiner_s",
+    "elapsed_s",
+]
 
 
 # ------------------------------------------------------------------------------------------ distributed
@@ -105,7 +116,9 @@ class RefinerObjective(nn.Module):
         for i, batches in enumerate(prompt_batches):
             image_features = features.select(i)
             for pb in batches:
-                pred = self.model.predict_masks(image_features, pb.coords, pb.labels, pb.mask_input, multimask_output=pb.multimask)
+                pred = self.model.predict_masks(
+                    image_features, pb.coords, pb.labels, pb.mask_input, multimask_output=pb.multimask
+                )
                 parts = refiner_loss(kept_candidate(pred), targets[i][pb.rows], self.weights)
                 n = len(pb.rows)
                 total = total + parts["loss"] * n
@@ -144,7 +157,11 @@ def parameter_digest(model) -> str:
 def build_train_dataset(config: TrainConfig):
     if config.data == "synthetic":
         return SyntheticImages(
-            "synthetic-train", config.synthetic_images, config.image_size, config.synthetic_seed, config.synthetic_objects
+            "synthetic-train",
+            config.synthetic_images,
+            config.image_size,
+            config.synthetic_seed,
+            config.synthetic_objects,
         )
     manifest = load_manifest(config.manifest)
     names = config.train_sets or list(manifest["train"])
@@ -171,7 +188,12 @@ class Trainer:
         self.device = device
         self.out_dir = Path(config.out_dir)
         self.model = build_sam2refiner(
-            config.sam2_config, config.image_size, device, config.sam2_checkpoint, modules=config.switches, seed=config.seed,
+            config.sam2_config,
+            config.image_size,
+            device,
+            config.sam2_checkpoint,
+            modules=config.switches,
+            seed=config.seed,
         )
         if config.init_refiner:
             load_refiner_weights(self.model, config.init_refiner)
@@ -181,7 +203,9 @@ class Trainer:
         # One-click prompts train on SAM 2's multimask candidates, as SAM 2 itself decodes them (its policy's
         # point counts); the loss goes to the candidate SAM 2 returns (losses.kept_candidate).
         sam = self.model.sam2
-        self.multimask_points = (sam.multimask_min_pt_num, sam.multimask_max_pt_num) if sam.multimask_output_in_sam else None
+        self.multimask_points = (
+            (sam.multimask_min_pt_num, sam.multimask_max_pt_num) if sam.multimask_output_in_sam else None
+        )
         self.objective = RefinerObjective(self.model, LossWeights(config.loss_final, config.loss_intermediate))
         self.wrapped = DistributedDataParallel(self.objective) if self.dist.world > 1 else self.objective
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -189,7 +213,9 @@ class Trainer:
         dataset = build_train_dataset(config)
         max_side = config.max_side or 2 * config.image_size
         self.samples = TrainingSamples(dataset, config.image_size, max_side, config.augment_prob, config.seed)
-        self.sampler = ResumableSampler(self.samples, self.dist.world, self.dist.rank, shuffle=True, seed=config.seed, drop_last=True)
+        self.sampler = ResumableSampler(
+            self.samples, self.dist.world, self.dist.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
         self.steps_per_epoch = len(self.sampler) // config.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(
@@ -199,7 +225,9 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, self.steps_per_epoch))
         self.cache = FeatureCache(config.feature_cache_mb * 2**20)
         self.autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and config.amp == "auto" else nullcontext()
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if device.type == "cuda" and config.amp == "auto"
+            else nullcontext()
         )
         self.step = 0
         self.timing = {"encoder": 0.0, "refiner": 0.0}
@@ -222,7 +250,9 @@ class Trainer:
 
     def save_state(self, epoch: int) -> None:
         if self.dist.main:
-            save_train_state(self.state_path, self.model, self.optimizer, self.scheduler, self.step, epoch, self.config.as_dict())
+            save_train_state(
+                self.state_path, self.model, self.optimizer, self.scheduler, self.step, epoch, self.config.as_dict()
+            )
 
     # -------------------------------------------------------------------------------- one step
     def _encode(self, batch: list[dict]):
@@ -238,7 +268,9 @@ class Trainer:
         todo = [i for i, p in enumerate(parts) if p is None]
         if todo:
             with torch.no_grad(), self.autocast:
-                fresh = self.model.encode_backbone(torch.stack([prepared[i][0] for i in todo]), [prepared[i][1] for i in todo])
+                fresh = self.model.encode_backbone(
+                    torch.stack([prepared[i][0] for i in todo]), [prepared[i][1] for i in todo]
+                )
             for j, i in enumerate(todo):
                 parts[i] = select_backbone(fresh, j)
                 if not batch[i]["augmented"]:
@@ -308,7 +340,9 @@ class Trainer:
             writer = csv.DictWriter(log_file, LOG_COLUMNS)
             if new:
                 writer.writeheader()
-        bar = tqdm(total=stop, initial=self.step, disable=not (cfg.progress and self.dist.main), desc="train", unit="step")
+        bar = tqdm(
+            total=stop, initial=self.step, disable=not (cfg.progress and self.dist.main), desc="train", unit="step"
+        )
         start, images, running = time.perf_counter(), 0, None
         try:
             while self.step < stop:
@@ -316,8 +350,15 @@ class Trainer:
                 self.sampler.set_epoch(epoch)
                 self.samples.epoch = epoch
                 self.sampler.skip = (self.step - epoch * self.steps_per_epoch) * cfg.batch_size
-                loader = DataLoader(self.samples, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=True,
-                                    num_workers=cfg.num_workers, collate_fn=list, pin_memory=self.device.type == "cuda")
+                loader = DataLoader(
+                    self.samples,
+                    batch_size=cfg.batch_size,
+                    sampler=self.sampler,
+                    drop_last=True,
+                    num_workers=cfg.num_workers,
+                    collate_fn=list,
+                    pin_memory=self.device.type == "cuda",
+                )
                 for batch in loader:
                     loss, final, inter = self.train_step(batch, epoch)
                     self.step += 1
@@ -326,13 +367,26 @@ class Trainer:
                     running = loss if running is None else 0.9 * running + 0.1 * loss
                     elapsed = time.perf_counter() - start
                     bar.update(1)
-                    bar.set_postfix(loss=f"{running:.4f}", img_s=f"{images / elapsed:.2f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                    bar.set_postfix(
+                        loss=f"{running:.4f}",
+                        img_s=f"{images / elapsed:.2f}",
+                        lr=f"{self.scheduler.get_last_lr()[0]:.2e}",
+                    )
                     if log_file is not None and (self.step % cfg.log_every == 0 or self.step == stop):
-                        writer.writerow({
-                            "step": self.step, "epoch": epoch, "lr": self.scheduler.get_last_lr()[0], "loss": loss,
-                            "final": final, "intermediate": inter, "images_per_s": images / elapsed,
-                            "encoder_s": self.timing["encoder"], "refiner_s": self.timing["refiner"], "elapsed_s": elapsed,
-                        })
+                        writer.writerow(
+                            {
+                                "step": self.step,
+                                "epoch": epoch,
+                                "lr": self.scheduler.get_last_lr()[0],
+                                "loss": loss,
+                                "final": final,
+                                "intermediate": inter,
+                                "images_per_s": images / elapsed,
+                                "encoder_s": self.timing["encoder"],
+                                "refiner_s": self.timing["refiner"],
+                                "elapsed_s": elapsed,
+                            }
+                        )
                         log_file.flush()
                     if self.step % cfg.checkpoint_every == 0:
                         self.save_state(epoch)
@@ -349,10 +403,17 @@ class Trainer:
         result.state_path = self.state_path
         result.digest = parameter_digest(self.model)
         (self.out_dir / f"rank{self.dist.rank}_summary.json").parent.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / f"rank{self.dist.rank}_summary.json").write_text(json.dumps({
-            "step": self.step, "digest": result.digest, "losses": result.losses, "timing": self.timing,
-            "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "mb": self.cache.nbytes / 2**20},
-        }))
+        (self.out_dir / f"rank{self.dist.rank}_summary.json").write_text(
+            json.dumps(
+                {
+                    "step": self.step,
+                    "digest": result.digest,
+                    "losses": result.losses,
+                    "timing": self.timing,
+                    "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "mb": self.cache.nbytes / 2**20},
+                }
+            )
+        )
         if self.dist.main:
             result.refiner_path = self.out_dir / "refiner.safetensors"
             save_refiner_checkpoint(self.model, result.refiner_path)

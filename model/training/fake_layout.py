@@ -30,8 +30,16 @@ def _write_image_set(images_dir: Path, masks_dir: Path, count: int, size: int, s
         Image.fromarray((masks[0] * 255).astype(np.uint8)).save(masks_dir / f"{stem}.png")
 
 
-def write_fake_layout(root, images_per_set: int = 3, size: int = 256, videos: int = 2, frames: int = 6,
-                      train: bool = False, seed: int = 0, video_kinds=SHAPE_KINDS) -> Path:
+def write_fake_layout(
+    root,
+    images_per_set: int = 3,
+    size: int = 256,
+    videos: int = 2,
+    frames: int = 6,
+    train: bool = False,
+    seed: int = 0,
+    video_kinds=SHAPE_KINDS,
+) -> Path:
     """Test sets (and optionally HQSeg-44K's training folders) plus two LVOS-style video sets under ``root``;
     returns the manifest path. Each image holds one object, as in the real sets; ``video_kinds`` picks the
     videos' shapes (``synthetic.SHAPES``)."""
@@ -61,13 +69,19 @@ def write_fake_layout(root, images_per_set: int = 3, size: int = 256, videos: in
                     labels[masks[t, k]] = k + 1
                 Image.fromarray(labels).save(split / "Annotations" / seq / f"{t:08d}.png")
             for k in range(masks.shape[1]):
-                objects[str(k + 1)] = {"frame_range": {"start": "00000000", "end": f"{frames - 1:08d}", "frame_nums": frames}}
+                objects[str(k + 1)] = {
+                    "frame_range": {"start": "00000000", "end": f"{frames - 1:08d}", "frame_nums": frames}
+                }
             meta["videos"][seq] = {"objects": objects}
             if s % 2 == 1:
                 unseen.append(seq)
         (split / "valid_meta.json").write_text(json.dumps(meta))
         (split / "unseen_videos.txt").write_text("\n".join(unseen) + "\n")
-        doc["video"][name] = {"root": str(split.relative_to(root)), "meta": "valid_meta.json", "unseen_list": "unseen_videos.txt"}
+        doc["video"][name] = {
+            "root": str(split.relative_to(root)),
+            "meta": "valid_meta.json",
+            "unseen_list": "unseen_videos.txt",
+        }
     manifest = root / "manifest.yaml"
     import yaml
 

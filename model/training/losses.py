@@ -60,20 +60,29 @@ def kept_candidate(pred: MaskPrediction) -> MaskPrediction:
     per_candidate = lambda t: t.view(n, m, *t.shape[1:])[rows, best]  # noqa: E731  ([N*M, ...] -> [N, ...])
     aux = [per_candidate(a) for a in pred.aux_logits]  # [N, 1, r, r]
     return MaskPrediction(
-        logits=pred.logits[rows, best][:, None], low_res_logits=pred.low_res_logits[rows, best][:, None],
-        iou=pred.iou[rows, best][:, None], object_score_logits=pred.object_score_logits, aux_logits=aux,
-        token_index=pred.token_index[rows, best][:, None], object_embed=per_candidate(pred.object_embed),
+        logits=pred.logits[rows, best][:, None],
+        low_res_logits=pred.low_res_logits[rows, best][:, None],
+        iou=pred.iou[rows, best][:, None],
+        object_score_logits=pred.object_score_logits,
+        aux_logits=aux,
+        token_index=pred.token_index[rows, best][:, None],
+        object_embed=per_candidate(pred.object_embed),
     )
 
 
-def refiner_loss(pred: MaskPrediction, target: torch.Tensor, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
+def refiner_loss(
+    pred: MaskPrediction, target: torch.Tensor, weights: LossWeights | None = None
+) -> dict[str, torch.Tensor]:
     """Loss of one ``predict_masks`` call with ``multimask_output=False`` (or its ``kept_candidate``).
 
     pred.logits [N, 1, R, R]; pred.aux_logits three [N, 1, r, r] (empty without Mask Refinement);
     target [N, 1, S, S] soft GT. Returns {"loss", "final", "intermediate"} (the last two detached).
     """
     if pred.logits.shape[1] != 1:
-        raise ValueError(f"refiner_loss expects one mask per prompt (multimask_output=False), got {pred.logits.shape[1]}")
+        raise ValueError(
+            f"refiner_loss expects one mask per prompt (multimask_output=False), got {pred.logits.shape[1]}"
+        )
+    weights = weights or LossWeights()
     bce, dice = bce_dice(pred.logits, target)
     final = bce + dice
     inter = final.new_zeros(())

@@ -57,7 +57,9 @@ def _pixel_centres(flat_indices: np.ndarray, width: int) -> np.ndarray:
     return np.stack([flat_indices % width + 0.5, flat_indices // width + 0.5], axis=1).astype(np.float32)
 
 
-def sample_points(mask: np.ndarray, rng: np.random.Generator, num_positive: int, num_negative: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample_points(
+    mask: np.ndarray, rng: np.random.Generator, num_positive: int, num_negative: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Random clicks: positives on the mask, negatives off it but inside its box grown by half its size.
 
     Returns coords [P, 2] (pixel centres) and labels [P] (1 positive, 0 negative).
@@ -103,7 +105,11 @@ def box_prompt(box: np.ndarray) -> PromptSet:
 
 
 def sample_training_prompt(
-    mask: np.ndarray, rng: np.random.Generator, image_size: int, type_weights=(0.4, 0.4, 0.2), max_points: int = 10,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    image_size: int,
+    type_weights=(0.4, 0.4, 0.2),
+    max_points: int = 10,
 ) -> PromptSet:
     """One mixed prompt for an object: a noisy box, 1-``max_points`` clicks (a third of the time with some
     negatives), or a coarse mask (half the time with one positive click). ``mask`` is [S, S] bool."""
@@ -145,7 +151,9 @@ def is_ambiguous(prompt: PromptSet, min_points: int = 1, max_points: int = 1) ->
     return max(1, min_points) <= prompt.num_points <= max_points
 
 
-def stack_prompts(prompts: list[PromptSet], device, multimask_points: tuple[int, int] | None = None) -> list[PromptBatch]:
+def stack_prompts(
+    prompts: list[PromptSet], device, multimask_points: tuple[int, int] | None = None
+) -> list[PromptBatch]:
     """Groups prompt sets into batches that share one ``predict_masks`` call: with or without a mask prompt (SAM 2's
     prompt encoder takes a mask for every row of a call or for none) and, when ``multimask_points`` gives SAM 2's
     (min, max) point counts, ambiguous or not (``is_ambiguous``)."""
@@ -153,8 +161,10 @@ def stack_prompts(prompts: list[PromptSet], device, multimask_points: tuple[int,
     groups = [(m, a) for m in (False, True) for a in ((False, True) if multimask_points else (False,))]
     for with_mask, ambiguous in groups:
         rows = [
-            i for i, p in enumerate(prompts)
-            if (p.mask_logits is not None) == with_mask and (bool(multimask_points) and is_ambiguous(p, *multimask_points)) == ambiguous
+            i
+            for i, p in enumerate(prompts)
+            if (p.mask_logits is not None) == with_mask
+            and (bool(multimask_points) and is_ambiguous(p, *multimask_points)) == ambiguous
         ]
         if not rows:
             continue
@@ -193,6 +203,17 @@ def evaluation_points(mask: np.ndarray, num_points: int, seed: int) -> np.ndarra
 
 
 __all__ = [
-    "PROMPT_TYPES", "PromptSet", "PromptBatch", "mask_box", "noisy_box", "sample_points", "coarse_mask_logits",
-    "box_prompt", "sample_training_prompt", "stack_prompts", "is_ambiguous", "interior_point", "evaluation_points",
+    "PROMPT_TYPES",
+    "PromptSet",
+    "PromptBatch",
+    "mask_box",
+    "noisy_box",
+    "sample_points",
+    "coarse_mask_logits",
+    "box_prompt",
+    "sample_training_prompt",
+    "stack_prompts",
+    "is_ambiguous",
+    "interior_point",
+    "evaluation_points",
 ]

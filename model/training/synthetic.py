@@ -39,7 +39,9 @@ def _line_width(rng: np.random.Generator, h: int, w: int, low: int = 1, high: in
 
 
 def _draw_polyline(mask: np.ndarray, pts: np.ndarray, width: int) -> None:
-    cv2.polylines(mask, [np.round(pts).astype(np.int32).reshape(-1, 1, 2)], False, 1, thickness=width, lineType=cv2.LINE_8)
+    cv2.polylines(
+        mask, [np.round(pts).astype(np.int32).reshape(-1, 1, 2)], False, 1, thickness=width, lineType=cv2.LINE_8
+    )
 
 
 def _region(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float] = (0.35, 0.7)):
@@ -95,8 +97,12 @@ def mesh(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         segments.append(((x, -half_h), (x, half_h)))
     for y in np.arange(-half_h, half_h + 1e-6, pitch):
         segments.append(((-half_w, y), (half_w, y)))
-    segments += [((-half_w, -half_h), (half_w, -half_h)), ((-half_w, half_h), (half_w, half_h)),
-                 ((-half_w, -half_h), (-half_w, half_h)), ((half_w, -half_h), (half_w, half_h))]
+    segments += [
+        ((-half_w, -half_h), (half_w, -half_h)),
+        ((-half_w, half_h), (half_w, half_h)),
+        ((-half_w, -half_h), (-half_w, half_h)),
+        ((half_w, -half_h), (half_w, half_h)),
+    ]
     mask = np.zeros((h, w), np.uint8)
     for a, b in segments:
         pts = np.array([a, b]) @ rot.T + (cx, cy)
@@ -117,7 +123,9 @@ def branching(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         _draw_polyline(mask, np.stack([start, end]), wd)
         if depth < 4 and ln > 4:
             for _ in range(int(rng.integers(2, 4))):
-                stack.append((end, angle + rng.uniform(-0.8, 0.8), ln * rng.uniform(0.5, 0.75), max(1, wd - 1), depth + 1))
+                stack.append(
+                    (end, angle + rng.uniform(-0.8, 0.8), ln * rng.uniform(0.5, 0.75), max(1, wd - 1), depth + 1)
+                )
     return mask.astype(bool)
 
 
@@ -146,7 +154,11 @@ def holed_object(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 SHAPES: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
-    "curve": thin_curve, "wire": wire, "mesh": mesh, "branch": branching, "holed": holed_object,
+    "curve": thin_curve,
+    "wire": wire,
+    "mesh": mesh,
+    "branch": branching,
+    "holed": holed_object,
 }
 
 
@@ -174,7 +186,9 @@ def object_appearance(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return base + gradient[..., None] + rng.normal(0, 4, (h, w, 3)).astype(np.float32)
 
 
-def _contrasting(rng: np.random.Generator, appearance: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _contrasting(
+    rng: np.random.Generator, appearance: np.ndarray, background: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
     """Shifts the object's colour away from the background under it, so thin parts stay visible."""
     if mask.any():
         gap = appearance[mask].mean(0) - background[mask].mean(0)
@@ -272,19 +286,21 @@ def synthetic_video(
     for kind in _pick_kinds(rng, _object_count(rng, num_objects), kinds):
         mask = _draw_nonempty(rng, kind, h, w)
         ys, xs = np.nonzero(mask)
-        objects.append({
-            "mask": mask.astype(np.uint8),
-            "colour": _contrasting(rng, object_appearance(rng, h, w), big_bg[pad:pad + h, pad:pad + w], mask),
-            "center": (float(xs.mean()), float(ys.mean())),
-            "velocity": rng.uniform(-1, 1, 2) * rng.uniform(0.005, 0.02) * max(h, w),
-            "spin": rng.uniform(-2.0, 2.0),  # degrees per frame
-        })
+        objects.append(
+            {
+                "mask": mask.astype(np.uint8),
+                "colour": _contrasting(rng, object_appearance(rng, h, w), big_bg[pad : pad + h, pad : pad + w], mask),
+                "center": (float(xs.mean()), float(ys.mean())),
+                "velocity": rng.uniform(-1, 1, 2) * rng.uniform(0.005, 0.02) * max(h, w),
+                "spin": rng.uniform(-2.0, 2.0),  # degrees per frame
+            }
+        )
     frames = np.zeros((num_frames, h, w, 3), np.uint8)
     masks = np.zeros((num_frames, len(objects), h, w), bool)
     limit = max_shift * max(h, w)
     for t in range(num_frames):
         ox, oy = np.clip(np.round(pad + bg_velocity * t), 0, 2 * pad).astype(int)
-        background = big_bg[oy:oy + h, ox:ox + w]
+        background = big_bg[oy : oy + h, ox : ox + w]
         layers = []
         for obj in objects:
             dx, dy = _bounce(obj["velocity"] * t, limit)

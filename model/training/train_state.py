@@ -55,7 +55,9 @@ def load_train_state(path: Path, model, optimizer, scheduler, config: dict) -> t
     if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("version") != VERSION:
         raise TrainStateError(f"{path} is not a {FORMAT} v{VERSION} file")
     saved = json.loads(state["config"])
-    diffs = [f"{k}: saved {saved.get(k)!r}, now {config.get(k)!r}" for k in MODEL_FIELDS if saved.get(k) != config.get(k)]
+    diffs = [
+        f"{k}: saved {saved.get(k)!r}, now {config.get(k)!r}" for k in MODEL_FIELDS if saved.get(k) != config.get(k)
+    ]
     if diffs:
         raise TrainStateError(f"training state {path} was made for another model: " + "; ".join(diffs))
     expected = model.refiner_state_dict()

@@ -4,6 +4,12 @@ from .state import FrameMemory, ObjectTrack, TrackerState
 from .tracker import FrameFeatures, FrameResult, ObjectPrompt, ObjectResult, StreamingTracker
 
 __all__ = [
-    "FrameMemory", "ObjectTrack", "TrackerState", "FrameFeatures", "FrameResult", "ObjectPrompt", "ObjectResult",
+    "FrameMemory",
+    "ObjectTrack",
+    "TrackerState",
+    "FrameFeatures",
+    "FrameResult",
+    "ObjectPrompt",
+    "ObjectResult",
     "StreamingTracker",
 ]

@@ -90,8 +90,11 @@ def decode_state(meta: bytes, memories: dict[str, bytes], fingerprint: str) -> T
             obj_id = int(o["obj_id"])
             p = f"o{obj_id}"
             obj = ObjectTrack(
-                obj_id, int(o["start_frame"]), first_coords=tensors.get(f"{p}.first_coords"),
-                first_labels=tensors.get(f"{p}.first_labels"), mask_logits=tensors.get(f"{p}.mask_logits"),
+                obj_id,
+                int(o["start_frame"]),
+                first_coords=tensors.get(f"{p}.first_coords"),
+                first_labels=tensors.get(f"{p}.first_labels"),
+                mask_logits=tensors.get(f"{p}.mask_logits"),
             )
             for kind, t, has_features in o["frames"]:
                 features = None

@@ -152,7 +152,9 @@ class StreamingTracker:
 
     # ------------------------------------------------------------------ state
     def new_state(self, refine: bool | RefinerSwitches = True) -> TrackerState:
-        return TrackerState(switches=RefinerSwitches.resolve(refine, self.model.config.modules) & self.model.config.modules)
+        return TrackerState(
+            switches=RefinerSwitches.resolve(refine, self.model.config.modules) & self.model.config.modules
+        )
 
     @_inference
     def encode_frame(self, frame, switches: RefinerSwitches | None = None) -> FrameFeatures:
@@ -171,7 +173,9 @@ class StreamingTracker:
 
     # ------------------------------------------------------------------ frames and prompts
     @_inference
-    def step(self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt] = ()) -> tuple[TrackerState, FrameResult]:
+    def step(
+        self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt] = ()
+    ) -> tuple[TrackerState, FrameResult]:
         """Advances to a new frame: tracks every object into it, then applies ``prompts`` on it."""
         timer = _StageTimer(self.model)
         state = _copy_state(state, self.model.device)
@@ -187,7 +191,9 @@ class StreamingTracker:
         return state, self._result(state, logits, timer)
 
     @_inference
-    def prompt(self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt]) -> tuple[TrackerState, FrameResult]:
+    def prompt(
+        self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt]
+    ) -> tuple[TrackerState, FrameResult]:
         """Applies prompts on the current frame (``feats`` must be that frame's); returns the prompted objects' masks."""
         if state.frame_idx < 0:
             raise InvalidInputError("prompt", "no frame has been sent yet: prompts apply to the current frame")
@@ -244,7 +250,9 @@ class StreamingTracker:
         check_object_prompts(p.points, p.labels, p.box, None, names=("point_coords", "point_labels", "box", "mask"))
         points = labels = boxes = None
         if p.points is not None:
-            points, labels = check_points(p.points, p.labels, orig_hw, points_arg="point_coords", labels_arg="point_labels")
+            points, labels = check_points(
+                p.points, p.labels, orig_hw, points_arg="point_coords", labels_arg="point_labels"
+            )
         if p.box is not None:
             boxes = check_boxes(p.box)
         if (points is not None and points.shape[0] != 1) or (boxes is not None and boxes.shape[0] != 1):
@@ -252,7 +260,9 @@ class StreamingTracker:
         coords, labels = prompt_tokens(points, labels, boxes, orig_hw, self.model.image_size, self.model.device)
         return {"point_coords": coords, "point_labels": labels}, None
 
-    def _run(self, state, obj: ObjectTrack, feats: FrameFeatures, timer, point_inputs=None, mask_inputs=None, prev=None):
+    def _run(
+        self, state, obj: ObjectTrack, feats: FrameFeatures, timer, point_inputs=None, mask_inputs=None, prev=None
+    ):
         """One object on the current frame: sam2's tracking step, the refiner, then the memory encoder."""
         t = state.frame_idx
         prompted = point_inputs is not None or mask_inputs is not None
@@ -265,13 +275,28 @@ class StreamingTracker:
         }
         refine = switches.any() and mask_inputs is None
         vision_feats = feats.decoder_feats(switches.la)
-        with timer.stage("decode"), timer.memory_attention(), (self.model.capture_decoder() if refine else _nothing()) as seen:
+        with (
+            timer.stage("decode"),
+            timer.memory_attention(),
+            self.model.capture_decoder() if refine else _nothing() as seen,
+        ):
             _, sam_out, _, _ = self.sam._track_step(
-                t, is_init, vision_feats, feats.vision_pos, feats.feat_sizes, point_inputs, mask_inputs,
-                output_dict, STREAM_LENGTH, False, prev,
+                t,
+                is_init,
+                vision_feats,
+                feats.vision_pos,
+                feats.feat_sizes,
+                point_inputs,
+                mask_inputs,
+                output_dict,
+                STREAM_LENGTH,
+                False,
+                prev,
             )
         _, _, ious, low_res, high_res, obj_ptr, obj_score = sam_out
-        best = torch.argmax(ious, dim=-1) if ious.shape[-1] > 1 else torch.zeros(1, dtype=torch.long, device=ious.device)
+        best = (
+            torch.argmax(ious, dim=-1) if ious.shape[-1] > 1 else torch.zeros(1, dtype=torch.long, device=ious.device)
+        )
         score = ious[0, best[0]]
         # sam2's predictor fills small holes of the masks it stores and returns (_run_single_frame_inference);
         # the memory of a tracked frame was already encoded from the unfilled masks inside _track_step.
@@ -285,7 +310,9 @@ class StreamingTracker:
             low_res = fill_holes(low_res, self.fill_hole_area)  # the stored coarse mask, as SAM 2's
         with timer.stage("memory_encode"):
             # The memory encoder keeps SAM 2's own stride-16 feature (LA only feeds the decoder side).
-            maskmem, pos = self.sam._encode_new_memory(feats.vision_feats, feats.feat_sizes, high_res, obj_score, prompted)
+            maskmem, pos = self.sam._encode_new_memory(
+                feats.vision_feats, feats.feat_sizes, high_res, obj_score, prompted
+            )
         if state.maskmem_pos_enc is None:
             state.maskmem_pos_enc = pos[-1][:1].clone()
         memory = FrameMemory(obj_ptr, obj_score, maskmem.to(torch.bfloat16))  # bf16, as sam2's predictor stores it
@@ -372,12 +399,19 @@ def _copy_state(state: TrackerState, device: torch.device | None = None) -> Trac
     move = (lambda t: t) if device is None else (lambda t: None if t is None else t.to(device))  # noqa: E731
 
     def memories(frames: dict) -> dict:
-        return {k: FrameMemory(move(m.obj_ptr), move(m.object_score_logits), move(m.maskmem_features)) for k, m in frames.items()}
+        return {
+            k: FrameMemory(move(m.obj_ptr), move(m.object_score_logits), move(m.maskmem_features))
+            for k, m in frames.items()
+        }
 
     objects = {
         k: replace(
-            o, cond=memories(o.cond), non_cond=memories(o.non_cond), first_coords=move(o.first_coords),
-            first_labels=move(o.first_labels), mask_logits=move(o.mask_logits),
+            o,
+            cond=memories(o.cond),
+            non_cond=memories(o.non_cond),
+            first_coords=move(o.first_coords),
+            first_labels=move(o.first_labels),
+            mask_logits=move(o.mask_logits),
         )
         for k, o in state.objects.items()
     }

@@ -17,7 +17,11 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Status, responses={503: {"model": Status, "description": "loading, or draining (shutting down)"}})
+@router.get(
+    "/readyz",
+    response_model=Status,
+    responses={503: {"model": Status, "description": "loading, or draining (shutting down)"}},
+)
 async def readyz(request: Request):
     """200 once the model is loaded and warmed up, 503 before and from the moment a shutdown starts (SIGTERM)."""
     if request.app.state.drain.draining:

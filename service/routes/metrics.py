@@ -8,8 +8,11 @@ from .. import metrics
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse,
-            responses={200: {"description": "Prometheus text exposition", "content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text exposition", "content": {"text/plain": {}}}},
+)
 async def prometheus_metrics(request: Request) -> Response:
     sessions = getattr(request.app.state, "video_sessions", None)
     if sessions is not None:  # sessions also expire while no message comes: the gauge follows at each scrape

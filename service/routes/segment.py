@@ -41,10 +41,12 @@ def _decode(data: str, max_pixels: int):
 
 def _encode_outputs(result: SegmentResult, fmt: str) -> list[dict]:
     return [
-        {"masks": [
-            {"mask": encode_mask(mask, fmt), "score": float(score), "logits_id": logits_id}
-            for mask, score, logits_id in zip(obj.masks, obj.scores, obj.logits_ids)
-        ]}
+        {
+            "masks": [
+                {"mask": encode_mask(mask, fmt), "score": float(score), "logits_id": logits_id}
+                for mask, score, logits_id in zip(obj.masks, obj.scores, obj.logits_ids)
+            ]
+        }
         for obj in result.objects
     ]
 
@@ -62,8 +64,12 @@ async def _body(result: SegmentResult, req: SegmentRequest, start: float, decode
     timings["cache_hit"] = result.cache_hit
     timings["batch_size"] = result.batch_size
     return {
-        "image_id": result.image_id, "width": result.width, "height": result.height, "format": req.format,
-        "objects": encoded, "timings_ms": timings,
+        "image_id": result.image_id,
+        "width": result.width,
+        "height": result.height,
+        "format": req.format,
+        "objects": encoded,
+        "timings_ms": timings,
     }
 
 
@@ -96,7 +102,10 @@ async def _ndjson(first: SegmentResult, rest, req: SegmentRequest, start: float,
     result = first
     try:
         while True:
-            yield json.dumps({**await _body(result, req, start, decode_s), "stage": result.stage, "final": result.final}) + "\n"
+            yield (
+                json.dumps({**await _body(result, req, start, decode_s), "stage": result.stage, "final": result.final})
+                + "\n"
+            )
             if result.final:
                 return
             result = await rest.__anext__()

@@ -73,10 +73,12 @@ async def delete_session(session: str, sessions: VideoSessionsDep) -> Response:
 
 def _parse(text: str | None, max_chars: int) -> dict:
     if text is not None and len(text) > max_chars:  # characters <= bytes: anything counted over is over
-        raise PayloadTooLargeError("message", f"a text message of {len(text)} characters is over the limit of {max_chars}")
+        raise PayloadTooLargeError(
+            "message", f"a text message of {len(text)} characters is over the limit of {max_chars}"
+        )
     msg = parse_json_message(text)
     if not isinstance(msg, dict):
-        raise InvalidFieldError("message", "a control message is a JSON object with a \"type\"")
+        raise InvalidFieldError("message", 'a control message is a JSON object with a "type"')
     if msg.get("type") not in MESSAGE_TYPES:
         raise InvalidFieldError("type", f"unknown message type {msg.get('type')!r}; use one of {list(MESSAGE_TYPES)}")
     return msg
@@ -163,12 +165,14 @@ async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, 
                     if message.get("bytes") is not None:
                         seq, frame_seq = frame_seq, None
                         if options is None:
-                            raise InvalidFieldError("frame", "send {\"type\": \"start\"} before the first frame")
+                            raise InvalidFieldError("frame", 'send {"type": "start"} before the first frame')
                         await ws.send_json(await sessions.frame(session, message["bytes"], options.format, seq))
                         continue
                     if frame_seq is not None:
                         frame_seq = None
-                        await ws.send_json(ws_error(InvalidFieldError("type", "a frame header must be followed by its binary frame")))
+                        await ws.send_json(
+                            ws_error(InvalidFieldError("type", "a frame header must be followed by its binary frame"))
+                        )
                     msg = _parse(message.get("text"), ws.app.state.settings.max_body_bytes)
                     kind = msg["type"]
                     if kind == "start":
@@ -177,14 +181,16 @@ async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, 
                         options = SessionOptions(state["refine"], requested.format)
                         await ws.send_json({"type": "started", "session": session, "format": options.format, **state})
                     elif options is None:
-                        raise InvalidFieldError("type", "send {\"type\": \"start\"} first")
+                        raise InvalidFieldError("type", 'send {"type": "start"} first')
                     elif kind == "frame":
                         frame_seq = _seq(msg)  # answered together with the binary frame that follows
                         if frame_seq is None:
                             raise InvalidFieldError("seq", "a frame header carries the seq of the frame that follows")
                     elif kind == "prompt":
                         frame_idx, objects = _prompt_objects(msg, prompt_limits(ws.app.state.settings))
-                        await ws.send_json(await sessions.prompt(session, frame_idx, objects, options.format, _seq(msg)))
+                        await ws.send_json(
+                            await sessions.prompt(session, frame_idx, objects, options.format, _seq(msg))
+                        )
                     elif kind == "remove":
                         if not _is_int(msg.get("obj_id")):
                             raise InvalidFieldError("obj_id", "must be an integer")

@@ -56,7 +56,9 @@ def test_hiera_s_checkpoint_does_not_fit_hiera_t(tmp_path):
     path = tmp_path / "small.pt"
     torch.save({"model": small.state_dict()}, path)
     # Refused before anything is built, naming the config the file holds.
-    with pytest.raises(CheckpointError, match=r"small.pt holds hiera_s weights .*config hiera_t was asked for: ask for hiera_s"):
+    with pytest.raises(
+        CheckpointError, match=r"small.pt holds hiera_s weights .*config hiera_t was asked for: ask for hiera_s"
+    ):
         build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=path)
     assert build_sam2refiner("auto", TEST_IMAGE_SIZE, sam2_checkpoint=path).config.sam2_config == "hiera_s"
 
@@ -76,7 +78,9 @@ def test_refiner_checkpoint_round_trips_bit_exactly(tmp_path, sam2_checkpoint):
     a = build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=sam2_checkpoint, seed=1)
     path = tmp_path / "refiner.safetensors"
     sha = save_refiner_checkpoint(a, path)
-    b = build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=sam2_checkpoint, refiner_checkpoint=path, seed=2)
+    b = build_sam2refiner(
+        TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=sam2_checkpoint, refiner_checkpoint=path, seed=2
+    )
     sa, sb = a.refiner_state_dict(), b.refiner_state_dict()
     assert sa.keys() == sb.keys() and len(sa) > 0
     for k in sa:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from tests.conftest import TEST_IMAGE_SIZE
 
@@ -54,9 +53,13 @@ def _assert_same(ref_out, our_out):
 
 CASES = {
     "one positive click": dict(point_coords=np.array([[130, 150]]), point_labels=np.array([1])),
-    "positive and negative clicks": dict(point_coords=np.array([[130, 150], [300, 102]]), point_labels=np.array([1, 0])),
+    "positive and negative clicks": dict(
+        point_coords=np.array([[130, 150], [300, 102]]), point_labels=np.array([1, 0])
+    ),
     "box": dict(box=np.array([60, 80, 200, 220])),
-    "box and clicks": dict(box=np.array([60, 80, 200, 220]), point_coords=np.array([[130, 150], [70, 90]]), point_labels=np.array([1, 0])),
+    "box and clicks": dict(
+        box=np.array([60, 80, 200, 220]), point_coords=np.array([[130, 150], [70, 90]]), point_labels=np.array([1, 0])
+    ),
     "three boxes batched": dict(box=np.array([[60, 80, 200, 220], [210, 90, 390, 115], [0, 0, 399, 299]])),
 }
 
@@ -80,14 +83,18 @@ def test_mask_input_from_previous_logits(reference, ours, multimask):
     click = dict(point_coords=np.array([[130, 150]]), point_labels=np.array([1]))
     _, scores, low_res = reference.predict(**click, multimask_output=True)
     mask_input = low_res[np.argmax(scores)][None]
-    follow_up = dict(point_coords=np.array([[130, 150], [300, 102]]), point_labels=np.array([1, 0]), mask_input=mask_input)
+    follow_up = dict(
+        point_coords=np.array([[130, 150], [300, 102]]), point_labels=np.array([1, 0]), mask_input=mask_input
+    )
     ref = reference.predict(**follow_up, multimask_output=multimask, return_logits=True)
     got = ours.predict(**follow_up, multimask_output=multimask, return_logits=True, refine=False)
     _assert_same(ref, got)
 
 
 def test_image_features_equal_sam2(reference, ours):
-    np.testing.assert_allclose(ours.get_image_embedding().numpy(), reference.get_image_embedding().numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(
+        ours.get_image_embedding().numpy(), reference.get_image_embedding().numpy(), atol=TOL, rtol=0
+    )
 
 
 def test_predict_batch_matches_sam2(reference, ours, test_image):

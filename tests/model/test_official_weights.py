@@ -35,8 +35,11 @@ def _shapes_only_checkpoint(path, config: str) -> bytes:
     """An official-format file with just the tensors config detection reads (Hiera's width and blocks)."""
     with _MetaExceptLinspace("meta"):
         state = instantiate(sam2_model_config(config, 1024), _recursive_=True).image_encoder.trunk.state_dict()
-    keep = {f"image_encoder.trunk.{k}": torch.zeros(v.shape if k == "patch_embed.proj.weight" else (1,))
-            for k, v in state.items() if k == "patch_embed.proj.weight" or k.endswith(".norm1.weight")}
+    keep = {
+        f"image_encoder.trunk.{k}": torch.zeros(v.shape if k == "patch_embed.proj.weight" else (1,))
+        for k, v in state.items()
+        if k == "patch_embed.proj.weight" or k.endswith(".norm1.weight")
+    }
     torch.save({"model": keep}, path)
     return path.read_bytes()
 
@@ -99,7 +102,13 @@ def test_fetches_the_official_file_from_the_hub_and_then_from_its_cache(online_h
 def test_a_prefilled_cache_is_used_offline(monkeypatch, tmp_path):
     """A cache copied from another machine (the Hub's layout) works with HF_HUB_OFFLINE and no endpoint."""
     data = _shapes_only_checkpoint(tmp_path / "served.pt", "hiera_t")
-    snapshot = tmp_path / "hub" / "models--facebook--sam2.1-hiera-tiny" / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
+    snapshot = (
+        tmp_path
+        / "hub"
+        / "models--facebook--sam2.1-hiera-tiny"
+        / "snapshots"
+        / "0123456789abcdef0123456789abcdef01234567"
+    )
     snapshot.mkdir(parents=True)
     (snapshot / TINY[1]).write_bytes(data)
     (tmp_path / "hub" / "models--facebook--sam2.1-hiera-tiny" / "refs").mkdir()
@@ -142,13 +151,14 @@ def test_a_corrupt_download_is_fetched_again_then_refused_with_a_clear_message(o
     assert "could not be read safely" in choice.weights and TINY[1] in choice.weights
 
 
-
 def test_weights_download_script_takes_the_same_route(online_hub, tmp_path, capsys):
     import hashlib
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("download", Path(__file__).resolve().parents[2] / "weights" / "download.py")
+    spec = importlib.util.spec_from_file_location(
+        "download", Path(__file__).resolve().parents[2] / "weights" / "download.py"
+    )
     download = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(download)
     data = _shapes_only_checkpoint(tmp_path / "served.pt", "hiera_t")

@@ -17,7 +17,9 @@ CLICKS = dict(point_coords=np.array([[130, 150], [300, 102]]), point_labels=np.a
 
 
 def _build(sam2_checkpoint, **switches):
-    return build_sam2refiner(TEST_CONFIG, S, "cpu", sam2_checkpoint=sam2_checkpoint, modules=RefinerSwitches(**switches), seed=7)
+    return build_sam2refiner(
+        TEST_CONFIG, S, "cpu", sam2_checkpoint=sam2_checkpoint, modules=RefinerSwitches(**switches), seed=7
+    )
 
 
 def test_refined_masks_at_original_size(refiner_model, test_image):
@@ -95,7 +97,9 @@ def test_per_call_switches_are_limited_to_the_built_modules(sam2_checkpoint, tes
     model = _build(sam2_checkpoint, la=False, pr=False, mr=True)
     predictor = SAM2RefinerImagePredictor(model)
     predictor.set_image(test_image)
-    a = predictor.predict(**CLICKS, multimask_output=False, return_logits=True, refine=RefinerSwitches(True, True, True))[0]
+    a = predictor.predict(
+        **CLICKS, multimask_output=False, return_logits=True, refine=RefinerSwitches(True, True, True)
+    )[0]
     b = predictor.predict(**CLICKS, multimask_output=False, return_logits=True, refine=True)[0]
     np.testing.assert_array_equal(a, b)
 

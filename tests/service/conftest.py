@@ -18,8 +18,16 @@ from service.app import create_app
 from service.settings import Settings
 
 TEST_SETTINGS = dict(
-    sam2_config="hiera_t", image_size=256, device="cpu", feature_cache_bytes=64 << 20, logits_cache_bytes=16 << 20,
-    queue_size=2, max_body_bytes=2 << 20, max_image_pixels=1_000_000, max_objects=4, max_points=8,
+    sam2_config="hiera_t",
+    image_size=256,
+    device="cpu",
+    feature_cache_bytes=64 << 20,
+    logits_cache_bytes=16 << 20,
+    queue_size=2,
+    max_body_bytes=2 << 20,
+    max_image_pixels=1_000_000,
+    max_objects=4,
+    max_points=8,
     random_refiner=True,  # the refined path on random weights, as these tests have always exercised it
 )
 

@@ -28,7 +28,9 @@ def _bomb() -> str:
 def _bad_requests(image_b64: str, image_id: str) -> dict:
     """name -> (JSON body or raw bytes, expected status, expected field)."""
     rgb = np.zeros((20, 20, 3), np.uint8)
-    truncated = base64.b64encode(_png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))[:300]).decode()
+    truncated = base64.b64encode(
+        _png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))[:300]
+    ).decode()
     gif = io.BytesIO()
     Image.fromarray(rgb).save(gif, format="GIF")
     click = {"points": [[10, 10]], "labels": [1]}
@@ -41,7 +43,11 @@ def _bad_requests(image_b64: str, image_id: str) -> dict:
         "multimask_not_bool": ({"image_id": image_id, "objects": [BOX], "multimask": "maybe"}, 422, "multimask"),
         "unknown_field": ({"image_id": image_id, "objects": [{"bx": [1, 2, 3, 4]}]}, 422, "objects.0.bx"),
         "unknown_format": ({"image_id": image_id, "objects": [BOX], "format": "bmp"}, 422, "format"),
-        "nan_coordinate": (b'{"image_id": "%s", "objects": [{"box": [NaN, 1, 2, 3]}]}' % image_id.encode(), 422, "objects.0.box.0"),
+        "nan_coordinate": (
+            b'{"image_id": "%s", "objects": [{"box": [NaN, 1, 2, 3]}]}' % image_id.encode(),
+            422,
+            "objects.0.box.0",
+        ),
         "no_image": ({"objects": [BOX]}, 422, "image"),
         "image_and_image_id": ({"image": image_b64, "image_id": image_id, "objects": [BOX]}, 422, "image"),
         "no_objects": ({"image_id": image_id, "objects": []}, 422, "objects"),
@@ -52,22 +58,69 @@ def _bad_requests(image_b64: str, image_id: str) -> dict:
         "gif_image": ({"image": base64.b64encode(gif.getvalue()).decode(), "objects": [BOX]}, 422, "image"),
         "decompression_bomb": ({"image": _bomb(), "objects": [BOX]}, 413, "image"),
         "too_many_objects": ({"image_id": image_id, "objects": [BOX] * 5}, 422, "objects"),
-        "too_many_points": ({"image_id": image_id, "objects": [{"points": [[1, 1]] * 9, "labels": [1] * 9}]}, 422, "objects.0.points"),
-        "point_outside_image": ({"image_id": image_id, "objects": [BOX, {"points": [[161, 5]], "labels": [1]}]}, 422, "objects.1.points"),
-        "negative_point": ({"image": image_b64, "objects": [{"points": [[-1, 5]], "labels": [1]}]}, 422, "objects.0.points"),
-        "label_not_allowed": ({"image_id": image_id, "objects": [{"points": [[1, 1]], "labels": [2]}]}, 422, "objects.0.labels.0"),
+        "too_many_points": (
+            {"image_id": image_id, "objects": [{"points": [[1, 1]] * 9, "labels": [1] * 9}]},
+            422,
+            "objects.0.points",
+        ),
+        "point_outside_image": (
+            {"image_id": image_id, "objects": [BOX, {"points": [[161, 5]], "labels": [1]}]},
+            422,
+            "objects.1.points",
+        ),
+        "negative_point": (
+            {"image": image_b64, "objects": [{"points": [[-1, 5]], "labels": [1]}]},
+            422,
+            "objects.0.points",
+        ),
+        "label_not_allowed": (
+            {"image_id": image_id, "objects": [{"points": [[1, 1]], "labels": [2]}]},
+            422,
+            "objects.0.labels.0",
+        ),
         "labels_without_points": ({"image_id": image_id, "objects": [{"labels": [1]}]}, 422, "objects.0.points"),
-        "labels_count_mismatch": ({"image_id": image_id, "objects": [{"points": [[1, 1], [2, 2]], "labels": [1]}]}, 422, "objects.0.labels"),
+        "labels_count_mismatch": (
+            {"image_id": image_id, "objects": [{"points": [[1, 1], [2, 2]], "labels": [1]}]},
+            422,
+            "objects.0.labels",
+        ),
         "box_x1_before_x0": ({"image_id": image_id, "objects": [{"box": [100, 10, 50, 60]}]}, 422, "objects.0.box"),
         "box_outside_image": ({"image_id": image_id, "objects": [{"box": [0, 0, 500, 60]}]}, 422, "objects.0.box"),
-        "rle_wrong_size": ({"image_id": image_id, "objects": [{**click, "mask": wrong_rle}]}, 422, "objects.0.mask.size"),
-        "rle_bad_counts": ({"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": [3, 4]}}]}, 422, "objects.0.mask.counts"),
+        "rle_wrong_size": (
+            {"image_id": image_id, "objects": [{**click, "mask": wrong_rle}]},
+            422,
+            "objects.0.mask.size",
+        ),
+        "rle_bad_counts": (
+            {"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": [3, 4]}}]},
+            422,
+            "objects.0.mask.counts",
+        ),
         # A compressed RLE whose runs cover 100 of the 120x160 pixels (pycocotools leaves the rest uninitialised).
-        "rle_short_compressed": ({"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": encode_rle(np.ones((10, 10), bool))["counts"]}}]}, 422, "objects.0.mask.counts"),
-        "rle_outside_alphabet": ({"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": "zz"}}]}, 422, "objects.0.mask.counts"),
-        "mask_and_logits_id": ({"image_id": image_id, "objects": [{"mask": wrong_rle, "mask_logits_id": "lg_x"}]}, 422, "objects.0.mask"),
+        "rle_short_compressed": (
+            {
+                "image_id": image_id,
+                "objects": [{"mask": {"size": [120, 160], "counts": encode_rle(np.ones((10, 10), bool))["counts"]}}],
+            },
+            422,
+            "objects.0.mask.counts",
+        ),
+        "rle_outside_alphabet": (
+            {"image_id": image_id, "objects": [{"mask": {"size": [120, 160], "counts": "zz"}}]},
+            422,
+            "objects.0.mask.counts",
+        ),
+        "mask_and_logits_id": (
+            {"image_id": image_id, "objects": [{"mask": wrong_rle, "mask_logits_id": "lg_x"}]},
+            422,
+            "objects.0.mask",
+        ),
         "unknown_image_id": ({"image_id": "img_" + "0" * 32, "objects": [BOX]}, 404, "image_id"),
-        "unknown_logits_id": ({"image_id": image_id, "objects": [{**click, "mask_logits_id": "lg_forged"}]}, 404, "objects.0.mask_logits_id"),
+        "unknown_logits_id": (
+            {"image_id": image_id, "objects": [{**click, "mask_logits_id": "lg_forged"}]},
+            404,
+            "objects.0.mask_logits_id",
+        ),
         "oversized_body": ({"image": "A" * (3 << 20), "objects": [BOX]}, 413, "body"),
     }
 

@@ -23,10 +23,14 @@ def api_key(service_settings):
     service_settings.public_docs = False
 
 
-@pytest.mark.parametrize("body", [
-    b'{"image_id": "x", "objects": [{"box": [' + b"1" * 5000 + b', 1, 2, 3]}]}',  # over Python's int digit limit
-    b'{"image_id": "x", "objects": ' + DEEP.encode() + b"}",  # deeper than json's recursion
-], ids=["5000_digit_integer", "deep_nesting"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"image_id": "x", "objects": [{"box": [' + b"1" * 5000 + b", 1, 2, 3]}]}",  # over Python's int digit limit
+        b'{"image_id": "x", "objects": ' + DEEP.encode() + b"}",  # deeper than json's recursion
+    ],
+    ids=["5000_digit_integer", "deep_nesting"],
+)
 def test_unparseable_json_is_422_malformed_json(api, body):
     r = api.post("/segment", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422, r.text
@@ -34,16 +38,29 @@ def test_unparseable_json_is_422_malformed_json(api, body):
     ErrorBody.model_validate(r.json())
 
 
-@pytest.mark.parametrize("authorization, status", [
-    ("Bearer s3cret", 200), ("bearer s3cret", 200), ("BEARER  s3cret ", 200),
-    ("s3cret", 401), ("Basic s3cret", 401), ("Bearer s3cre", 401), ("Bearer ", 401), (None, 401),
-])
+@pytest.mark.parametrize(
+    "authorization, status",
+    [
+        ("Bearer s3cret", 200),
+        ("bearer s3cret", 200),
+        ("BEARER  s3cret ", 200),
+        ("s3cret", 401),
+        ("Basic s3cret", 401),
+        ("Bearer s3cre", 401),
+        ("Bearer ", 401),
+        (None, 401),
+    ],
+)
 def test_http_bearer_header_parsed_one_way(api, image_id, api_key, authorization, status):
     headers = {} if authorization is None else {"Authorization": authorization}
     r = api.post("/segment", json={"image_id": image_id, "objects": [BOX]}, headers=headers)
     assert r.status_code == status, r.text
     if status == 401:
-        assert r.json()["error"] == {"code": "unauthorized", "field": "authorization", "message": r.json()["error"]["message"]}
+        assert r.json()["error"] == {
+            "code": "unauthorized",
+            "field": "authorization",
+            "message": r.json()["error"]["message"],
+        }
         assert r.headers["www-authenticate"] == "Bearer"
 
 
@@ -71,14 +88,17 @@ def ws_client(service_settings):
     return TestClient(create_app(service_settings))
 
 
-@pytest.mark.parametrize("how, accepted", [
-    ({"headers": {"Authorization": "Bearer s3cret"}}, True),
-    ({"headers": {"Authorization": "bearer s3cret"}}, True),
-    ({"query": "?api_key=s3cret"}, True),
-    ({"headers": {"Authorization": "s3cret"}}, False),
-    ({"query": "?api_key=wrong"}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    "how, accepted",
+    [
+        ({"headers": {"Authorization": "Bearer s3cret"}}, True),
+        ({"headers": {"Authorization": "bearer s3cret"}}, True),
+        ({"query": "?api_key=s3cret"}, True),
+        ({"headers": {"Authorization": "s3cret"}}, False),
+        ({"query": "?api_key=wrong"}, False),
+        ({}, False),
+    ],
+)
 def test_websocket_uses_the_same_check(ws_client, api_key, how, accepted):
     url = "/video/auth-check" + how.get("query", "")
     if accepted:

@@ -29,14 +29,31 @@ EXAMPLES = {GenerationMode.POSITIVE: 60, GenerationMode.NEGATIVE: 40}  # per ope
 # Rules of the API the schema cannot express. A schema-valid request (schemathesis' positive mode) may be refused
 # only for one of these; any other 4xx fails the test. (status, code, field pattern, why the schema cannot say it)
 KNOWN_EXCEPTIONS = [
-    (422, "invalid_field", r"image", "image and image_id: exactly one of the two (a cross-field rule); a string "
-                                     "that is base64 of no PNG/JPEG/WebP (content, not type)"),
-    (404, "unknown_id", r"image_id|objects\.\d+\.mask_logits_id", "ids are made by the server: no client can "
-                                                                    "know one the schema could describe"),
-    (422, "invalid_field", r"objects(\.\d+\.points)?", "at most SAM2REFINER_MAX_OBJECTS objects and "
-                                                       "SAM2REFINER_MAX_POINTS points: settings of the running server"),
-    (422, "invalid_field", r"objects\.\d+\.(points|labels|mask)", "labels with points (one per point), mask or "
-                                                                  "mask_logits_id, at least one prompt: cross-field"),
+    (
+        422,
+        "invalid_field",
+        r"image",
+        "image and image_id: exactly one of the two (a cross-field rule); a string "
+        "that is base64 of no PNG/JPEG/WebP (content, not type)",
+    ),
+    (
+        404,
+        "unknown_id",
+        r"image_id|objects\.\d+\.mask_logits_id",
+        "ids are made by the server: no client can know one the schema could describe",
+    ),
+    (
+        422,
+        "invalid_field",
+        r"objects(\.\d+\.points)?",
+        "at most SAM2REFINER_MAX_OBJECTS objects and SAM2REFINER_MAX_POINTS points: settings of the running server",
+    ),
+    (
+        422,
+        "invalid_field",
+        r"objects\.\d+\.(points|labels|mask)",
+        "labels with points (one per point), mask or mask_logits_id, at least one prompt: cross-field",
+    ),
     (422, "invalid_field", r"objects\.\d+\.box", "x1 >= x0 and y1 >= y0: a relation between items"),
     (422, "invalid_field", r"session", "session ids are 1-128 of [A-Za-z0-9_.-]: checked by the route"),
     (404, "unknown_id", r"session", "a session exists only once a client started it"),
@@ -49,8 +66,17 @@ def server(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("contract") / "server.log"
     env = service_env(
-        sam2_config="hiera_t", image_size="256", device="cpu", host="127.0.0.1", port=str(port), workers="1",
-        log_level="info", api_key=KEY, warmup="false", max_objects="4", max_points="8",
+        sam2_config="hiera_t",
+        image_size="256",
+        device="cpu",
+        host="127.0.0.1",
+        port=str(port),
+        workers="1",
+        log_level="info",
+        api_key=KEY,
+        warmup="false",
+        max_objects="4",
+        max_points="8",
     )
     proc = launch(["-m", "service"], env, log_path)
     url = f"http://127.0.0.1:{port}"
@@ -66,8 +92,10 @@ def _explained(response) -> bool:
         error = response.json()["error"]
     except (ValueError, KeyError, TypeError):
         return False
-    return any(status == response.status_code and code == error["code"] and re.fullmatch(pattern, error["field"] or "")
-               for status, code, pattern, _ in KNOWN_EXCEPTIONS)
+    return any(
+        status == response.status_code and code == error["code"] and re.fullmatch(pattern, error["field"] or "")
+        for status, code, pattern, _ in KNOWN_EXCEPTIONS
+    )
 
 
 def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(server):
@@ -78,14 +106,20 @@ def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(serve
         operation = result.ok()
         for mode, examples in EXAMPLES.items():
 
-            @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 response = case.call(base_url=url, headers=AUTH, timeout=60)
                 case.validate_response(response, checks=CHECKS)
-                if mode is GenerationMode.POSITIVE and 400 <= response.status_code < 500 and not _explained(response):
-                    unexplained.append(f"{operation.label}: {response.status_code} {response.text[:300]}")
+                # run() is called within this iteration, so the loop variables it reads are the current ones.
+                if mode is GenerationMode.POSITIVE and 400 <= response.status_code < 500 and not _explained(response):  # noqa: B023
+                    unexplained.append(f"{operation.label}: {response.status_code} {response.text[:300]}")  # noqa: B023
 
             try:
                 run()
@@ -96,10 +130,17 @@ def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(serve
     # Random strings are never images: one real request checks the 200 answers against their schemas too.
     pixels = np.random.default_rng(5).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     for fmt in ("rle", "png", "polygons"):
-        body = {"image": png_b64(pixels), "objects": [{"box": [4, 4, 40, 30]}, {"points": [[20, 20]], "labels": [1]}],
-                "format": fmt, "multimask": fmt == "png"}
-        response = schema["/segment"]["POST"].Case(body=body, media_type="application/json").call_and_validate(
-            base_url=url, headers=AUTH, checks=CHECKS, timeout=120)
+        body = {
+            "image": png_b64(pixels),
+            "objects": [{"box": [4, 4, 40, 30]}, {"points": [[20, 20]], "labels": [1]}],
+            "format": fmt,
+            "multimask": fmt == "png",
+        }
+        response = (
+            schema["/segment"]["POST"]
+            .Case(body=body, media_type="application/json")
+            .call_and_validate(base_url=url, headers=AUTH, checks=CHECKS, timeout=120)
+        )
         assert response.status_code == 200, response.text
 
 

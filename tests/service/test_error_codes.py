@@ -23,5 +23,7 @@ def test_readme_lists_every_error_code_with_its_status():
 
 def test_websocket_codes_named_in_the_protocol_are_in_the_table():
     protocol = README.read_text().split("### Protocol", 1)[1].split("\n### ", 1)[0]
-    named = set(re.findall(r"`([a-z]+_[a-z_]+|internal)`", protocol.split("The codes are", 1)[1].split("Timings", 1)[0]))
+    named = set(
+        re.findall(r"`([a-z]+_[a-z_]+|internal)`", protocol.split("The codes are", 1)[1].split("Timings", 1)[0])
+    )
     assert named and named <= set(ERROR_CODES), named - set(ERROR_CODES)

@@ -26,10 +26,15 @@ def test_compressed_counts_are_the_runs_pycocotools_encodes():
         mask = rng.random((h, w)) < rng.random()
         runs = compressed_counts(encode_rle(mask)["counts"])
         assert sum(runs) == h * w
-        assert mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)["counts"].decode() == encode_rle(mask)["counts"]
+        assert (
+            mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)["counts"].decode()
+            == encode_rle(mask)["counts"]
+        )
 
 
-@pytest.mark.parametrize("counts", [encode_rle(np.ones((10, 10), bool))["counts"], "zz", encode_rle(np.ones((40, 40), bool))["counts"]])
+@pytest.mark.parametrize(
+    "counts", [encode_rle(np.ones((10, 10), bool))["counts"], "zz", encode_rle(np.ones((40, 40), bool))["counts"]]
+)
 def test_rle_whose_runs_do_not_cover_the_mask_is_refused(counts):
     with pytest.raises(InvalidFieldError) as e:
         decode_rle({"size": [24, 32], "counts": counts}, "mask")
@@ -83,8 +88,12 @@ def test_every_request_refused_with_a_shared_encode_is_counted(api, monkeypatch)
 
     async def five():
         return await asyncio.gather(
-            *[engine.segment(engine.feature_source("img_shared_refusal", pixels), "img_shared_refusal", [], False, True)
-              for _ in range(5)],
+            *[
+                engine.segment(
+                    engine.feature_source("img_shared_refusal", pixels), "img_shared_refusal", [], False, True
+                )
+                for _ in range(5)
+            ],
             return_exceptions=True,
         )
 

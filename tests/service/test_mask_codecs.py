@@ -18,7 +18,9 @@ def test_rle_is_what_pycocotools_writes(mask):
     ours = encode_rle(mask)
     theirs = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     assert ours["size"] == [37, 53] and ours["counts"].encode() == theirs["counts"]
-    assert np.array_equal(mask_utils.decode({"size": ours["size"], "counts": ours["counts"].encode()}).astype(bool), mask)
+    assert np.array_equal(
+        mask_utils.decode({"size": ours["size"], "counts": ours["counts"].encode()}).astype(bool), mask
+    )
 
 
 def test_rle_uncompressed_counts(mask):
@@ -34,11 +36,14 @@ def test_rle_uncompressed_counts(mask):
     assert np.array_equal(decode_rle({"size": [37, 53], "counts": counts}), mask)
 
 
-@pytest.mark.parametrize("rle, field", [
-    ({"size": [37, 53], "counts": [5, 5]}, "rle.counts"),
-    ({"size": [37, 53]}, "rle"),
-    ({"size": [37, 53], "counts": "\u00e9\u00e9"}, "rle.counts"),  # counts are checked before pycocotools sees them
-])
+@pytest.mark.parametrize(
+    "rle, field",
+    [
+        ({"size": [37, 53], "counts": [5, 5]}, "rle.counts"),
+        ({"size": [37, 53]}, "rle"),
+        ({"size": [37, 53], "counts": "\u00e9\u00e9"}, "rle.counts"),  # counts are checked before pycocotools sees them
+    ],
+)
 def test_bad_rle_names_the_field(rle, field):
     with pytest.raises(InvalidFieldError) as e:
         decode_rle(rle)

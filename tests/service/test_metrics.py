@@ -13,13 +13,20 @@ def _samples(text: str) -> dict:
 
 def test_metrics_after_a_few_requests(api, image_id):
     for _ in range(2):
-        assert api.post("/segment", json={"image_id": image_id, "objects": [{"box": [40, 30, 120, 90]}]}).status_code == 200
+        assert (
+            api.post("/segment", json={"image_id": image_id, "objects": [{"box": [40, 30, 120, 90]}]}).status_code
+            == 200
+        )
     assert api.post("/segment", json={"image_id": image_id, "objects": []}).status_code == 422
     r = api.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     samples = _samples(r.text)
 
-    ok = [s for s in samples["sam2refiner_requests_total"] if s.labels == {"route": "/segment", "method": "POST", "status": "200"}]
+    ok = [
+        s
+        for s in samples["sam2refiner_requests_total"]
+        if s.labels == {"route": "/segment", "method": "POST", "status": "200"}
+    ]
     assert ok and ok[0].value >= 2
     assert any(s.labels["status"] == "422" for s in samples["sam2refiner_requests_total"])
     stages = {s.labels["stage"] for s in samples["sam2refiner_stage_duration_seconds_count"]}

@@ -21,8 +21,14 @@ BOX = {"box": [40, 30, 120, 90]}
 @pytest.fixture(scope="module")
 def sam2_alone(sam2_checkpoint):
     """hiera_t at 256 with a SAM 2 checkpoint and no refiner settings at all."""
-    settings = Settings(sam2_config="hiera_t", image_size=256, device="cpu", sam2_checkpoint=sam2_checkpoint,
-                        warmup=False, max_image_pixels=1_000_000)
+    settings = Settings(
+        sam2_config="hiera_t",
+        image_size=256,
+        device="cpu",
+        sam2_checkpoint=sam2_checkpoint,
+        warmup=False,
+        max_image_pixels=1_000_000,
+    )
     with TestClient(create_app(settings)) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:
@@ -50,7 +56,9 @@ def test_refine_true_without_a_refiner_is_409_naming_the_setting(sam2_alone, rgb
     default = sam2_alone.post("/segment", json={"image": image, "objects": [BOX], "format": "png"})
     off = sam2_alone.post("/segment", json={"image": image, "objects": [BOX], "format": "png", "refine": False})
     assert default.status_code == off.status_code == 200
-    assert [m["mask"] for m in default.json()["objects"][0]["masks"]] == [m["mask"] for m in off.json()["objects"][0]["masks"]]
+    assert [m["mask"] for m in default.json()["objects"][0]["masks"]] == [
+        m["mask"] for m in off.json()["objects"][0]["masks"]
+    ]
     assert default.json()["timings_ms"]["refine"] < 1.0  # no refiner module ran
 
 
@@ -74,8 +82,16 @@ def test_random_refiner_only_by_explicit_setting(api):
 
 def test_trained_refiner_checkpoint_is_reported_with_its_sha256(refiner_model, sam2_checkpoint, tmp_path):
     sha = save_refiner_checkpoint(refiner_model, tmp_path / "refiner.safetensors")
-    engine = InferenceEngine(Settings(sam2_config="hiera_t", image_size=256, device="cpu", warmup=False,
-                                      sam2_checkpoint=sam2_checkpoint, refiner_checkpoint=tmp_path / "refiner.safetensors"))
+    engine = InferenceEngine(
+        Settings(
+            sam2_config="hiera_t",
+            image_size=256,
+            device="cpu",
+            warmup=False,
+            sam2_checkpoint=sam2_checkpoint,
+            refiner_checkpoint=tmp_path / "refiner.safetensors",
+        )
+    )
     engine.load()
     try:
         info = engine.describe()

@@ -13,8 +13,10 @@ H, W = 120, 160
 
 def _masks(body: dict) -> list[np.ndarray]:
     """Every object's masks decoded: list of bool [M, H, W]."""
-    return [np.stack([decode_mask(m["mask"], body["format"], body["height"], body["width"]) for m in o["masks"]])
-            for o in body["objects"]]
+    return [
+        np.stack([decode_mask(m["mask"], body["format"], body["height"], body["width"]) for m in o["masks"]])
+        for o in body["objects"]
+    ]
 
 
 def _segment(api, **body):
@@ -78,10 +80,12 @@ def test_mask_prompts_from_rle_and_from_logits_id(api, image_id, rgb_image):
     # The logits id stands for exactly the low-res logits the predictor returns: same masks as passing them.
     predictor = SAM2RefinerImagePredictor(api.engine.model)
     predictor.set_image(rgb_image)
-    _, _, low_res = predictor.predict(point_coords=PROMPTS["clicks"]["points"], point_labels=PROMPTS["clicks"]["labels"],
-                                      multimask_output=False)
-    expected, _, _ = predictor.predict(point_coords=click["points"], point_labels=click["labels"],
-                                       mask_input=low_res[None], multimask_output=False)
+    _, _, low_res = predictor.predict(
+        point_coords=PROMPTS["clicks"]["points"], point_labels=PROMPTS["clicks"]["labels"], multimask_output=False
+    )
+    expected, _, _ = predictor.predict(
+        point_coords=click["points"], point_labels=click["labels"], mask_input=low_res[None], multimask_output=False
+    )
     assert np.array_equal(_masks(by_logits)[0], expected.astype(bool))
 
     rle = encode_rle(previous[0] | np.pad(np.ones((10, 10), bool), ((0, H - 10), (0, W - 10))))
@@ -96,8 +100,11 @@ def test_refine_false_is_exactly_the_predictors_refiner_off_masks(api, image_b64
     predictor.set_image(rgb_image)
     for obj, served in zip(objects, _masks(body)):
         masks, scores, _ = predictor.predict(
-            point_coords=obj.get("points"), point_labels=obj.get("labels"), box=obj.get("box"),
-            multimask_output=True, refine=False,
+            point_coords=obj.get("points"),
+            point_labels=obj.get("labels"),
+            box=obj.get("box"),
+            multimask_output=True,
+            refine=False,
         )
         assert np.array_equal(served, masks.astype(bool))
     served_scores = [m["score"] for m in body["objects"][1]["masks"]]
@@ -148,8 +155,10 @@ def test_concurrent_clicks_on_one_image_share_a_decoder_pass(api, image_id):
     """Two clicks queued behind a busy worker run as one batch, with the masks each would get alone."""
     import threading
 
-    bodies = [{"image_id": image_id, "objects": [PROMPTS["box"]]},
-              {"image_id": image_id, "objects": [PROMPTS["clicks"], {"points": [[20, 100]], "labels": [1]}]}]
+    bodies = [
+        {"image_id": image_id, "objects": [PROMPTS["box"]]},
+        {"image_id": image_id, "objects": [PROMPTS["clicks"], {"points": [[20, 100]], "labels": [1]}]},
+    ]
     alone = [_masks(_segment(api, **b)) for b in bodies]
     release, worker = threading.Event(), api.engine.worker
     blocker = api.portal.start_task_soon(worker.submit, lambda: release.wait(30))

@@ -44,7 +44,9 @@ def test_stream_gives_sam2_masks_first_and_the_non_streamed_answer_last(api, rgb
     assert _same_masks(parts[0], sam2) and _same_masks(parts[1], plain)
     assert not _same_masks(parts[0], parts[1])  # the refiner (random as it is) changes the masks
     # Refine off: a single part, stage "sam2", final.
-    single = _lines(api.post("/segment", json={"image_id": parts[0]["image_id"], "objects": [BOX], "refine": False, "stream": True}))
+    single = _lines(
+        api.post("/segment", json={"image_id": parts[0]["image_id"], "objects": [BOX], "refine": False, "stream": True})
+    )
     assert [(p["stage"], p["final"]) for p in single] == [("sam2", True)] and _same_masks(single[0], sam2)
 
 
@@ -62,8 +64,14 @@ def _record_jobs(engine, monkeypatch, on_first_quadrant):
 
     monkeypatch.setattr(engine.predictor, "start_encoding", lambda image: jobs.append("global") or start(image))
     monkeypatch.setattr(StagedEncoding, "step", recording_step)
-    monkeypatch.setattr(engine, "_decode_batch", lambda payloads, multimask, refine: jobs.append(
-        f"decode {'refined' if refine else 'sam2'} x{len(payloads)}") or decode(payloads, multimask, refine))
+    monkeypatch.setattr(
+        engine,
+        "_decode_batch",
+        lambda payloads, multimask, refine: (
+            jobs.append(f"decode {'refined' if refine else 'sam2'} x{len(payloads)}")
+            or decode(payloads, multimask, refine)
+        ),
+    )
     return jobs
 
 
@@ -92,7 +100,15 @@ def test_click_on_a_cached_image_waits_behind_one_encoder_pass_at_most(api, imag
     jobs, first, second = _post_while_quadrants_encode(api, monkeypatch, new, click)
     assert first.status_code == 200 and second.status_code == 200
     # The click queued during the first quadrant pass runs right after it, before the other three.
-    assert jobs == ["global", "quadrant", "decode refined x1", "quadrant", "quadrant", "quadrant", "decode refined x1"], jobs
+    assert jobs == [
+        "global",
+        "quadrant",
+        "decode refined x1",
+        "quadrant",
+        "quadrant",
+        "quadrant",
+        "decode refined x1",
+    ], jobs
 
 
 def test_click_on_an_image_still_encoding_gets_sam2_masks_at_once_then_refined(api, rgb_image, monkeypatch):
@@ -105,7 +121,9 @@ def test_click_on_an_image_still_encoding_gets_sam2_masks_at_once_then_refined(a
     # The new image's own SAM 2 masks right after its global pass; the click (sent during the first quadrant
     # pass) gets SAM 2's masks right after that pass, and the refined masks once the last quadrant is done.
     assert jobs[:5] == ["global", "decode sam2 x1", "quadrant", "decode sam2 x1", "quadrant"], jobs
-    assert jobs[5:7] == ["quadrant", "quadrant"] and jobs[7:] in (["decode refined x2"], ["decode refined x1"] * 2), jobs
+    assert jobs[5:7] == ["quadrant", "quadrant"] and jobs[7:] in (["decode refined x2"], ["decode refined x1"] * 2), (
+        jobs
+    )
     for response in (first, second):
         assert [(p["stage"], p["final"]) for p in _lines(response)] == [("sam2", False), ("refined", True)]
 

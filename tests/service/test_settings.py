@@ -15,7 +15,12 @@ def test_environment_variables_with_the_prefix(monkeypatch):
     monkeypatch.setenv("SAM2REFINER_API_KEY", "k")
     monkeypatch.setenv("SAM2REFINER_FEATURE_CACHE_BYTES", "1000")
     s = Settings()
-    assert (s.sam2_config, s.image_size, s.api_key.get_secret_value(), s.feature_cache_bytes) == ("hiera_t", 512, "k", 1000)
+    assert (s.sam2_config, s.image_size, s.api_key.get_secret_value(), s.feature_cache_bytes) == (
+        "hiera_t",
+        512,
+        "k",
+        1000,
+    )
 
 
 def test_empty_optional_values_mean_unset(monkeypatch):

@@ -24,8 +24,14 @@ def server(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
     env = service_env(
-        sam2_config="hiera_t", image_size="256", device="cpu", host="127.0.0.1", port=str(port), workers="2",
-        log_level="warning", random_refiner="true",
+        sam2_config="hiera_t",
+        image_size="256",
+        device="cpu",
+        host="127.0.0.1",
+        port=str(port),
+        workers="2",
+        log_level="warning",
+        random_refiner="true",
     )
     proc = launch(["-m", "service"], env, log_path)
     url = f"http://127.0.0.1:{port}"
@@ -65,11 +71,15 @@ def test_sync_client_keeps_the_image_id_and_decodes_masks(server, photo):
         # Corrective clicks with a mask prompt: the logits id of the last answer, or the mask itself as RLE.
         # (Logits live in the worker that made them: with two workers the id may be unknown to the other one.)
         try:
-            by_id = client.segment(points=[[60, 40], [5, 5]], labels=[1, 0], mask_logits_id=second.objects[0].logits_ids[0])
+            by_id = client.segment(
+                points=[[60, 40], [5, 5]], labels=[1, 0], mask_logits_id=second.objects[0].logits_ids[0]
+            )
             assert by_id.objects[0].masks.shape == (1, 90, 130)
         except ServiceRequestError as e:
             assert e.status == 404 and e.field == "objects.0.mask_logits_id"
-        by_rle = client.segment(points=[[60, 40]], labels=[1], mask_rle=encode_rle(first.objects[0].best), format="polygons")
+        by_rle = client.segment(
+            points=[[60, 40]], labels=[1], mask_rle=encode_rle(first.objects[0].best), format="polygons"
+        )
         assert by_rle.objects[0].masks.shape == (1, 90, 130)
         polys = client.segment(objects=[{"box": [30, 20, 100, 70]}, {"points": [[5, 5]]}], format="polygons")
         assert len(polys.objects) == 2 and polys.objects[1].masks.shape == (1, 90, 130)
@@ -112,10 +122,17 @@ def test_metrics_are_aggregated_across_two_workers(server, photo):
             client.segment(box=[30, 20, 100, 70])
     text = httpx.get(f"{url}/metrics").text
     samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
-    ok = sum(s.value for s in samples if s.name == "sam2refiner_requests_total"
-             and s.labels.get("route") == "/segment" and s.labels.get("status") == "200")
+    ok = sum(
+        s.value
+        for s in samples
+        if s.name == "sam2refiner_requests_total"
+        and s.labels.get("route") == "/segment"
+        and s.labels.get("status") == "200"
+    )
     assert ok >= 4
-    assert any(s.name == "sam2refiner_stage_duration_seconds_count" and s.labels.get("stage") == "decoder" for s in samples)
+    assert any(
+        s.name == "sam2refiner_stage_duration_seconds_count" and s.labels.get("stage") == "decoder" for s in samples
+    )
     assert any(s.name == "sam2refiner_cache_misses_total" and s.labels.get("cache") == "features" for s in samples)
     info = [s for s in samples if s.name == "sam2refiner_model_info"]
     assert info and all(s.labels["random_weights"] == "true" for s in info)

@@ -20,10 +20,24 @@ def fake_data(tmp_path_factory):
 
 
 def test_prints_tables_1_2_3_4(fake_data, tmp_path, capsys):
-    rc = evaluate.main([
-        "--manifest", str(fake_data), *ARGS, "--tables", "1", "3", "4", "--video-sets", "LVOS-v1", "LVOS-v2",
-        "--limit", "1", "--out", str(tmp_path),
-    ])
+    rc = evaluate.main(
+        [
+            "--manifest",
+            str(fake_data),
+            *ARGS,
+            "--tables",
+            "1",
+            "3",
+            "4",
+            "--video-sets",
+            "LVOS-v1",
+            "LVOS-v2",
+            "--limit",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     for title in ("**Table 1**", "**Table 2**", "**Table 3**", "**Table 4**"):
@@ -31,8 +45,10 @@ def test_prints_tables_1_2_3_4(fake_data, tmp_path, capsys):
     assert "| Model | DIS-VD mIoU | DIS-VD mBIoU | ThinObject5K-TE mIoU" in out and "Average mBIoU |" in out
     assert "| 10 | mBIoU |" in out
     # Table 2 as the paper lays it out: LVOS v1 J&F, J, F; LVOS v2 J&F, J_s, F_s, J_u, F_u
-    assert ("| Methods | LVOS-v1 J&F | LVOS-v1 J | LVOS-v1 F | LVOS-v2 J&F | LVOS-v2 J_s | LVOS-v2 F_s | "
-            "LVOS-v2 J_u | LVOS-v2 F_u |") in out
+    assert (
+        "| Methods | LVOS-v1 J&F | LVOS-v1 J | LVOS-v1 F | LVOS-v2 J&F | LVOS-v2 J_s | LVOS-v2 F_s | "
+        "LVOS-v2 J_u | LVOS-v2 F_u |"
+    ) in out
     # Without per-row checkpoints, Table 4 says it switched modules on one checkpoint.
     assert TABLE4_NOTES["switches"] in out
     results = json.loads((tmp_path / "results.json").read_text())
@@ -55,15 +71,32 @@ def test_table4_takes_one_checkpoint_per_row(fake_data, tmp_path, capsys):
         model = build_sam2refiner("hiera_t", 128, "cpu", modules=switches, seed=3)
         paths[label] = tmp_path / f"{label}.safetensors"
         save_refiner_checkpoint(model, paths[label])
-    rc = evaluate.main([
-        "--manifest", str(fake_data), *ARGS, "--tables", "4", "--sets", "DIS-VD", "--out", str(tmp_path),
-        "--ablation-checkpoints", *(f"{k}={v}" for k, v in paths.items()),
-    ])
+    rc = evaluate.main(
+        [
+            "--manifest",
+            str(fake_data),
+            *ARGS,
+            "--tables",
+            "4",
+            "--sets",
+            "DIS-VD",
+            "--out",
+            str(tmp_path),
+            "--ablation-checkpoints",
+            *(f"{k}={v}" for k, v in paths.items()),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and TABLE4_NOTES["checkpoints"] in out
     lines = [line for line in out.splitlines() if line.startswith("| SAM")]
-    assert [line.split(" | ")[1:4] for line in lines] == [["", "", ""], ["✓", "", ""], ["", "✓", "✓"], ["✓", "", "✓"],
-                                                          ["✓", "✓", ""], ["✓", "✓", "✓"]]
+    assert [line.split(" | ")[1:4] for line in lines] == [
+        ["", "", ""],
+        ["✓", "", ""],
+        ["", "✓", "✓"],
+        ["✓", "", "✓"],
+        ["✓", "✓", ""],
+        ["✓", "✓", "✓"],
+    ]
     assert lines[3].endswith("| - | - |") and not lines[1].endswith("| - | - |")  # LA+MR was not given
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["table4"] == {"mode": "checkpoints", "checkpoints": {k: str(v) for k, v in paths.items()}}
@@ -71,8 +104,19 @@ def test_table4_takes_one_checkpoint_per_row(fake_data, tmp_path, capsys):
     assert dis["ablation|LA"]["n"] == dis["ablation|PR+MR"]["n"] == 1 and "ablation|LA+MR" not in dis
 
     # A checkpoint given for a row whose modules it was not trained with is refused.
-    rc = evaluate.main(["--manifest", str(fake_data), *ARGS, "--tables", "4", "--sets", "DIS-VD",
-                        "--ablation-checkpoints", f"LA+MR={paths['LA']}"])
+    rc = evaluate.main(
+        [
+            "--manifest",
+            str(fake_data),
+            *ARGS,
+            "--tables",
+            "4",
+            "--sets",
+            "DIS-VD",
+            "--ablation-checkpoints",
+            f"LA+MR={paths['LA']}",
+        ]
+    )
     assert rc == 2 and "not row LA+MR's" in capsys.readouterr().err
     rc = evaluate.main(["--manifest", str(fake_data), *ARGS, "--ablation-checkpoints", "MR=x"])
     assert rc == 2 and "unknown row 'MR'" in capsys.readouterr().err

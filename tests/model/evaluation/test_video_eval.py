@@ -108,8 +108,12 @@ def test_overlapping_objects_are_scored_from_one_label_map():
     labels = np.zeros((2, 10, 10), np.uint8)
     labels[:, 0:4, 0:4] = 1
     labels[:, 5:9, 5:9] = 2
-    seq = VideoSequence("two", objects=[VideoObject(1, 0, 2), VideoObject(2, 0, 2)], frames=np.zeros((2, 10, 10, 3), np.uint8),
-                        labels=labels)
+    seq = VideoSequence(
+        "two",
+        objects=[VideoObject(1, 0, 2), VideoObject(2, 0, 2)],
+        frames=np.zeros((2, 10, 10, 3), np.uint8),
+        labels=labels,
+    )
 
     def overlapping(frames, prompts):
         s1 = np.where(labels == 1, 5.0, -5.0)

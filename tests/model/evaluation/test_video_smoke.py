@@ -26,17 +26,48 @@ MARGIN = 3.0
 @pytest.mark.slow
 def test_refiner_trained_on_images_tracks_thin_structures_better(smoke_run, smoke_sam2_checkpoint, tmp_path, capsys):
     config, result = smoke_run
-    manifest = write_fake_layout(tmp_path / "data", images_per_set=0, size=config.image_size, videos=VIDEOS,
-                                 frames=FRAMES, seed=config.synthetic_seed + 8, video_kinds=KINDS)
-    rc = evaluate.main([
-        "--manifest", str(manifest), "--config", config.sam2_config, "--image-size", str(config.image_size),
-        "--device", "cpu", "--sam2-checkpoint", smoke_sam2_checkpoint, "--refiner-checkpoint", str(result.refiner_path),
-        "--sets", "--video-sets", "LVOS-v1", "LVOS-v2", "--out", str(tmp_path / "out"), "--no-progress",
-    ])
+    manifest = write_fake_layout(
+        tmp_path / "data",
+        images_per_set=0,
+        size=config.image_size,
+        videos=VIDEOS,
+        frames=FRAMES,
+        seed=config.synthetic_seed + 8,
+        video_kinds=KINDS,
+    )
+    rc = evaluate.main(
+        [
+            "--manifest",
+            str(manifest),
+            "--config",
+            config.sam2_config,
+            "--image-size",
+            str(config.image_size),
+            "--device",
+            "cpu",
+            "--sam2-checkpoint",
+            smoke_sam2_checkpoint,
+            "--refiner-checkpoint",
+            str(result.refiner_path),
+            "--sets",
+            "--video-sets",
+            "LVOS-v1",
+            "LVOS-v2",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
-    assert "**Table 2**" in out and ("| Methods | LVOS-v1 J&F | LVOS-v1 J | LVOS-v1 F | LVOS-v2 J&F | LVOS-v2 J_s | "
-                                      "LVOS-v2 F_s | LVOS-v2 J_u | LVOS-v2 F_u |") in out
+    assert (
+        "**Table 2**" in out
+        and (
+            "| Methods | LVOS-v1 J&F | LVOS-v1 J | LVOS-v1 F | LVOS-v2 J&F | LVOS-v2 J_s | "
+            "LVOS-v2 F_s | LVOS-v2 J_u | LVOS-v2 F_u |"
+        )
+        in out
+    )
     assert "| SAM 2 |" in out and "| SAM2Refiner |" in out
     video = json.loads((tmp_path / "out" / "results.json").read_text())["video"]
     with capsys.disabled():
@@ -45,4 +76,3 @@ def test_refiner_trained_on_images_tracks_thin_structures_better(smoke_run, smok
         off, on = video[name]["SAM 2"], video[name]["SAM2Refiner"]
         assert off["objects"] == on["objects"] >= VIDEOS
         assert on["J&F"] > off["J&F"] + MARGIN, (name, off["J&F"], on["J&F"])
-

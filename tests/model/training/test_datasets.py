@@ -7,7 +7,13 @@ import pytest
 from PIL import Image
 
 from model.training.datasets import (
-    ConcatImages, DatasetError, ImageMaskFolder, LVOSDataset, SyntheticImages, load_manifest, open_image_set,
+    ConcatImages,
+    DatasetError,
+    ImageMaskFolder,
+    LVOSDataset,
+    SyntheticImages,
+    load_manifest,
+    open_image_set,
     open_video_set,
 )
 from model.training.fake_layout import write_fake_layout

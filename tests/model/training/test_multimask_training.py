@@ -36,8 +36,15 @@ def test_kept_candidate_is_the_one_with_sam2s_highest_iou():
     logits = torch.arange(n * m, dtype=torch.float32).view(n, m, 1, 1).expand(n, m, 4, 4)
     iou = torch.tensor([[0.25, 0.75, 0.5], [0.5, 0.25, 0.125]])
     aux = [torch.arange(n * m, dtype=torch.float32).view(n * m, 1, 1, 1).expand(n * m, 1, 2, 2)]
-    pred = MaskPrediction(logits, logits, iou, torch.zeros(n, 1), aux, torch.tensor([[1, 2, 3]] * 2),
-                          torch.arange(n * m, dtype=torch.float32).view(n * m, 1, 1, 1))
+    pred = MaskPrediction(
+        logits,
+        logits,
+        iou,
+        torch.zeros(n, 1),
+        aux,
+        torch.tensor([[1, 2, 3]] * 2),
+        torch.arange(n * m, dtype=torch.float32).view(n * m, 1, 1, 1),
+    )
     kept = kept_candidate(pred)
     assert kept.logits.shape == (2, 1, 4, 4) and kept.logits[:, 0, 0, 0].tolist() == [1.0, 3.0]
     assert kept.token_index.tolist() == [[2], [1]] and kept.aux_logits[0][:, 0, 0, 0].tolist() == [1.0, 3.0]

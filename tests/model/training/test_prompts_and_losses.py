@@ -7,7 +7,13 @@ import torch
 from model.sam2refiner import MaskPrediction
 from model.training.losses import LossWeights, bce_dice, refiner_loss, resize_target
 from model.training.prompts import (
-    coarse_mask_logits, evaluation_points, interior_point, mask_box, noisy_box, sample_points, sample_training_prompt,
+    coarse_mask_logits,
+    evaluation_points,
+    interior_point,
+    mask_box,
+    noisy_box,
+    sample_points,
+    sample_training_prompt,
     stack_prompts,
 )
 

@@ -40,8 +40,16 @@ def test_cpu_smoke_run_learns_and_beats_refiner_off(smoke_run):
     from service.inference import InferenceEngine
     from service.settings import Settings
 
-    engine = InferenceEngine(Settings(sam2_config="hiera_t", image_size=256, device="cpu", seed=config.seed,
-                                      refiner_checkpoint=result.refiner_path, warmup=False))
+    engine = InferenceEngine(
+        Settings(
+            sam2_config="hiera_t",
+            image_size=256,
+            device="cpu",
+            seed=config.seed,
+            refiner_checkpoint=result.refiner_path,
+            warmup=False,
+        )
+    )
     engine.load()
     try:
         assert engine.model.weights.refiner_sha256 == model.weights.refiner_sha256

@@ -40,9 +40,14 @@ def test_video_shapes_motion_and_exactness():
     assert np.array_equal(again[0], frames) and np.array_equal(again[1], masks)
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"size": 16}, "size"), ({"num_objects": 0}, "num_objects"), ({"kinds": ["blob"]}, "kinds"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"size": 16}, "size"),
+        ({"num_objects": 0}, "num_objects"),
+        ({"kinds": ["blob"]}, "kinds"),
+    ],
+)
 def test_bad_arguments_are_refused_with_a_message(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         synthetic_image(0, **{"size": 64, **kwargs})

@@ -22,9 +22,21 @@ REPO = Path(__file__).resolve().parents[3]
 
 def tiny_config(out_dir, **kw) -> TrainConfig:
     base = dict(
-        sam2_config="hiera_t", image_size=128, data="synthetic", synthetic_images=3, synthetic_objects=1,
-        augment_prob=0.5, feature_cache_mb=0, num_workers=0, epochs=4, batch_size=1, schedule="cosine",
-        out_dir=str(out_dir), log_every=1, checkpoint_every=1, progress=False,
+        sam2_config="hiera_t",
+        image_size=128,
+        data="synthetic",
+        synthetic_images=3,
+        synthetic_objects=1,
+        augment_prob=0.5,
+        feature_cache_mb=0,
+        num_workers=0,
+        epochs=4,
+        batch_size=1,
+        schedule="cosine",
+        out_dir=str(out_dir),
+        log_every=1,
+        checkpoint_every=1,
+        progress=False,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -37,7 +49,7 @@ def test_resumed_run_repeats_the_uninterrupted_one(tmp_path):
     resumed = Trainer(tiny_config(tmp_path / "b", max_steps=4)).fit()  # resume: auto
     # 3 images per epoch: the resumed run finishes epoch 0 mid-way and starts epoch 1, like the straight one
     assert [s for s, _ in resumed.losses] == [3, 4]
-    assert [l for _, l in resumed.losses] == [l for s, l in straight.losses if s > 2]
+    assert [loss for _, loss in resumed.losses] == [loss for s, loss in straight.losses if s > 2]
     assert resumed.digest == straight.digest
     # the CSV log continues instead of starting over
     rows = (tmp_path / "b" / "train_log.csv").read_text().strip().splitlines()
@@ -68,13 +80,16 @@ def test_final_weights_load_in_the_predictor(tmp_path):
     assert masks.shape == (1, 96, 96)
 
 
-@pytest.mark.parametrize("override, message", [
-    (["data=manifest"], "no manifest file"),
-    (["schedule=linear"], "schedule"),
-    (["batch_size=0"], "batch_size"),
-    (["nonsense=1"], "unknown options"),
-    (["modules.xx=true"], "unknown switches"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["data=manifest"], "no manifest file"),
+        (["schedule=linear"], "schedule"),
+        (["batch_size=0"], "batch_size"),
+        (["nonsense=1"], "unknown options"),
+        (["modules.xx=true"], "unknown switches"),
+    ],
+)
 def test_bad_options_are_refused_with_a_message(override, message):
     with pytest.raises(ValueError, match=message):
         load_train_config(None, ["data=synthetic", *override])
@@ -83,7 +98,10 @@ def test_bad_options_are_refused_with_a_message(override, message):
 def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "model.train", "data=manifest", f"manifest={tmp_path / 'none.yaml'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "error: manifest" in proc.stderr and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
@@ -92,10 +110,27 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path):
 def test_two_process_torchrun_ends_with_identical_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "model.train", "--device", "cpu",
-        "sam2_config=hiera_t", "image_size=128", "data=synthetic", "synthetic_images=4", "synthetic_objects=1",
-        "batch_size=1", "max_steps=3", "num_workers=0", "feature_cache_mb=0", "progress=false", f"out_dir={tmp_path}",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "model.train",
+        "--device",
+        "cpu",
+        "sam2_config=hiera_t",
+        "image_size=128",
+        "data=synthetic",
+        "synthetic_images=4",
+        "synthetic_objects=1",
+        "batch_size=1",
+        "max_steps=3",
+        "num_workers=0",
+        "feature_cache_mb=0",
+        "progress=false",
+        f"out_dir={tmp_path}",
     ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

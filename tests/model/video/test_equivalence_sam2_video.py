@@ -17,7 +17,9 @@ ATOL = 1e-4
 
 @pytest.fixture(scope="module")
 def video_model(video_checkpoint):
-    return build_sam2refiner("hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True)
+    return build_sam2refiner(
+        "hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def video():
     return clip(num_frames=20)
 
 
-def _stream(model, frames, prompts_at: dict, corrections_at: dict = {}):
+def _stream(model, frames, prompts_at: dict, corrections_at: dict | None = None):
     """Runs our tracker over ``frames``; returns {frame: {obj_id: logits [H, W]}}, the prompt replies and
     {frame: {obj_id: object pointer}}."""
     tracker = StreamingTracker(model)
@@ -40,7 +42,7 @@ def _stream(model, frames, prompts_at: dict, corrections_at: dict = {}):
         feats = tracker.encode_frame(frame, state.switches)
         state, result = tracker.step(state, feats, prompts_at.get(t, []))
         out[t] = {r.obj_id: r.logits for r in result.objects}
-        if t in corrections_at:
+        if t in (corrections_at or {}):
             state, reply = tracker.prompt(state, feats, corrections_at[t])
             replies[t] = {r.obj_id: r.logits for r in reply.objects}
             out[t].update(replies[t])
@@ -97,7 +99,9 @@ def test_corrective_click_on_a_tracked_frame(video_model, reference, video, tmp_
     ref_state = reference_state(reference, frames, tmp_path / "c")
     reference.add_new_points_or_box(ref_state, 0, 1, points=p1.points, labels=p1.labels)
     before = propagate(reference, ref_state, max_frame_num_to_track=fix_at)
-    _, _, fixed = reference.add_new_points_or_box(ref_state, fix_at, 1, points=correction.points, labels=correction.labels)
+    _, _, fixed = reference.add_new_points_or_box(
+        ref_state, fix_at, 1, points=correction.points, labels=correction.labels
+    )
     after = propagate(reference, ref_state, start_frame_idx=fix_at)
 
     _assert_close(replies[fix_at][1], fixed[0, 0], "the correction's reply")
@@ -120,13 +124,17 @@ def test_mask_prompt_with_small_holes_is_filled_as_sam2_fills_it(video_checkpoin
     cy, cx = int(ys.mean()), int(xs.mean())
     prompt[cy - 12 : cy + 12, cx - 12 : cx + 12] = True
     prompt[cy - 5 : cy + 5, cx - 5 : cx + 5] = False  # a hole of about 2x3 low-res pixels
-    model = build_sam2refiner("hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True)
+    model = build_sam2refiner(
+        "hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True
+    )
 
     def ours(fill_hole_area):
         tracker = StreamingTracker(model, fill_hole_area=fill_hole_area)
         state, out = tracker.new_state(refine=False), {}
         for t, frame in enumerate(frames):
-            state, result = tracker.step(state, tracker.encode_frame(frame), [ObjectPrompt(1, mask=prompt)] if t == 0 else [])
+            state, result = tracker.step(
+                state, tracker.encode_frame(frame), [ObjectPrompt(1, mask=prompt)] if t == 0 else []
+            )
             out[t] = result.objects[0].logits
         return out
 

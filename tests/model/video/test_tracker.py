@@ -44,7 +44,9 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
         seen["candidates"].append(tuple(decoded.token_index.shape))
         return original_refine(decoded, image, switches, coords, labels)
 
-    hook = sam.sam_prompt_encoder.register_forward_hook(lambda _m, args, kw, out: seen["decoder_labels"].append(kw["points"][1].clone()), with_kwargs=True)
+    hook = sam.sam_prompt_encoder.register_forward_hook(
+        lambda _m, args, kw, out: seen["decoder_labels"].append(kw["points"][1].clone()), with_kwargs=True
+    )
     sam._encode_new_memory, full_model.refine = encode_spy, refine_spy
     try:
         results = []
@@ -69,7 +71,9 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
         # (frame 0 is SAM 2's initial conditioning frame: no memory to attend to yet)
         assert {"decode", "refine", "memory_encode"} | ({"memory_attention"} if t else set()) <= set(result.timings)
     first = seen["pr_coords"][0]
-    assert first is not None and torch.allclose(first[0, 0], torch.tensor(click[0]) * torch.tensor([SIZE / w, SIZE / h]))
+    assert first is not None and torch.allclose(
+        first[0, 0], torch.tensor(click[0]) * torch.tensor([SIZE / w, SIZE / h])
+    )
     for coords in seen["pr_coords"][1:]:  # tracked frames: PR draws the first prompt again
         assert torch.equal(coords, first)
     for labels in seen["decoder_labels"][1:]:  # while SAM 2's decoder itself gets no prompt (a padding point)
@@ -79,7 +83,9 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
 
 
 def test_state_is_bounded_capped_and_never_modified_in_place(video_checkpoint, frames_and_click):
-    model = build_sam2refiner("hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True)
+    model = build_sam2refiner(
+        "hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True
+    )
     frames, click = frames_and_click
     tracker = StreamingTracker(model, max_cond_frames=3)
     state = tracker.new_state(refine=False)

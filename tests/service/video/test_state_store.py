@@ -37,7 +37,12 @@ def _memory(seed: int, features: bool = True) -> FrameMemory:
 
 
 def make_state(frame_idx: int = 3) -> TrackerState:
-    obj = ObjectTrack(7, start_frame=0, first_coords=torch.tensor([[[10.0, 20.0]]]), first_labels=torch.tensor([[1]], dtype=torch.int32))
+    obj = ObjectTrack(
+        7,
+        start_frame=0,
+        first_coords=torch.tensor([[[10.0, 20.0]]]),
+        first_labels=torch.tensor([[1]], dtype=torch.int32),
+    )
     obj.cond[0] = _memory(0)
     for t in range(max(1, frame_idx - 15), frame_idx + 1):  # as the tracker keeps them: 16 pointers, 7 memories
         obj.non_cond[t] = _memory(t, features=t >= frame_idx - 6)
@@ -57,7 +62,9 @@ def assert_same_state(a: TrackerState, b: TrackerState):
             assert torch.equal(ma.obj_ptr, mb.obj_ptr)
             assert (ma.maskmem_features is None) == (mb.maskmem_features is None)
             if ma.maskmem_features is not None:
-                assert mb.maskmem_features.dtype == torch.bfloat16 and torch.equal(ma.maskmem_features, mb.maskmem_features)
+                assert mb.maskmem_features.dtype == torch.bfloat16 and torch.equal(
+                    ma.maskmem_features, mb.maskmem_features
+                )
 
 
 @pytest.fixture
@@ -159,8 +166,11 @@ def test_store_errors_are_plain_exceptions_mapped_in_one_place():
     from service.error_handlers import as_service_error
     from service.errors import InternalError, ServiceError
 
-    for exc, status, code in ((StateStoreUnavailable("x"), 503, "state_store_unavailable"),
-                              (SessionBusyError("x"), 409, "session_busy"), (StaleStateError("x"), 409, "stale_state")):
+    for exc, status, code in (
+        (StateStoreUnavailable("x"), 503, "state_store_unavailable"),
+        (SessionBusyError("x"), 409, "session_busy"),
+        (StaleStateError("x"), 409, "stale_state"),
+    ):
         assert not isinstance(exc, ServiceError) and not hasattr(exc, "status")
         mapped = as_service_error(exc)
         assert (mapped.status, mapped.code, mapped.message) == (status, code, "x")
@@ -169,8 +179,11 @@ def test_store_errors_are_plain_exceptions_mapped_in_one_place():
 
 def test_a_session_created_again_under_its_name_is_never_served_from_an_old_copy(store):
     """Defect 1: versions restart at 1 for a new session of the same name; the epoch tells them apart."""
-    worker_a, worker_b = (store, store) if isinstance(store, InProcessStateStore) else (
-        store, RedisStateStore(REDIS_URL, FP, ttl_s=60, lease_s=5, prefix=store.prefix))
+    worker_a, worker_b = (
+        (store, store)
+        if isinstance(store, InProcessStateStore)
+        else (store, RedisStateStore(REDIS_URL, FP, ttl_s=60, lease_s=5, prefix=store.prefix))
+    )
     old = None
     for t in range(6):  # the old session, advanced to version 6 on worker A
         old = worker_a.save("s7", make_state(10 + t), None, old)

@@ -38,9 +38,17 @@ class Cluster:
     def launch(self, name: str):
         port, log = free_port(), self.workdir / f"{name}.log"
         env = service_env(
-            sam2_config="hiera_t", image_size="256", device="cpu", sam2_checkpoint=self.checkpoint, warmup="false",
-            redis_url=self.redis_url, video_key_prefix=PREFIX, video_lease_s=str(LEASE_S), redis_timeout_s="0.5",
-            drain_delay_s="1", log_level="warning",
+            sam2_config="hiera_t",
+            image_size="256",
+            device="cpu",
+            sam2_checkpoint=self.checkpoint,
+            warmup="false",
+            redis_url=self.redis_url,
+            video_key_prefix=PREFIX,
+            video_lease_s=str(LEASE_S),
+            redis_timeout_s="0.5",
+            drain_delay_s="1",
+            log_level="warning",
         )
         args = ["-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
         self.workers[name] = (launch(args, env, log), port)

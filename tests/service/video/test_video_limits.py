@@ -68,7 +68,9 @@ def test_prompt_limits_are_those_of_segment(client, frame):
         assert _segment_error(client, many)["field"] == "objects"
 
         # A cap per session: two objects tracked, a third refused; a correction of a tracked one still goes.
-        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "box": [5, 5, 40, 40]}, {"obj_id": 2, "box": [50, 5, 90, 40]}]})
+        ws.send_json(
+            {"type": "prompt", "objects": [{"obj_id": 1, "box": [5, 5, 40, 40]}, {"obj_id": 2, "box": [50, 5, 90, 40]}]}
+        )
         assert ws.receive_json()["type"] == "masks"
         ws.send_json({"type": "prompt", "objects": [{"obj_id": 3, "box": [5, 5, 40, 40]}]})
         reply = _error(ws)
@@ -102,7 +104,9 @@ def test_malformed_input_is_answered_and_the_socket_stays(client, frame):
             reply = _error(ws)
             assert (reply["code"], reply["field"]) == (code, field), reply
             _alive(ws)
-        ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "mask": {"size": [h, w], "counts": short_rle["counts"]}}]})
+        ws.send_json(
+            {"type": "prompt", "objects": [{"obj_id": 1, "mask": {"size": [h, w], "counts": short_rle["counts"]}}]}
+        )
         reply = _error(ws)
         assert reply["code"] == "invalid_field" and reply["field"].startswith("objects.0.mask"), reply
         _alive(ws)

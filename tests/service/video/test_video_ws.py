@@ -60,9 +60,13 @@ def test_stream_equals_sam2_and_every_malformed_message_is_answered(client, vide
                 expect_error(ws, "malformed_json", "message")
                 ws.send_json({"type": "teleport"})
                 expect_error(ws, "invalid_field", "type")
-                ws.send_json({"type": "prompt", "frame_idx": 7, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
+                ws.send_json(
+                    {"type": "prompt", "frame_idx": 7, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]}
+                )
                 expect_error(ws, "invalid_field", "frame_idx")
-                ws.send_json({"type": "prompt", "frame_idx": 2, "objects": [{"obj_id": 1, "points": [[1e6, 5]], "labels": [1]}]})
+                ws.send_json(
+                    {"type": "prompt", "frame_idx": 2, "objects": [{"obj_id": 1, "points": [[1e6, 5]], "labels": [1]}]}
+                )
                 expect_error(ws, "invalid_field", "objects")
                 ws.send_bytes(b"this is not an image")
                 expect_error(ws, "invalid_field", "frame")
@@ -74,10 +78,14 @@ def test_stream_equals_sam2_and_every_malformed_message_is_answered(client, vide
             assert reply["type"] == "frame" and reply["frame_idx"] == t, reply
             (obj,) = reply["objects"]
             assert obj["obj_id"] == 1 and isinstance(obj["visible"], bool) and 0 <= obj["score"] <= 1.5
-            assert {"encode", "memory_attention", "decode", "memory_encode", "state_load", "state_save"} <= set(reply["timings"])
+            assert {"encode", "memory_attention", "decode", "memory_encode", "state_load", "state_save"} <= set(
+                reply["timings"]
+            )
             assert_mask_matches(obj["mask"], reference_masks[t], f"frame {t}")
     info = client.get("/video/ws-main").json()
-    assert info["frames_processed"] == len(frames) and info["objects"] == [1] and info["bytes"] > 0 and info["ttl_s"] > 0
+    assert (
+        info["frames_processed"] == len(frames) and info["objects"] == [1] and info["bytes"] > 0 and info["ttl_s"] > 0
+    )
 
 
 def test_binary_before_start_and_reconnect_resumes(client, video_clip, reference_masks):
@@ -124,7 +132,9 @@ def test_redis_unreachable_mid_session(client, video_clip, reference_masks, imag
             assert send_frame_error["type"] == "error" and send_frame_error["code"] == "state_store_unavailable"
             assert "unreachable" in send_frame_error["message"]
             assert client.get("/video/ws-down").status_code == 503
-            r = client.post("/segment", json={"image": image_png_b64, "objects": [{"points": [[20, 20]], "labels": [1]}]})
+            r = client.post(
+                "/segment", json={"image": image_png_b64, "objects": [{"points": [[20, 20]], "labels": [1]}]}
+            )
             assert r.status_code == 200, r.text  # images do not need Redis
         finally:
             sessions.store.client = working

@@ -23,8 +23,15 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 def video_settings(checkpoint: str, prefix: str, **overrides) -> Settings:
     values = dict(
-        sam2_config="hiera_t", image_size=256, device="cpu", sam2_checkpoint=checkpoint, warmup=False,
-        redis_url=REDIS_URL, video_key_prefix=prefix, video_max_frame_bytes=600_000, max_image_pixels=1_000_000,
+        sam2_config="hiera_t",
+        image_size=256,
+        device="cpu",
+        sam2_checkpoint=checkpoint,
+        warmup=False,
+        redis_url=REDIS_URL,
+        video_key_prefix=prefix,
+        video_max_frame_bytes=600_000,
+        max_image_pixels=1_000_000,
         random_refiner=True,
     )
     return Settings(**{**values, **overrides})
