@@ -41,7 +41,7 @@ from model import build_sam2refiner  # noqa: E402
 from model.config import RefinerSwitches  # noqa: E402
 from model.training.synthetic import synthetic_video  # noqa: E402
 from model.transforms import prepare_image  # noqa: E402
-from model.video import ObjectPrompt, StreamingTracker  # noqa: E402
+from model.video import StreamingTracker, TrackPrompt  # noqa: E402
 from model.video.codec import model_fingerprint  # noqa: E402
 from service.state_store import InProcessStateStore, RedisStateStore  # noqa: E402
 
@@ -80,7 +80,7 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
     """Every ratio compares runs interleaved frame by frame, so both sides see the same machine load."""
     frames, masks = synthetic_video(seed=4, num_frames=frames_n + 8, size=(size * 3 // 4, size), num_objects=2)
     click = _click(masks[0, 0])
-    first = [ObjectPrompt(1, points=click, labels=[1])]
+    first = [TrackPrompt(1, points=click, labels=[1])]
     model = build_sam2refiner(
         "hiera_t", size, device, sam2_checkpoint=checkpoint, modules=RefinerSwitches.off(), video=True
     )
@@ -163,7 +163,7 @@ def bench_size(size: int, frames_n: int, compare_n: int, device: str, checkpoint
 def bench_refined(size: int, frames_n: int, device: str, checkpoint: str) -> dict:
     """Per tracked frame: refiner-off, PR+MR and LA+PR+MR sessions on one model, frame by frame in turn."""
     frames, masks = synthetic_video(seed=4, num_frames=frames_n, size=(size * 3 // 4, size), num_objects=2)
-    first = [ObjectPrompt(1, points=_click(masks[0, 0]), labels=[1])]
+    first = [TrackPrompt(1, points=_click(masks[0, 0]), labels=[1])]
     model = build_sam2refiner("hiera_t", size, device, sam2_checkpoint=checkpoint, video=True, seed=5)
     tracker = StreamingTracker(model)
     sets = {"off": RefinerSwitches.off(), "PR+MR": RefinerSwitches(False, True, True), "LA+PR+MR": RefinerSwitches()}

@@ -29,7 +29,7 @@ def tracker_segmenter(model, refine):
     """A ``video_eval`` segmenter on the streaming tracker (model/video): every frame once, objects prompted
     with their GT mask on their first frame. Returns float16 logits (the evaluation resolves overlaps by score);
     frames before an object's prompt hold -inf."""
-    from model.video.tracker import ObjectPrompt, StreamingTracker
+    from model.video.tracker import StreamingTracker, TrackPrompt
 
     tracker = StreamingTracker(model)
 
@@ -38,7 +38,7 @@ def tracker_segmenter(model, refine):
         out = {obj: np.full(frames.shape[:3], -np.inf, np.float16) for obj in prompts}
         for t in range(frames.shape[0]):
             feats = tracker.encode_frame(frames[t])
-            now = [ObjectPrompt(obj, mask=mask) for obj, (first, mask) in prompts.items() if first == t]
+            now = [TrackPrompt(obj, mask=mask) for obj, (first, mask) in prompts.items() if first == t]
             state, result = tracker.step(state, feats, now)
             for r in result.objects:
                 if r.obj_id in out:

@@ -67,18 +67,22 @@ class LogitsEntry:
 
 
 @dataclass
-class ObjectResult:
+class ObjectMasks:
+    """One object's masks of an engine answer (numpy; the route encodes them)."""
+
     masks: np.ndarray  # bool [M, H, W]
     scores: np.ndarray  # [M]
     logits_ids: list[str]
 
 
 @dataclass
-class SegmentResult:
+class EngineResult:
+    """The engine's answer to one /segment request (one part of it when streamed)."""
+
     image_id: str
     height: int
     width: int
-    objects: list[ObjectResult]
+    objects: list[ObjectMasks]
     cache_hit: bool
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     batch_size: int = 1  # requests that shared the decoder pass
@@ -335,7 +339,7 @@ class InferenceEngine:
 
     async def segment(
         self, source: FeatureSource, image_id: str, objects: list[PreparedObject], multimask: bool, refine: bool
-    ) -> SegmentResult:
+    ) -> EngineResult:
         """The masks of ``objects`` as the non-streamed answer gives them: refined once the image's features are
         complete, or SAM 2's (``refine`` false) as soon as its global pass is done."""
         stage = "refined" if self.refines(refine) else "sam2"
@@ -355,7 +359,7 @@ class InferenceEngine:
 
     async def segment_stage(
         self, source: FeatureSource, image_id: str, objects: list[PreparedObject], multimask: bool, stage: str
-    ) -> SegmentResult:
+    ) -> EngineResult:
         """One stage's masks: "sam2" (refiner off, from SAM 2's features) or "refined" (from the complete ones).
         Decoding is a batchable job: requests on the same features (same multimask and stage) that wait together
         share a pass. Logits are kept only once every object of the request succeeded."""
@@ -374,13 +378,13 @@ class InferenceEngine:
             key, (features, objects), lambda payloads: self._decode_batch(payloads, multimask, refine)
         )
         results = [
-            ObjectResult(masks, scores, self._keep_logits(image_id, low_res)) for masks, scores, low_res in outputs
+            ObjectMasks(masks, scores, self._keep_logits(image_id, low_res)) for masks, scores, low_res in outputs
         ]
         h, w = features.orig_hw[0]
         if source.cache_hit:
             encode_s = encode_wait = 0.0
         timings = {**timings, "encode": encode_s, "queue_wait": waited + encode_wait}
-        return SegmentResult(image_id, h, w, results, source.cache_hit, timings, batch_size, stage=stage)
+        return EngineResult(image_id, h, w, results, source.cache_hit, timings, batch_size, stage=stage)
 
     def _keep_logits(self, image_id: str, low_res: torch.Tensor) -> list[str]:
         """Stores each candidate's low-res logits [m, m] under a new server-made id."""
@@ -438,4 +442,4 @@ class InferenceEngine:
         return self.model.mask_prompt_logits(obj.mask)
 
 
-__all__ = ["InferenceEngine", "FeatureSource", "PreparedObject", "SegmentResult", "ObjectResult"]
+__all__ = ["InferenceEngine", "FeatureSource", "PreparedObject", "EngineResult", "ObjectMasks"]

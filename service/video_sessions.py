@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from model.config import RefinerSwitches
 from model.errors import InvalidInputError
 from model.prompts import check_boxes, check_mask_size, check_points
-from model.video import ObjectPrompt, StreamingTracker
+from model.video import StreamingTracker, TrackPrompt
 from model.video.codec import StateFormatError, model_fingerprint
 
 from . import metrics
@@ -261,7 +261,7 @@ class VideoSessions:
             raise InvalidFieldError("session", str(e)) from e
 
     @staticmethod
-    def _object_prompt(i: int, o: dict, fmt: str, orig_hw) -> ObjectPrompt:
+    def _object_prompt(i: int, o: dict, fmt: str, orig_hw) -> TrackPrompt:
         mask = None
         if o.get("mask") is not None:
             try:
@@ -279,7 +279,7 @@ class VideoSessions:
             )
         if o.get("box") is not None:
             check_boxes(o["box"], orig_hw, f"{where}.box")
-        return ObjectPrompt(o["obj_id"], o.get("points"), o.get("labels"), o.get("box"), mask)
+        return TrackPrompt(o["obj_id"], o.get("points"), o.get("labels"), o.get("box"), mask)
 
     def _load_with_info(self, session):
         stored = self._store_call(self.store.load, session)

@@ -1,7 +1,7 @@
 """Streaming video tracking: SAM 2's memory bank, one frame at a time, with the refiner in the loop."""
 
 from .state import FrameMemory, ObjectTrack, TrackerState
-from .tracker import FrameFeatures, FrameResult, ObjectPrompt, ObjectResult, StreamingTracker
+from .tracker import FrameFeatures, FrameResult, StreamingTracker, TrackedObject, TrackPrompt
 
 __all__ = [
     "FrameMemory",
@@ -9,7 +9,7 @@ __all__ = [
     "TrackerState",
     "FrameFeatures",
     "FrameResult",
-    "ObjectPrompt",
-    "ObjectResult",
+    "TrackPrompt",
+    "TrackedObject",
     "StreamingTracker",
 ]

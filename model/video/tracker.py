@@ -4,7 +4,7 @@
     state = tracker.new_state(refine=False)
     feats = tracker.encode_frame(frame)                      # uint8 [H, W, 3]; the encoder runs once per frame
     state, result = tracker.step(state, feats)               # tracks every object into the new frame
-    state, result = tracker.prompt(state, feats, [ObjectPrompt(1, points=[[x, y]], labels=[1])])
+    state, result = tracker.prompt(state, feats, [TrackPrompt(1, points=[[x, y]], labels=[1])])
 
 ``step`` and ``prompt`` are pure: they return a new state and never modify the one passed in, so a caller
 whose save fails still holds the last good state. Every SAM 2 operation is sam2's own method
@@ -61,7 +61,7 @@ class FrameFeatures:
 
 
 @dataclass
-class ObjectPrompt:
+class TrackPrompt:
     """A prompt for one object on the current frame, in original-frame pixels.
 
     points [P, 2] (x, y) with labels [P] (1 positive, 0 negative); box [4] (x0, y0, x1, y1); mask [H, W] bool.
@@ -76,7 +76,9 @@ class ObjectPrompt:
 
 
 @dataclass
-class ObjectResult:
+class TrackedObject:
+    """One object's answer on a tracked frame."""
+
     obj_id: int
     logits: torch.Tensor  # [H, W] float32 at the frame's original size; the mask is logits > 0
     score: float  # SAM 2's predicted IoU of the returned mask (1.0 for a mask prompt)
@@ -87,7 +89,7 @@ class ObjectResult:
 @dataclass
 class FrameResult:
     frame_idx: int
-    objects: list[ObjectResult]
+    objects: list[TrackedObject]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
@@ -174,7 +176,7 @@ class StreamingTracker:
     # ------------------------------------------------------------------ frames and prompts
     @_inference
     def step(
-        self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt] = ()
+        self, state: TrackerState, feats: FrameFeatures, prompts: list[TrackPrompt] = ()
     ) -> tuple[TrackerState, FrameResult]:
         """Advances to a new frame: tracks every object into it, then applies ``prompts`` on it."""
         timer = _StageTimer(self.model)
@@ -192,7 +194,7 @@ class StreamingTracker:
 
     @_inference
     def prompt(
-        self, state: TrackerState, feats: FrameFeatures, prompts: list[ObjectPrompt]
+        self, state: TrackerState, feats: FrameFeatures, prompts: list[TrackPrompt]
     ) -> tuple[TrackerState, FrameResult]:
         """Applies prompts on the current frame (``feats`` must be that frame's); returns the prompted objects' masks."""
         if state.frame_idx < 0:
@@ -234,7 +236,7 @@ class StreamingTracker:
             self._cap_cond_frames(obj)
         return state, out
 
-    def _prompt_inputs(self, p: ObjectPrompt, orig_hw):
+    def _prompt_inputs(self, p: TrackPrompt, orig_hw):
         """(point_inputs, mask_inputs) in sam2's format, validated by the model's one prompt layer (model.prompts)."""
         if p.mask is not None:
             if p.points is not None or p.box is not None:
@@ -381,7 +383,7 @@ class StreamingTracker:
                 continue
             low, score, obj_score = logits[obj_id]
             full = self.model.upsample_logits(low, tuple(state.orig_hw))[0, 0]
-            objects.append(ObjectResult(obj_id, full, score, obj_score, obj_score > 0))
+            objects.append(TrackedObject(obj_id, full, score, obj_score, obj_score > 0))
         seconds = dict(timer.seconds)
         if "decode" in seconds:  # the decode stage ran memory attention inside it
             seconds["decode"] -= seconds.get("memory_attention", 0.0)

@@ -23,7 +23,7 @@ from ..deps import EngineDep, SettingsDep
 from ..error_handlers import as_service_error
 from ..errors import ServiceError
 from ..images import decode_base64_image, image_id_for
-from ..inference import SegmentResult
+from ..inference import EngineResult
 from ..mask_codecs import encode_mask
 from ..openapi import error_responses
 from ..prompts import check_limits, prepare_objects
@@ -39,7 +39,7 @@ def _decode(data: str, max_pixels: int):
     return pixels, image_id_for(pixels)
 
 
-def _encode_outputs(result: SegmentResult, fmt: str) -> list[dict]:
+def _encode_outputs(result: EngineResult, fmt: str) -> list[dict]:
     return [
         {
             "masks": [
@@ -51,7 +51,7 @@ def _encode_outputs(result: SegmentResult, fmt: str) -> list[dict]:
     ]
 
 
-async def _body(result: SegmentResult, req: SegmentRequest, start: float, decode_s: float) -> dict:
+async def _body(result: EngineResult, req: SegmentRequest, start: float, decode_s: float) -> dict:
     """The answer body of one result (one stage), with its timings, observed in the stage metrics."""
     t = time.perf_counter()
     encoded = await run_in_threadpool(_encode_outputs, result, req.format)
@@ -98,7 +98,7 @@ async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep)
     return StreamingResponse(_ndjson(first, parts, req, start, decode_s), media_type="application/x-ndjson")
 
 
-async def _ndjson(first: SegmentResult, rest, req: SegmentRequest, start: float, decode_s: float):
+async def _ndjson(first: EngineResult, rest, req: SegmentRequest, start: float, decode_s: float):
     result = first
     try:
         while True:

@@ -8,7 +8,7 @@ import torch
 
 from model import build_sam2refiner
 from model.config import RefinerSwitches
-from model.video import ObjectPrompt, StreamingTracker
+from model.video import StreamingTracker, TrackPrompt
 
 from .helpers import SIZE, click_on, clip, propagate, reference_predictor, reference_state
 
@@ -62,8 +62,8 @@ def _assert_close(ours: torch.Tensor, ref: torch.Tensor, what: str):
 
 def test_two_objects_second_one_added_mid_stream(video_model, reference, video, tmp_path):
     frames, masks = video
-    p1 = ObjectPrompt(1, points=click_on(masks[0, 0]), labels=[1])
-    p2 = ObjectPrompt(2, points=click_on(masks[5, 1]), labels=[1])
+    p1 = TrackPrompt(1, points=click_on(masks[0, 0]), labels=[1])
+    p2 = TrackPrompt(2, points=click_on(masks[5, 1]), labels=[1])
     ours, _, pointers = _stream(video_model, frames, {0: [p1], 5: [p2]})
 
     ref_state = reference_state(reference, frames, tmp_path / "a")
@@ -90,10 +90,10 @@ def test_two_objects_second_one_added_mid_stream(video_model, reference, video, 
 
 def test_corrective_click_on_a_tracked_frame(video_model, reference, video, tmp_path):
     frames, masks = video
-    p1 = ObjectPrompt(1, points=click_on(masks[0, 0]), labels=[1])
+    p1 = TrackPrompt(1, points=click_on(masks[0, 0]), labels=[1])
     fix_at = 8
     ys, xs = np.nonzero(~masks[fix_at, 0])
-    correction = ObjectPrompt(1, points=[click_on(masks[fix_at, 0])[0], [float(xs[0]), float(ys[0])]], labels=[1, 0])
+    correction = TrackPrompt(1, points=[click_on(masks[fix_at, 0])[0], [float(xs[0]), float(ys[0])]], labels=[1, 0])
     ours, replies, pointers = _stream(video_model, frames, {0: [p1]}, {fix_at: [correction]})
 
     ref_state = reference_state(reference, frames, tmp_path / "c")
@@ -133,7 +133,7 @@ def test_mask_prompt_with_small_holes_is_filled_as_sam2_fills_it(video_checkpoin
         state, out = tracker.new_state(refine=False), {}
         for t, frame in enumerate(frames):
             state, result = tracker.step(
-                state, tracker.encode_frame(frame), [ObjectPrompt(1, mask=prompt)] if t == 0 else []
+                state, tracker.encode_frame(frame), [TrackPrompt(1, mask=prompt)] if t == 0 else []
             )
             out[t] = result.objects[0].logits
         return out

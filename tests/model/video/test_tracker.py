@@ -9,7 +9,7 @@ import torch
 from model import build_sam2refiner
 from model.config import RefinerSwitches
 from model.errors import InvalidInputError
-from model.video import ObjectPrompt, StreamingTracker
+from model.video import StreamingTracker, TrackPrompt
 
 from .helpers import SIZE, click_on, clip
 
@@ -52,7 +52,7 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
         results = []
         for t, frame in enumerate(frames[:4]):
             feats = tracker.encode_frame(frame, state.switches)
-            prompts = [ObjectPrompt(1, points=click, labels=[1])] if t == 0 else []
+            prompts = [TrackPrompt(1, points=click, labels=[1])] if t == 0 else []
             state, result = tracker.step(state, feats, prompts)
             results.append(result)
     finally:
@@ -94,14 +94,14 @@ def test_state_is_bounded_capped_and_never_modified_in_place(video_checkpoint, f
         feats = tracker.encode_frame(frame, state.switches)
         before = state
         snapshot = {k: (dict(o.cond), dict(o.non_cond)) for k, o in before.objects.items()}
-        state, _ = tracker.step(state, feats, [ObjectPrompt(1, points=click, labels=[1])] if t == 0 else [])
+        state, _ = tracker.step(state, feats, [TrackPrompt(1, points=click, labels=[1])] if t == 0 else [])
         if 2 <= t <= 5:  # corrections: four more conditioning frames, over the cap of 3
-            state, _ = tracker.prompt(state, feats, [ObjectPrompt(1, points=click, labels=[1])])
+            state, _ = tracker.prompt(state, feats, [TrackPrompt(1, points=click, labels=[1])])
         if t == 9:
             with pytest.raises(InvalidInputError, match="point_coords"):
-                tracker.prompt(state, feats, [ObjectPrompt(1, points=[[1e5, 1.0]], labels=[1])])
+                tracker.prompt(state, feats, [TrackPrompt(1, points=[[1e5, 1.0]], labels=[1])])
             with pytest.raises(InvalidInputError, match="one prompt per object"):
-                tracker.prompt(state, feats, [ObjectPrompt(2, points=click, labels=[1])] * 2)
+                tracker.prompt(state, feats, [TrackPrompt(2, points=click, labels=[1])] * 2)
             assert list(state.objects) == [1]
         assert {k: (dict(o.cond), dict(o.non_cond)) for k, o in before.objects.items()} == snapshot
         assert before.frame_idx == t - 1
