@@ -11,9 +11,14 @@ export function setApiKey(key) {
   else localStorage.removeItem(KEY_STORAGE);
 }
 
+// One random value per tab: behind several replicas the front hashes on it (X-Affinity, as the Python client
+// sends), so this tab's clicks reach the replica that cached its image.
+const AFFINITY = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+
 function headers(extra = {}) {
   const key = apiKey();
-  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+  const all = { ...extra, "X-Affinity": AFFINITY };
+  return key ? { ...all, Authorization: `Bearer ${key}` } : all;
 }
 
 // What a person should read for an error code, and whether trying again can help.
