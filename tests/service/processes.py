@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -50,6 +52,22 @@ def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: floa
             pass
         assert time.monotonic() < deadline, "service did not become ready:\n" + log_path.read_text()
         time.sleep(0.5)
+
+
+@contextmanager
+def running_service(log_dir: Path, workers: int = 1, **settings: str) -> Iterator[tuple[str, Path]]:
+    """``python -m service`` on a free loopback port with ``settings`` (names without the prefix), ready (every
+    worker warm) inside the with-block and stopped after it; yields (url, path of its log)."""
+    port = free_port()
+    log_path = log_dir / "server.log"
+    env = service_env(host="127.0.0.1", port=str(port), workers=str(workers), **settings)
+    proc = launch(["-m", "service"], env, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(proc, url, log_path, workers=workers)
+        yield url, log_path
+    finally:
+        stop(proc)
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from websockets.sync.client import connect
 
 from .conftest import png_b64
-from .processes import free_port, launch, service_env, stop, wait_ready
+from .processes import running_service
 
 KEY = "k-7c1f-secret-0d9e"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -63,28 +63,18 @@ KNOWN_EXCEPTIONS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("contract") / "server.log"
-    env = service_env(
+    with running_service(
+        tmp_path_factory.mktemp("contract"),
         sam2_config="hiera_t",
         image_size="256",
         device="cpu",
-        host="127.0.0.1",
-        port=str(port),
-        workers="1",
         log_level="info",
         api_key=KEY,
         warmup="false",
         max_objects="4",
         max_points="8",
-    )
-    proc = launch(["-m", "service"], env, log_path)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(proc, url, log_path)
-        yield url, log_path
-    finally:
-        stop(proc)
+    ) as served:
+        yield served
 
 
 def _explained(response) -> bool:

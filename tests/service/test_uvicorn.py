@@ -16,30 +16,21 @@ from service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceReq
 from service.client import main as cli_main
 from service.mask_codecs import encode_rle
 
-from .processes import free_port, launch, service_env, stop, wait_ready
+from .processes import running_service
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    env = service_env(
+    with running_service(
+        tmp_path_factory.mktemp("uvicorn"),
+        workers=2,
         sam2_config="hiera_t",
         image_size="256",
         device="cpu",
-        host="127.0.0.1",
-        port=str(port),
-        workers="2",
         log_level="warning",
         random_refiner="true",
-    )
-    proc = launch(["-m", "service"], env, log_path)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(proc, url, log_path, workers=2)
-        yield url, log_path
-    finally:
-        stop(proc)
+    ) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

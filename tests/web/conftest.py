@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.service.processes import free_port, launch, service_env, stop, wait_ready
+from tests.service.processes import running_service
 
 from .media import write_y4m
 from .proxy import CuttableProxy
@@ -20,30 +20,23 @@ MAX_IMAGE_PIXELS = 200_000  # small, so an oversized image is a real server erro
 # package scope: the service and the browser stop when tests/web is done, not at the end of the whole run
 @pytest.fixture(scope="package")
 def web_server(tmp_path_factory, video_checkpoint):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("web") / "server.log"
     # The video checkpoint is random too, with its object-score head biased to "present" so that tracked masks
     # are not all empty; the refiner runs on random weights, asked for explicitly.
-    env = service_env(
+    with running_service(
+        tmp_path_factory.mktemp("web"),
         sam2_config="hiera_t",
         image_size="256",
         device="cpu",
-        host="127.0.0.1",
-        port=str(port),
         log_level="warning",
         sam2_checkpoint=video_checkpoint,
         random_refiner="true",
         max_image_pixels=str(MAX_IMAGE_PIXELS),
-    )
-    proc = launch(["-m", "service"], env, log_path)
-    url = f"http://127.0.0.1:{port}"
-    proxy = CuttableProxy(port)
-    try:
-        wait_ready(proc, url, log_path)
-        yield {"api": url, "page": f"http://127.0.0.1:{proxy.port}/", "proxy": proxy, "log": log_path}
-    finally:
-        proxy.close()
-        stop(proc)
+    ) as (url, log_path):
+        proxy = CuttableProxy(int(url.rsplit(":", 1)[1]))
+        try:
+            yield {"api": url, "page": f"http://127.0.0.1:{proxy.port}/", "proxy": proxy, "log": log_path}
+        finally:
+            proxy.close()
 
 
 @pytest.fixture(scope="package")
