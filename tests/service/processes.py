@@ -116,6 +116,16 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Pope
         time.sleep(0.05)
 
 
+@contextmanager
+def frozen(proc: subprocess.Popen) -> Iterator[None]:
+    """``proc`` stopped (SIGSTOP) inside the with-block, resumed (SIGCONT) after it: a stalled server."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
 def stop_redis(proc: subprocess.Popen) -> None:
     """Stops it by its PID, also when a test left it stopped (SIGSTOP)."""
     if proc.poll() is None:

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import time
-from contextlib import contextmanager
 
 import pytest
 import redis
@@ -24,7 +23,7 @@ from service.state_store import (
     StaleStateError,
     StateStoreUnavailable,
 )
-from tests.service.processes import start_redis, stop_redis
+from tests.service.processes import frozen, start_redis, stop_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 FP = "hiera_t/256/test"
@@ -220,15 +219,6 @@ def own_redis(tmp_path):
         for s in stores:
             s.close()
         stop_redis(proc)
-
-
-@contextmanager
-def frozen(proc):
-    os.kill(proc.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
 
 
 def _no_lease_within(client, key: str, seconds: float = 5.0) -> bool:

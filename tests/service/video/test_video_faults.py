@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 import time
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ from websockets.sync.client import connect
 
 from service.video_client import VideoSession, VideoSessionError
 
-from ..processes import free_port, launch, service_env, start_redis, stop, stop_redis, wait_ready
+from ..processes import free_port, frozen, launch, service_env, start_redis, stop, stop_redis, wait_ready
 from .video_helpers import assert_mask_matches
 
 PREFIX = "faults"
@@ -133,15 +132,6 @@ def _ask(ws, *messages) -> dict:
     return json.loads(ws.recv(timeout=120))
 
 
-@contextmanager
-def _frozen(proc):
-    os.kill(proc.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
-
-
 def test_redis_frozen_then_restarted_empty(cluster, video_clip, reference_masks):
     """Defect 2 on a worker: the lease SET sent while Redis is frozen runs when it resumes; the same frame sent
     again right after is accepted (no session_busy for the lease time), and no lease is left. Then Redis comes
@@ -151,9 +141,11 @@ def test_redis_frozen_then_restarted_empty(cluster, video_clip, reference_masks)
         assert _ask(ws, {"type": "start", "refine": False})["type"] == "started"
         _ask(ws, {"type": "frame", "seq": 1}, pngs[0])
         _ask(ws, {"type": "prompt", "seq": 2, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]})
-        with _frozen(cluster.redis):
-            frozen = _ask(ws, {"type": "frame", "seq": 3}, pngs[1])
-        assert frozen["type"] == "error" and frozen["error"]["code"] == "state_store_unavailable", frozen
+        with frozen(cluster.redis):
+            during_stall = _ask(ws, {"type": "frame", "seq": 3}, pngs[1])
+        assert during_stall["type"] == "error" and during_stall["error"]["code"] == "state_store_unavailable", (
+            during_stall
+        )
         reply = _ask(ws, {"type": "frame", "seq": 3}, pngs[1])  # at once: not "session_busy"
         assert reply["type"] == "frame" and reply["frame_idx"] == 1, reply
         assert_mask_matches(reply["objects"][0]["mask"], reference_masks[1], "frame 1 after the stall")
