@@ -1,4 +1,4 @@
-"""Time to ready of the README's first command: ``python -m service`` with no settings (only a free port).
+"""Time to ready of the README's first command: ``python -m sam2refiner.service`` with no settings (only a free port).
 
     python bench/first_run.py [--runs 3] [--env KEY=VALUE ...]
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.timing import interleaved, median_ms, ratio  # noqa: E402
-from model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner  # noqa: E402
+from sam2refiner.model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner  # noqa: E402
 
 
 def _image(size):

@@ -28,8 +28,8 @@ def measure(config: str, size: int, device: str, steps: int, batch_size: int) ->
     import numpy as np
     import torch
 
-    from model.training.config import TrainConfig
-    from model.training.engine import Trainer
+    from sam2refiner.model.training.config import TrainConfig
+    from sam2refiner.model.training.engine import Trainer
 
     cfg = TrainConfig(
         sam2_config=config,

@@ -37,13 +37,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.timing import ratio  # noqa: E402
-from model import build_sam2refiner  # noqa: E402
-from model.config import RefinerSwitches  # noqa: E402
-from model.training.synthetic import synthetic_video  # noqa: E402
-from model.transforms import prepare_image  # noqa: E402
-from model.video import StreamingTracker, TrackPrompt  # noqa: E402
-from model.video.codec import model_fingerprint  # noqa: E402
-from service.state_store import InProcessStateStore, RedisStateStore  # noqa: E402
+from sam2refiner.model import build_sam2refiner  # noqa: E402
+from sam2refiner.model.config import RefinerSwitches  # noqa: E402
+from sam2refiner.model.training.synthetic import synthetic_video  # noqa: E402
+from sam2refiner.model.transforms import prepare_image  # noqa: E402
+from sam2refiner.model.video import StreamingTracker, TrackPrompt  # noqa: E402
+from sam2refiner.model.video.codec import model_fingerprint  # noqa: E402
+from sam2refiner.service.state_store import InProcessStateStore, RedisStateStore  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -234,7 +234,7 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            from model.sam2_loader import build_sam2_base
+            from sam2refiner.model.sam2_loader import build_sam2_base
 
             sam2, _ = build_sam2_base("hiera_t", size, seed=1234)
             weights = sam2.state_dict()

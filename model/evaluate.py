@@ -1,6 +1,6 @@
 """Evaluate SAM2Refiner (and SAM 2, the refiner switched off) with the paper's protocols and metrics.
 
-    python -m model.evaluate --manifest configs/data/hqseg44k.yaml --config hiera_l \
+    python -m sam2refiner.model.evaluate --manifest configs/data/hqseg44k.yaml --config hiera_l \
         --sam2-checkpoint weights/sam2.1_hiera_large.pt --refiner-checkpoint runs/sam2refiner_hiera_l/refiner.safetensors \
         --tables 1 3 4 --video-sets LVOS-v1 LVOS-v2 --out results/ \
         --ablation-checkpoints LA=runs/ablation_la/refiner.safetensors PR+MR=runs/ablation_pr_mr/refiner.safetensors \
@@ -29,7 +29,7 @@ def tracker_segmenter(model, refine):
     """A ``video_eval`` segmenter on the streaming tracker (model/video): every frame once, objects prompted
     with their GT mask on their first frame. Returns float16 logits (the evaluation resolves overlaps by score);
     frames before an object's prompt hold -inf."""
-    from model.video.tracker import StreamingTracker, TrackPrompt
+    from sam2refiner.model.video.tracker import StreamingTracker, TrackPrompt
 
     tracker = StreamingTracker(model)
 
@@ -49,7 +49,7 @@ def tracker_segmenter(model, refine):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m sam2refiner.model.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--manifest", required=True, help="data set manifest (YAML/JSON; see configs/data/hqseg44k.yaml)")
     p.add_argument("--config", default="hiera_l", help="SAM 2.1 config: hiera_t, hiera_s, hiera_b+, hiera_l")
     p.add_argument("--image-size", type=int, default=1024)
@@ -92,7 +92,7 @@ class _Head:
 
 def parse_ablation_checkpoints(items) -> dict:
     """["LA=path", ...] -> {"LA": "path", ...}, rows checked against Table 4's."""
-    from model.evaluation.image_eval import ABLATION_LABELS, SAM2_ROW
+    from sam2refiner.model.evaluation.image_eval import ABLATION_LABELS, SAM2_ROW
 
     rows = {}
     for item in items:
@@ -112,17 +112,17 @@ def parse_ablation_checkpoints(items) -> dict:
 def run(args) -> dict:
     import torch
 
-    from model.build import build_sam2refiner
-    from model.config import RefinerSwitches
-    from model.evaluation.image_eval import (
+    from sam2refiner.model.build import build_sam2refiner
+    from sam2refiner.model.config import RefinerSwitches
+    from sam2refiner.model.evaluation.image_eval import (
         ABLATION_LABELS,
         ablation_run,
         evaluate_image_set,
         table_runs,
     )
-    from model.evaluation.video_eval import evaluate_video_set
-    from model.image_predictor import SAM2RefinerImagePredictor
-    from model.training.datasets import load_manifest, open_image_set, open_video_set
+    from sam2refiner.model.evaluation.video_eval import evaluate_video_set
+    from sam2refiner.model.image_predictor import SAM2RefinerImagePredictor
+    from sam2refiner.model.training.datasets import load_manifest, open_image_set, open_video_set
 
     ablation = parse_ablation_checkpoints(args.ablation_checkpoints)
     manifest = load_manifest(args.manifest)
@@ -189,8 +189,8 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    from model.evaluation.tables import render
-    from model.training.datasets import DatasetError
+    from sam2refiner.model.evaluation.tables import render
+    from sam2refiner.model.training.datasets import DatasetError
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

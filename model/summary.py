@@ -1,6 +1,6 @@
 """Prints what a SAM2Refiner is made of: trainable parameters per module, frozen SAM 2 parameters, switches.
 
-python -m model.summary --config hiera_l [--image-size 1024] [--no-la] [--refiner-checkpoint PATH]
+python -m sam2refiner.model.summary --config hiera_l [--image-size 1024] [--no-la] [--refiner-checkpoint PATH]
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""``python -m service``: serves the app with uvicorn, as the settings (SAM2REFINER_* variables) say."""
+"""``python -m sam2refiner.service``: serves the app with uvicorn, as the settings (SAM2REFINER_* variables) say."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import sys
 import tempfile
 
 import uvicorn
@@ -12,7 +13,7 @@ import uvicorn
 from . import log_redaction
 from .settings import get_settings
 
-log = logging.getLogger("service")
+log = logging.getLogger("sam2refiner.service")
 
 
 def _prepare_multiprocess_metrics(workers: int) -> None:
@@ -25,7 +26,10 @@ def _prepare_multiprocess_metrics(workers: int) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    if argv:
+        print("sam2refiner serve takes no arguments: every setting is a SAM2REFINER_* variable", file=sys.stderr)
+        return 2
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
@@ -63,7 +67,7 @@ def main() -> None:
             settings.workers,
         )
     uvicorn.run(
-        "service.app:create_app",
+        "sam2refiner.service.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -75,7 +79,8 @@ def main() -> None:
         # After the app's own drain (service/draining.py), uvicorn waits at most this long for what is left.
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

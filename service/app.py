@@ -1,7 +1,7 @@
 """The FastAPI app factory. The model is built once per process, in the lifespan, and kept on ``app.state``.
 
     app = create_app(Settings(sam2_config="hiera_t", image_size=256))   # tests, embedding
-    uvicorn service.app:create_app --factory                              # what python -m service runs
+    uvicorn service.app:create_app --factory                              # what python -m sam2refiner.service runs
 
 Other features add their router here with one ``include_router`` line. State the routes share (the engine, the
 video sessions and their store) is built in the lifespan and closed at its end.
@@ -29,7 +29,7 @@ from .routes.web import mount_web_app
 from .settings import Settings, get_settings
 from .video_sessions import VideoSessions
 
-log = logging.getLogger("service")
+log = logging.getLogger("sam2refiner.service")
 
 
 def log_model_banner(description: dict) -> None:

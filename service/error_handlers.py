@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model.errors import InvalidInputError
+from sam2refiner.model.errors import InvalidInputError
 
 from . import state_store
 from .errors import (

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner, resolve_device
-from model.checkpoint import read_refiner_checkpoint
-from model.features import ImageFeatures
-from model.sam2_choice import choose_sam2
+from sam2refiner.model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner, resolve_device
+from sam2refiner.model.checkpoint import read_refiner_checkpoint
+from sam2refiner.model.features import ImageFeatures
+from sam2refiner.model.sam2_choice import choose_sam2
 
 from . import metrics
 from .cache import ByteLRU

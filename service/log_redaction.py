@@ -14,7 +14,7 @@ _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
 )
 MASK = "***"
-_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "service")
+_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "sam2refiner")
 
 
 class RedactSecrets(logging.Filter):

@@ -1,6 +1,6 @@
 """Every Prometheus metric of the service, defined once (prefix ``sam2refiner_``).
 
-With several uvicorn workers set PROMETHEUS_MULTIPROC_DIR (``python -m service`` does it for you) before this
+With several uvicorn workers set PROMETHEUS_MULTIPROC_DIR (``python -m sam2refiner.service`` does it for you) before this
 module is imported: prometheus-client then writes each process's values to that folder and ``/metrics``
 aggregates them. Gauges say how they aggregate (``multiprocess_mode``).
 """

@@ -6,7 +6,14 @@ answers them as 422 ``invalid_field``.
 
 from __future__ import annotations
 
-from model.prompts import PromptLimits, check_boxes, check_counts, check_mask_size, check_object_prompts, check_points
+from sam2refiner.model.prompts import (
+    PromptLimits,
+    check_boxes,
+    check_counts,
+    check_mask_size,
+    check_object_prompts,
+    check_points,
+)
 
 from .inference import InferenceEngine, PreparedObject
 from .mask_codecs import decode_rle

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from model.config import SAM2_CONFIGS, check_image_size
+from sam2refiner.model.config import SAM2_CONFIGS, check_image_size
 
 MiB = 1 << 20
 
@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="bearer key for every route but health and metrics")
     public_docs: bool = Field(False, description="serve /docs, /redoc and /openapi.json without the API key")
     redis_url: str | None = Field(None, description="Redis for video session state; unset = in-process (one worker)")
-    host: str = Field("0.0.0.0", description="bind address of python -m service")
-    port: int = Field(8000, description="port of python -m service")
+    host: str = Field("0.0.0.0", description="bind address of python -m sam2refiner.service")
+    port: int = Field(8000, description="port of python -m sam2refiner.service")
     workers: int = Field(1, description="uvicorn worker processes (each loads its own model)")
     log_level: str = Field("info", description="uvicorn / service log level")
 

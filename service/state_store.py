@@ -37,8 +37,8 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from model.video.codec import StateFormatError, decode_state, encode_memory, encode_state, memory_field
-from model.video.state import TrackerState
+from sam2refiner.model.video.codec import StateFormatError, decode_state, encode_memory, encode_state, memory_field
+from sam2refiner.model.video.state import TrackerState
 
 log = logging.getLogger(__name__)
 

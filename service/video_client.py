@@ -1,6 +1,6 @@
 """A small synchronous client for WebSocket /video/{session} (the protocol is in README.md, section video).
 
-    from service.video_client import VideoSession
+    from sam2refiner.service.video_client import VideoSession
 
     with VideoSession("ws://127.0.0.1:8000", "cam-1") as video:     # refine: the server's default
         for i, jpeg in enumerate(jpeg_frames):

@@ -26,11 +26,11 @@ import anyio
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from model.config import RefinerSwitches
-from model.errors import InvalidInputError
-from model.prompts import check_boxes, check_mask_size, check_points
-from model.video import StreamingTracker, TrackPrompt
-from model.video.codec import StateFormatError, model_fingerprint
+from sam2refiner.model.config import RefinerSwitches
+from sam2refiner.model.errors import InvalidInputError
+from sam2refiner.model.prompts import check_boxes, check_mask_size, check_points
+from sam2refiner.model.video import StreamingTracker, TrackPrompt
+from sam2refiner.model.video.codec import StateFormatError, model_fingerprint
 
 from . import metrics
 from .errors import DuplicateFrameError, InvalidFieldError, PayloadTooLargeError, UnknownIdError

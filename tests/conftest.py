@@ -32,7 +32,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(scope="session")
 def sam2_checkpoint(tmp_path_factory) -> str:
     """hiera_t SAM 2.1 with seeded random weights, saved as Meta publishes checkpoints: {"model": state_dict}."""
-    from model.sam2_loader import build_sam2_base
+    from sam2refiner.model.sam2_loader import build_sam2_base
 
     sam2, _ = build_sam2_base(TEST_CONFIG, TEST_IMAGE_SIZE, seed=1234)
     path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny_random.pt"
@@ -43,7 +43,7 @@ def sam2_checkpoint(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def refiner_model(sam2_checkpoint):
     """A SAM2Refiner (all modules, random refiner weights) on the test checkpoint; shared, do not mutate."""
-    from model import build_sam2refiner
+    from sam2refiner.model import build_sam2refiner
 
     return build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, "cpu", sam2_checkpoint=sam2_checkpoint, seed=7)
 

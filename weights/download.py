@@ -1,8 +1,8 @@
 """Fetches the official SAM 2.1 checkpoints from the Hugging Face Hub, by the service's own code path.
 
-    python weights/download.py hiera_l              # into the Hub cache: `python -m service` then finds it by itself
-    python weights/download.py hiera_l --to weights # a plain copy here, for SAM2REFINER_SAM2_CHECKPOINT / Docker's /weights
-    python weights/download.py --all
+    sam2refiner download hiera_l              # into the Hub cache: `sam2refiner serve` then finds it by itself
+    sam2refiner download hiera_l --to weights # a plain copy here, for SAM2REFINER_SAM2_CHECKPOINT / Docker's /weights
+    sam2refiner download --all
 
 Download, resume, progress bar, cache and the size check are huggingface_hub's (HF_ENDPOINT, HF_HOME, HF_TOKEN
 apply). Prints each file's path and sha256 (the same sum GET /v1/model shows for the file it loaded).
@@ -14,10 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's model package, also uninstalled
-
-from model.checkpoint import file_sha256  # noqa: E402
-from model.official_weights import OFFICIAL_FILES, FetchError, fetch_official_checkpoint  # noqa: E402
+from sam2refiner.model.checkpoint import file_sha256
+from sam2refiner.model.official_weights import OFFICIAL_FILES, FetchError, fetch_official_checkpoint
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from model.config import RefinerSwitches
-from model.training.prompts import evaluation_points, mask_box
+from sam2refiner.model.config import RefinerSwitches
+from sam2refiner.model.training.prompts import evaluation_points, mask_box
 
 from .metrics import boundary_iou, mask_iou
 

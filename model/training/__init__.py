@@ -1,4 +1,4 @@
-"""Training the SAM2Refiner modules on a frozen SAM 2 (``python -m model.train``).
+"""Training the SAM2Refiner modules on a frozen SAM 2 (``python -m sam2refiner.model.train``).
 
 synthetic.py      fine-structure images / videos with exact masks, from a seed
 datasets.py       HQSeg-44K / test-set / LVOS readers and the data set manifest

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from model.config import SAM2_CONFIGS, RefinerSwitches, check_image_size
+from sam2refiner.model.config import SAM2_CONFIGS, RefinerSwitches, check_image_size
 
 
 @dataclass

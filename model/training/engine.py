@@ -1,7 +1,7 @@
 """The training loop: frozen SAM 2, trainable refiner, one process per device, DDP across processes.
 
-    python -m model.train --config configs/sam2refiner_hiera_l.yaml                     # one process
-    torchrun --nproc_per_node 8 -m model.train --config configs/sam2refiner_hiera_l.yaml # 8 GPUs (nccl)
+    python -m sam2refiner.model.train --config configs/sam2refiner_hiera_l.yaml                     # one process
+    torchrun --nproc_per_node 8 -m sam2refiner.model.train --config configs/sam2refiner_hiera_l.yaml # 8 GPUs (nccl)
 
 A step, per process:
   1. frozen encoder (no grad) on ``batch_size`` images (image + LA's four quadrants), or their cached outputs;
@@ -35,9 +35,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from model.build import build_sam2refiner
-from model.checkpoint import load_refiner_weights, save_refiner_checkpoint
-from model.transforms import prepare_image
+from sam2refiner.model.build import build_sam2refiner
+from sam2refiner.model.checkpoint import load_refiner_weights, save_refiner_checkpoint
+from sam2refiner.model.transforms import prepare_image
 
 from .config import TrainConfig
 from .datasets import ConcatImages, SyntheticImages, load_manifest, open_image_set

@@ -2,8 +2,8 @@
 
 For tests and for trying the CLIs without the real data:
 
-    python -m model.training.fake_layout /tmp/fake --images 4 --size 256
-    python -m model.evaluate --manifest /tmp/fake/manifest.yaml --config hiera_t --image-size 256
+    python -m sam2refiner.model.training.fake_layout /tmp/fake --images 4 --size 256
+    python -m sam2refiner.model.evaluate --manifest /tmp/fake/manifest.yaml --config hiera_t --image-size 256
 """
 
 from __future__ import annotations

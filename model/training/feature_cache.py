@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import torch
 
-from model.features import BackboneFeatures
+from sam2refiner.model.features import BackboneFeatures
 
 
 def backbone_tensors(bb: BackboneFeatures) -> list[torch.Tensor]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from model.sam2refiner import MaskPrediction
+from sam2refiner.model.sam2refiner import MaskPrediction
 
 
 def resize_target(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

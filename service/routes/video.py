@@ -16,8 +16,8 @@ import re
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
-from model.config import RefinerSwitches
-from model.prompts import PromptLimits, check_counts, check_object_prompts
+from sam2refiner.model.config import RefinerSwitches
+from sam2refiner.model.prompts import PromptLimits, check_counts, check_object_prompts
 
 from .. import metrics
 from ..deps import DrainDep, VideoSessionsDep

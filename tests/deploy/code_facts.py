@@ -16,14 +16,14 @@ METRIC = re.compile(r"\bsam2refiner_[a-z0-9_]+\b")
 @lru_cache
 def settings_env_names() -> dict[str, str]:
     """SAM2REFINER_X -> the Settings field x."""
-    from service.settings import Settings
+    from sam2refiner.service.settings import Settings
 
     return {f"{ENV_PREFIX}{name.upper()}": name for name in Settings.model_fields}
 
 
 def settings_from_env(env: dict[str, str]):
     """The Settings these variables make (validated as the service validates them at start)."""
-    from service.settings import Settings
+    from sam2refiner.service.settings import Settings
 
     fields = settings_env_names()
     return Settings(**{fields[k]: v for k, v in env.items() if k in fields})
@@ -34,7 +34,7 @@ def exported_metrics() -> dict[str, set[str]]:
     """Every sample name service.metrics exports -> its label names (counters as _total, histograms' parts)."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    import service.metrics as m
+    import sam2refiner.service.metrics as m
 
     out: dict[str, set[str]] = {}
     for metric in vars(m).values():
@@ -67,8 +67,8 @@ def answer_without_model(paths: list[str]) -> dict[str, int]:
     the app has no such route; a probe path must answer 200 (alive) or 503 (not ready yet)."""
     from starlette.testclient import TestClient
 
-    from service.app import create_app
-    from service.settings import Settings
+    from sam2refiner.service.app import create_app
+    from sam2refiner.service.settings import Settings
 
     client = TestClient(create_app(Settings(sam2_config="hiera_t", image_size=256, device="cpu")))
     return {path: client.get(path).status_code for path in paths}
@@ -76,7 +76,7 @@ def answer_without_model(paths: list[str]) -> dict[str, int]:
 
 def client_affinity_header() -> str:
     """The header service.client sends so that a front can keep one client's requests on one replica."""
-    from service.client import SAM2RefinerClient
+    from sam2refiner.service.client import SAM2RefinerClient
 
     with SAM2RefinerClient("http://127.0.0.1:9") as client:
         names = [k for k in client.http.headers if "affinity" in k.lower()]

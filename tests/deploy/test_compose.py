@@ -51,7 +51,7 @@ def test_gpu_replicas_take_distinct_gpus_through_the_claim_script(compose):
     gpu = next(svc for svc in _replicas(compose).values() if svc["profiles"] == ["gpu"])
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["count"] == "all" and "gpu" in device["capabilities"]
-    assert gpu["entrypoint"] == ["claim-gpu"] and gpu["command"] == ["python", "-m", "service"]
+    assert gpu["entrypoint"] == ["claim-gpu"] and gpu["command"] == ["sam2refiner", "serve"]
     assert "gpu-claims:/run/gpu-claims" in gpu["volumes"] and "gpu-claims" in compose["volumes"]
     assert gpu["environment"]["SAM2REFINER_DEVICE"] == "cuda"
     cpu = next(svc for svc in _replicas(compose).values() if svc["profiles"] == ["cpu"])
@@ -170,8 +170,8 @@ def test_dockerfile_is_pinned_non_root_with_healthcheck_and_no_weights():
     assert re.search(r"^HEALTHCHECK .*\n?.*healthz", text, re.M)
     assert 'VOLUME ["/weights"]' in text
     copied = re.findall(r"^(?:COPY|ADD)\s+(?:--\S+\s+)*(\S+)", text, re.M)
-    assert not [c for c in copied if "weights" in c and c != "weights/download.py"], copied  # the fetcher only
-    assert re.search(r"^CMD .*\"-m\", \"service\"", text, re.M)
+    assert [c for c in copied if "weights" in c] == ["weights/__init__.py"], copied  # the fetcher's code only
+    assert re.search(r"^CMD \[\"sam2refiner\", \"serve\"\]", text, re.M)
     assert re.search(r"^COPY --chmod=0755 docker/claim-gpu.sh /usr/local/bin/claim-gpu$", text, re.M)
     # Named volumes start as a copy of the image's folder: these must belong to the service's user.
     assert "chown sam2refiner /weights /run/gpu-claims /hf-cache" in text

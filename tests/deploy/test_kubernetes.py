@@ -192,7 +192,7 @@ def _env_values(docs, c) -> dict[str, str]:
 
 
 def test_weights_init_container_runs_the_services_fetcher_into_the_shared_cache(rendered, tmp_path):
-    from model.official_weights import OFFICIAL_FILES
+    from sam2refiner.model.official_weights import OFFICIAL_FILES
 
     dockerfile = (ROOT / "docker/Dockerfile").read_text()
     ran = False
@@ -202,9 +202,9 @@ def test_weights_init_container_runs_the_services_fetcher_into_the_shared_cache(
         main = container(docs)
         for init in spec.get("initContainers", []):
             assert init["image"] == main["image"]
-            python, script = init["command"]
-            assert python == "python" and (ROOT / script).is_file()
-            assert re.search(rf"^COPY\s+{re.escape(script)}\s+\./{re.escape(script)}$", dockerfile, re.M)
+            # The image's own console script (pyproject's [project.scripts]), whose download command is in it.
+            assert init["command"] == ["sam2refiner", "download"]
+            assert re.search(r"^COPY\s+weights/__init__.py weights/download.py \./weights/$", dockerfile, re.M)
             init_env, main_env = _env_values(docs, init), _env_values(docs, main)
             args = [_expand(a, init_env) for a in init["args"]]
             assert args[0] in OFFICIAL_FILES and args[0] == settings_from_env(main_env).sam2_config
@@ -217,7 +217,7 @@ def test_weights_init_container_runs_the_services_fetcher_into_the_shared_cache(
                 env = {**os.environ, "HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"}
                 env.pop("HF_HUB_OFFLINE", None)
                 result = subprocess.run(
-                    [sys.executable, str(ROOT / script), *args],
+                    [sys.executable, "-m", "sam2refiner.service.cli", *init["command"][1:], *args],
                     capture_output=True,
                     text=True,
                     env=env,

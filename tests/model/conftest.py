@@ -14,8 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 def smoke_run(tmp_path_factory):
     """(config, TrainResult) of configs/smoke_cpu.yaml trained on the CPU: hiera_t at 256 with random (seeded)
     SAM 2 weights on synthetic images. Used only by slow tests (the image and the video smoke runs share it)."""
-    from model.training.config import load_train_config
-    from model.training.engine import Trainer
+    from sam2refiner.model.training.config import load_train_config
+    from sam2refiner.model.training.engine import Trainer
 
     out = tmp_path_factory.mktemp("smoke_run")
     config = load_train_config(REPO / "configs" / "smoke_cpu.yaml", [f"out_dir={out}", "progress=false"])
@@ -28,7 +28,7 @@ def smoke_sam2_checkpoint(smoke_run, tmp_path_factory) -> str:
     (as the video tests' checkpoint): with random weights SAM 2 would otherwise call every tracked object absent
     and force its masks away, leaving nothing to compare. Masks, IoUs and embeddings are untouched, so the
     refiner trained on the unbiased model fits this one."""
-    from model.sam2_loader import build_sam2_base
+    from sam2refiner.model.sam2_loader import build_sam2_base
 
     config, _ = smoke_run
     sam2, _ = build_sam2_base(config.sam2_config, config.image_size, seed=config.seed)

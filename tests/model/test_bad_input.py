@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model import ImageNotSetError, InvalidInputError, SAM2RefinerImagePredictor
+from sam2refiner.model import ImageNotSetError, InvalidInputError, SAM2RefinerImagePredictor
 from tests.conftest import TEST_IMAGE_SIZE
 
 M = TEST_IMAGE_SIZE // 4

@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from model import CheckpointError, RefinerSwitches, build_sam2refiner
-from model.checkpoint import file_sha256, save_refiner_checkpoint
-from model.sam2_loader import build_sam2_base
+from sam2refiner.model import CheckpointError, RefinerSwitches, build_sam2refiner
+from sam2refiner.model.checkpoint import file_sha256, save_refiner_checkpoint
+from sam2refiner.model.sam2_loader import build_sam2_base
 from tests.conftest import TEST_CONFIG, TEST_IMAGE_SIZE
 
 

@@ -36,7 +36,7 @@ def reference(sam2_checkpoint, test_image):
 
 @pytest.fixture(scope="module")
 def ours(refiner_model, test_image):
-    from model import SAM2RefinerImagePredictor
+    from sam2refiner.model import SAM2RefinerImagePredictor
 
     predictor = SAM2RefinerImagePredictor(refiner_model)
     predictor.set_image(test_image)

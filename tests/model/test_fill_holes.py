@@ -11,7 +11,7 @@ import sam2.utils.misc as sam2_misc
 import torch
 from sam2.utils.transforms import SAM2Transforms
 
-from model.fill_holes import connected_components, fill_holes, install
+from sam2refiner.model.fill_holes import connected_components, fill_holes, install
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]

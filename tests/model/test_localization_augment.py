@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from model.localization_augment import LocalizationAugment, tile_quadrants
+from sam2refiner.model.localization_augment import LocalizationAugment, tile_quadrants
 
 
 @pytest.fixture(scope="module")

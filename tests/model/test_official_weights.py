@@ -12,11 +12,11 @@ import torch
 import torch.utils._device
 from hydra.utils import instantiate
 
-from model.config import SAM2_CONFIGS
-from model.errors import CheckpointError
-from model.official_weights import OFFICIAL_FILES, FetchError, fetch_official_checkpoint
-from model.sam2_choice import choose_sam2
-from model.sam2_loader import config_of_state_dict, sam2_model_config
+from sam2refiner.model.config import SAM2_CONFIGS
+from sam2refiner.model.errors import CheckpointError
+from sam2refiner.model.official_weights import OFFICIAL_FILES, FetchError, fetch_official_checkpoint
+from sam2refiner.model.sam2_choice import choose_sam2
+from sam2refiner.model.sam2_loader import config_of_state_dict, sam2_model_config
 from tests.hub_stand_in import HubStandIn, SilentServer
 
 TINY = ("facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt")
@@ -153,14 +153,9 @@ def test_a_corrupt_download_is_fetched_again_then_refused_with_a_clear_message(o
 
 def test_weights_download_script_takes_the_same_route(online_hub, tmp_path, capsys):
     import hashlib
-    import importlib.util
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "download", Path(__file__).resolve().parents[2] / "weights" / "download.py"
-    )
-    download = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(download)
+    from sam2refiner.weights import download
+
     data = _shapes_only_checkpoint(tmp_path / "served.pt", "hiera_t")
     with HubStandIn({TINY: data}) as hub:
         assert download.main(["hiera_t", "--to", str(tmp_path / "w"), "--endpoint", hub.url]) == 0

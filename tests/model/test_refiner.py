@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner
-from model.sam2refiner import REFINER_MODULES
-from model.transforms import prepare_image
+from sam2refiner.model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner
+from sam2refiner.model.sam2refiner import REFINER_MODULES
+from sam2refiner.model.transforms import prepare_image
 from tests.conftest import TEST_CONFIG, TEST_IMAGE_SIZE
 
 S = TEST_IMAGE_SIZE
@@ -120,7 +120,7 @@ def test_features_are_computed_once_per_image(refiner_model, test_image, monkeyp
 
 def test_mask_refinement_fast_path_equals_the_plain_composition():
     """The per-image image term, the phase conv and the pixel shuffle compute out(up2(.) + low_level(image))."""
-    from model.mask_refinement import MaskRefinement
+    from sam2refiner.model.mask_refinement import MaskRefinement
 
     torch.manual_seed(0)
     mr = MaskRefinement()

@@ -1,4 +1,4 @@
-from model.summary import main
+from sam2refiner.model.summary import main
 
 
 def test_summary_lists_modules_parameters_and_switches(capsys):

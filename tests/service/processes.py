@@ -56,12 +56,12 @@ def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: floa
 
 @contextmanager
 def running_service(log_dir: Path, workers: int = 1, **settings: str) -> Iterator[tuple[str, Path]]:
-    """``python -m service`` on a free loopback port with ``settings`` (names without the prefix), ready (every
+    """``python -m sam2refiner.service`` on a free loopback port with ``settings`` (names without the prefix), ready (every
     worker warm) inside the with-block and stopped after it; yields (url, path of its log)."""
     port = free_port()
     log_path = log_dir / "server.log"
     env = service_env(host="127.0.0.1", port=str(port), workers=str(workers), **settings)
-    proc = launch(["-m", "service"], env, log_path)
+    proc = launch(["-m", "sam2refiner.service"], env, log_path)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(proc, url, log_path, workers=workers)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from service.cache import ByteLRU
+from sam2refiner.service.cache import ByteLRU
 
 
 def test_evicts_least_recently_used_to_stay_within_bytes():

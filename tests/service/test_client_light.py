@@ -31,7 +31,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 for name in %(modules)r:
     importlib.import_module(name)
-from service.client import SAM2RefinerClient, decode_response
+from sam2refiner.service.client import SAM2RefinerClient, decode_response
 body = {"image_id": "img_x", "width": 3, "height": 2, "format": "rle", "timings_ms": {},
         "objects": [{"masks": [{"mask": {"size": [2, 3], "counts": [1, 4, 1]}, "score": 0.5, "logits_id": "lg"}]}]}
 assert decode_response(body).objects[0].masks.sum() == 4

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
 
-from service.app import create_app
-from service.schemas import ErrorBody
+from sam2refiner.service.app import create_app
+from sam2refiner.service.schemas import ErrorBody
 
 BOX = {"box": [40, 30, 120, 90]}
 DEEP = "[" * 100_000 + "]" * 100_000

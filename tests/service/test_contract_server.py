@@ -1,4 +1,4 @@
-"""The contract against a real ``python -m service`` (uvicorn, API key set): schemathesis over the OpenAPI
+"""The contract against a real ``python -m sam2refiner.service`` (uvicorn, API key set): schemathesis over the OpenAPI
 document, WebSocket messages over uvicorn's old 16 MiB limit, and no API key in any log line (issue 9, the API
 contract and defects 6 and 13)."""
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from service.draining import Drain
-from service.errors import DrainingError
+from sam2refiner.service.draining import Drain
+from sam2refiner.service.errors import DrainingError
 
 
 def test_work_in_flight_finishes_and_new_work_is_refused():

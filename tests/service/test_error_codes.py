@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import service.app  # noqa: F401  (imports every module that defines a ServiceError)
-from service.errors import ERROR_CODES
+import sam2refiner.service.app  # noqa: F401  (imports every module that defines a ServiceError)
+from sam2refiner.service.errors import ERROR_CODES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -1,4 +1,4 @@
-"""The README's first command as a new user runs it: ``python -m service`` with no model settings picks its config
+"""The README's first command as a new user runs it: ``python -m sam2refiner.service`` with no model settings picks its config
 (hiera_t on this CPU), fetches the official SAM 2.1 file from the Hub (here a local stand-in at ``HF_ENDPOINT``),
 and says in its log and in GET /v1/model which config, why, which weights and that no refiner is loaded."""
 
@@ -26,7 +26,7 @@ def first_run(sam2_checkpoint, tmp_path_factory):
     with HubStandIn({TINY: data}) as hub:
         env = service_env(host="127.0.0.1", port=str(port), image_size="256")  # only what a test needs
         env.update(HF_HUB_OFFLINE="0", HF_ENDPOINT=hub.url, HF_HOME=str(home))
-        proc = launch(["-m", "service"], env, log_path)
+        proc = launch(["-m", "sam2refiner.service"], env, log_path)
         try:
             wait_ready(proc, f"http://127.0.0.1:{port}", log_path, timeout_s=180)
             yield f"http://127.0.0.1:{port}", log_path, hashlib.sha256(data).hexdigest(), hub, home

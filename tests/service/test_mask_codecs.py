@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from service.errors import InvalidFieldError
-from service.mask_codecs import decode_mask, decode_rle, encode_mask, encode_png, encode_polygons, encode_rle
+from sam2refiner.service.errors import InvalidFieldError
+from sam2refiner.service.mask_codecs import (
+    decode_mask,
+    decode_rle,
+    encode_mask,
+    encode_png,
+    encode_polygons,
+    encode_rle,
+)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from model.checkpoint import save_refiner_checkpoint
-from service.app import create_app
-from service.inference import InferenceEngine
-from service.settings import Settings
+from sam2refiner.model.checkpoint import save_refiner_checkpoint
+from sam2refiner.service.app import create_app
+from sam2refiner.service.inference import InferenceEngine
+from sam2refiner.service.settings import Settings
 from tests.service.conftest import png_b64
 
 BOX = {"box": [40, 30, 120, 90]}

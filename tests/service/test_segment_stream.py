@@ -9,8 +9,8 @@ import threading
 import httpx
 import numpy as np
 
-from model.image_predictor import StagedEncoding
-from service.client import AsyncSAM2RefinerClient
+from sam2refiner.model.image_predictor import StagedEncoding
+from sam2refiner.service.client import AsyncSAM2RefinerClient
 from tests.service.conftest import png_b64
 from tests.service.test_segment import _masks
 
@@ -112,7 +112,7 @@ def test_click_on_a_cached_image_waits_behind_one_encoder_pass_at_most(api, imag
 
 
 def test_click_on_an_image_still_encoding_gets_sam2_masks_at_once_then_refined(api, rgb_image, monkeypatch):
-    from service.images import image_id_for
+    from sam2refiner.service.images import image_id_for
 
     fresh = _fresh(rgb_image, 31)
     new = {"image": png_b64(fresh), "objects": [BOX], "stream": True}

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings
+from sam2refiner.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

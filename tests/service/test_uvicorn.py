@@ -1,4 +1,4 @@
-"""The real thing: ``python -m service`` with two uvicorn workers on a port, the sync/async clients and the
+"""The real thing: ``python -m sam2refiner.service`` with two uvicorn workers on a port, the sync/async clients and the
 CLI over HTTP, and /metrics aggregated across both workers (prometheus-client multiprocess mode)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceRequestError
-from service.client import main as cli_main
-from service.mask_codecs import encode_rle
+from sam2refiner.service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceRequestError
+from sam2refiner.service.client import main as cli_main
+from sam2refiner.service.mask_codecs import encode_rle
 
 from .processes import running_service
 

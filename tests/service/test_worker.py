@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from service.errors import QueueFullError
-from service.worker import DeviceWorker
+from sam2refiner.service.errors import QueueFullError
+from sam2refiner.service.worker import DeviceWorker
 
 
 def _run(coro):

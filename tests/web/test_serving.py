@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.routes.web import WEB_DIR
-from service.settings import Settings
+from sam2refiner.service.app import create_app
+from sam2refiner.service.routes.web import WEB_DIR
+from sam2refiner.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -31,7 +31,9 @@ def test_page_and_modules_load_without_the_key_while_the_api_needs_it():
 
 
 def test_every_static_file_is_package_data_and_nothing_comes_from_the_network():
-    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["service"]
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "sam2refiner.service"
+    ]
     files = [p for p in WEB_DIR.rglob("*") if p.is_file()]
     assert files
     for path in files:

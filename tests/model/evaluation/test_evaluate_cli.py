@@ -1,14 +1,14 @@
-"""`python -m model.evaluate` on synthetic data sets written in the real layouts (HQ-SAM's folders, LVOS's)."""
+"""`python -m sam2refiner.model.evaluate` on synthetic data sets written in the real layouts (HQ-SAM's folders, LVOS's)."""
 
 import json
 
 import pytest
 
-from model import build_sam2refiner, evaluate
-from model.checkpoint import save_refiner_checkpoint
-from model.evaluation.image_eval import ABLATION
-from model.evaluation.tables import TABLE4_NOTES
-from model.training.fake_layout import write_fake_layout
+from sam2refiner.model import build_sam2refiner, evaluate
+from sam2refiner.model.checkpoint import save_refiner_checkpoint
+from sam2refiner.model.evaluation.image_eval import ABLATION
+from sam2refiner.model.evaluation.tables import TABLE4_NOTES
+from sam2refiner.model.training.fake_layout import write_fake_layout
 
 ARGS = ["--config", "hiera_t", "--image-size", "128", "--device", "cpu", "--no-progress"]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.evaluation.metrics import (
+from sam2refiner.model.evaluation.metrics import (
     boundary_dilation,
     boundary_f,
     boundary_iou,

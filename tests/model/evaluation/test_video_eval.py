@@ -3,21 +3,21 @@
 import numpy as np
 import pytest
 
-from model.evaluation.video_eval import (
+from sam2refiner.model.evaluation.video_eval import (
     evaluate_sequence,
     evaluate_video_set,
     evaluated_frames,
     label_maps,
     summarize,
 )
-from model.training.datasets import (
+from sam2refiner.model.training.datasets import (
     VideoObject,
     VideoSequence,
     load_manifest,
     open_video_set,
     synthetic_video_set,
 )
-from model.training.fake_layout import write_fake_layout
+from sam2refiner.model.training.fake_layout import write_fake_layout
 
 
 def square_sequence(unseen=False):

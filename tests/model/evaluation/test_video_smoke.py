@@ -4,15 +4,15 @@ prints Table 2's layout for data laid out like LVOS v1 / v2.
 
 Reuses the session's smoke training run (tests/model/conftest.py), so the image and video smoke tests train once.
 The videos are written in LVOS's layout (JPEG frames, palette label maps, meta JSON, unseen list) with other
-seeds than the training images, and go through ``python -m model.evaluate`` as real LVOS would.
+seeds than the training images, and go through ``python -m sam2refiner.model.evaluate`` as real LVOS would.
 """
 
 import json
 
 import pytest
 
-from model import evaluate
-from model.training.fake_layout import write_fake_layout
+from sam2refiner.model import evaluate
+from sam2refiner.model.training.fake_layout import write_fake_layout
 
 FRAMES, VIDEOS = 6, 3  # per LVOS version: 3 sequences (seen, unseen, seen) of 6 frames at 256 px
 # Branches (strokes thinning from 4 px to 1 px) and holed blobs and rings: thin parts, but objects SAM 2's

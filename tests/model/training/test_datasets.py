@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.training.datasets import (
+from sam2refiner.model.training.datasets import (
     ConcatImages,
     DatasetError,
     ImageMaskFolder,
@@ -16,7 +16,7 @@ from model.training.datasets import (
     open_image_set,
     open_video_set,
 )
-from model.training.fake_layout import write_fake_layout
+from sam2refiner.model.training.fake_layout import write_fake_layout
 
 
 def write_pair(folder_im, folder_gt, stem, size=(20, 30), mask_size=None, ext=".jpg"):

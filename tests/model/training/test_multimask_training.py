@@ -4,8 +4,8 @@ loss goes to the candidate SAM 2 returns (model/training/losses.py: kept_candida
 import numpy as np
 import torch
 
-from model.training.losses import kept_candidate
-from model.training.prompts import PromptSet, box_prompt, is_ambiguous, mask_box, stack_prompts
+from sam2refiner.model.training.losses import kept_candidate
+from sam2refiner.model.training.prompts import PromptSet, box_prompt, is_ambiguous, mask_box, stack_prompts
 
 from .test_trainer import tiny_config
 
@@ -30,7 +30,7 @@ def test_sam2s_policy_picks_the_ambiguous_prompts():
 
 
 def test_kept_candidate_is_the_one_with_sam2s_highest_iou():
-    from model.sam2refiner import MaskPrediction
+    from sam2refiner.model.sam2refiner import MaskPrediction
 
     n, m = 2, 3
     logits = torch.arange(n * m, dtype=torch.float32).view(n, m, 1, 1).expand(n, m, 4, 4)
@@ -52,7 +52,7 @@ def test_kept_candidate_is_the_one_with_sam2s_highest_iou():
 
 
 def test_a_one_click_step_sends_gradient_through_the_multimask_candidate_it_trained(tmp_path, monkeypatch):
-    from model.training.engine import Trainer
+    from sam2refiner.model.training.engine import Trainer
 
     trainer = Trainer(tiny_config(tmp_path, max_steps=1, augment_prob=0.0))
     item = trainer.samples[0]
@@ -88,7 +88,7 @@ def test_a_one_click_step_sends_gradient_through_the_multimask_candidate_it_trai
 
 
 def test_a_box_prompt_stays_on_one_mask(tmp_path):
-    from model.training.engine import Trainer
+    from sam2refiner.model.training.engine import Trainer
 
     trainer = Trainer(tiny_config(tmp_path, max_steps=1, augment_prob=0.0))
     item = trainer.samples[0]

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.sam2refiner import MaskPrediction
-from model.training.losses import LossWeights, bce_dice, refiner_loss, resize_target
-from model.training.prompts import (
+from sam2refiner.model.sam2refiner import MaskPrediction
+from sam2refiner.model.training.losses import LossWeights, bce_dice, refiner_loss, resize_target
+from sam2refiner.model.training.prompts import (
     coarse_mask_logits,
     evaluation_points,
     interior_point,

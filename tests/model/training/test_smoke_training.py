@@ -9,10 +9,10 @@ what the margins below check. About 40 s on 2 idle CPU cores (minutes when they 
 import numpy as np
 import pytest
 
-from model import SAM2RefinerImagePredictor, build_sam2refiner
-from model.config import RefinerSwitches
-from model.evaluation.image_eval import ImageRun, evaluate_image_set
-from model.training.datasets import SyntheticImages
+from sam2refiner.model import SAM2RefinerImagePredictor, build_sam2refiner
+from sam2refiner.model.config import RefinerSwitches
+from sam2refiner.model.evaluation.image_eval import ImageRun, evaluate_image_set
+from sam2refiner.model.training.datasets import SyntheticImages
 
 
 @pytest.mark.slow
@@ -37,8 +37,8 @@ def test_cpu_smoke_run_learns_and_beats_refiner_off(smoke_run):
     assert scores["on"]["mBIoU"] > scores["off"]["mBIoU"] + 10
 
     # The service loads the same file (its engine builds the model from settings, as at start-up).
-    from service.inference import InferenceEngine
-    from service.settings import Settings
+    from sam2refiner.service.inference import InferenceEngine
+    from sam2refiner.service.settings import Settings
 
     engine = InferenceEngine(
         Settings(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.training.synthetic import SHAPE_KINDS, synthetic_image, synthetic_video
+from sam2refiner.model.training.synthetic import SHAPE_KINDS, synthetic_image, synthetic_video
 
 
 def test_image_is_a_pure_function_of_the_seed():

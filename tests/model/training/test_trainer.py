@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.training.config import TrainConfig, load_train_config
-from model.training.engine import Trainer
-from model.training.train_state import TrainStateError
+from sam2refiner.model.training.config import TrainConfig, load_train_config
+from sam2refiner.model.training.engine import Trainer
+from sam2refiner.model.training.train_state import TrainStateError
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -68,8 +68,8 @@ def test_state_file_holds_only_plain_tensors_and_refuses_other_models(tmp_path):
 
 
 def test_final_weights_load_in_the_predictor(tmp_path):
-    from model import SAM2RefinerImagePredictor, build_sam2refiner
-    from model.training.synthetic import synthetic_image
+    from sam2refiner.model import SAM2RefinerImagePredictor, build_sam2refiner
+    from sam2refiner.model.training.synthetic import synthetic_image
 
     result = Trainer(tiny_config(tmp_path, max_steps=1)).fit()
     model = build_sam2refiner("hiera_t", 128, refiner_checkpoint=result.refiner_path)
@@ -97,7 +97,7 @@ def test_bad_options_are_refused_with_a_message(override, message):
 
 def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "model.train", "data=manifest", f"manifest={tmp_path / 'none.yaml'}"],
+        [sys.executable, "-m", "sam2refiner.model.train", "data=manifest", f"manifest={tmp_path / 'none.yaml'}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -117,7 +117,7 @@ def test_two_process_torchrun_ends_with_identical_weights(tmp_path):
         "--nproc_per_node",
         "2",
         "-m",
-        "model.train",
+        "sam2refiner.model.train",
         "--device",
         "cpu",
         "sam2_config=hiera_t",

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import torch
 
-from model.training.synthetic import synthetic_video
-from model.transforms import prepare_image
+from sam2refiner.model.training.synthetic import synthetic_video
+from sam2refiner.model.transforms import prepare_image
 
 SIZE = 256
 # The options the brief asks for; corrections become conditioning frames, as in our tracker.

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from model import build_sam2refiner
-from model.config import RefinerSwitches
-from model.video import StreamingTracker, TrackPrompt
+from sam2refiner.model import build_sam2refiner
+from sam2refiner.model.config import RefinerSwitches
+from sam2refiner.model.video import StreamingTracker, TrackPrompt
 
 from .helpers import SIZE, click_on, clip, propagate, reference_predictor, reference_state
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model import build_sam2refiner
-from model.config import RefinerSwitches
-from model.errors import InvalidInputError
-from model.video import StreamingTracker, TrackPrompt
+from sam2refiner.model import build_sam2refiner
+from sam2refiner.model.config import RefinerSwitches
+from sam2refiner.model.errors import InvalidInputError
+from sam2refiner.model.video import StreamingTracker, TrackPrompt
 
 from .helpers import SIZE, click_on, clip
 

@@ -17,7 +17,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from service.video_client import VideoSession, VideoSessionError
+from sam2refiner.service.video_client import VideoSession, VideoSessionError
 
 from ..processes import free_port, frozen, launch, service_env, start_redis, stop, stop_redis, wait_ready
 from .video_helpers import assert_mask_matches
@@ -49,7 +49,16 @@ class Cluster:
             drain_delay_s="1",
             log_level="warning",
         )
-        args = ["-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+        args = [
+            "-m",
+            "uvicorn",
+            "sam2refiner.service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         self.workers[name] = (launch(args, env, log), port)
 
     def ready(self, *names: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from sam2refiner.service.app import create_app
 from tests.model.video.helpers import clip
 
 from .video_helpers import assert_mask_matches, keys_of, png_bytes, video_settings
