@@ -1,12 +1,7 @@
-import re
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 
 from sam2refiner.service.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_environment_variables_with_the_prefix(monkeypatch):
@@ -35,9 +30,3 @@ def test_bad_settings_are_refused_with_the_field(field, value):
     with pytest.raises(ValidationError) as e:
         Settings(**{field: value})
     assert e.value.errors()[0]["loc"] == (field,)
-
-
-def test_readme_documents_every_setting():
-    readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"`SAM2REFINER_([A-Z0-9_]+)`", readme))
-    assert {name.upper() for name in Settings.model_fields} <= documented
