@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.timing import ratio  # noqa: E402
 from sam2refiner.model import SAM2RefinerImagePredictor  # noqa: E402
 from sam2refiner.service.app import create_app  # noqa: E402
-from sam2refiner.service.settings import Settings  # noqa: E402
+from sam2refiner.service.core.settings import Settings  # noqa: E402
 
 CLICK = {"points": [[320, 240]], "labels": [1]}
 

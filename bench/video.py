@@ -43,7 +43,7 @@ from sam2refiner.model.training.synthetic import synthetic_video  # noqa: E402
 from sam2refiner.model.transforms import prepare_image  # noqa: E402
 from sam2refiner.model.video import StreamingTracker, TrackPrompt  # noqa: E402
 from sam2refiner.model.video.codec import model_fingerprint  # noqa: E402
-from sam2refiner.service.state_store import InProcessStateStore, RedisStateStore  # noqa: E402
+from sam2refiner.service.video.store import InProcessStateStore, RedisStateStore  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -28,7 +28,7 @@ def _default(value) -> str:
 
 def settings_table() -> str:
     """Every field of the service's Settings: its environment variable, default and description."""
-    from sam2refiner.service.settings import Settings
+    from sam2refiner.service.core.settings import Settings
 
     prefix = Settings.model_config["env_prefix"]
     rows = ["| variable | default | meaning |", "|---|---|---|"]
@@ -41,7 +41,7 @@ def metrics_table() -> str:
     """Every Prometheus metric the service defines: the name a scrape shows, type, labels, help text."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    import sam2refiner.service.metrics as metrics
+    import sam2refiner.service.core.metrics as metrics
 
     rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
     for metric in vars(metrics).values():

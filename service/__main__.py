@@ -10,8 +10,8 @@ import tempfile
 
 import uvicorn
 
-from . import log_redaction
-from .settings import get_settings
+from .core import logging as service_logging
+from .core.settings import get_settings
 
 log = logging.getLogger("sam2refiner.service")
 
@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print("sam2refiner serve takes no arguments: every setting is a SAM2REFINER_* variable", file=sys.stderr)
         return 2
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_redaction.install(settings.api_key.get_secret_value() if settings.api_key else None)
+    service_logging.configure(settings)
     _prepare_multiprocess_metrics(settings.workers)
     weights = (
         str(settings.sam2_checkpoint)
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         proxy_headers=True,
         # Over this uvicorn closes the socket (1009); below it the app answers too-large messages with too_large.
         ws_max_size=settings.ws_max_message_bytes,
-        # After the app's own drain (service/draining.py), uvicorn waits at most this long for what is left.
+        # After the app's own drain (video/draining.py), uvicorn waits at most this long for what is left.
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
     )
     return 0

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from .mask_codecs import decode_mask
+from .core.masks import decode_mask
 
 
 class ServiceRequestError(RuntimeError):

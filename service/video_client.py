@@ -27,7 +27,7 @@ import numpy as np
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from .mask_codecs import decode_rle
+from .core.masks import decode_rle
 
 RETRIED = ("session_busy", "stale_state", "state_store_unavailable")  # the server says: retry the same message
 RECONNECT = ("draining",)  # the server says: reconnect, another worker continues

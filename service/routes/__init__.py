@@ -1,1 +1,1 @@
-"""One router per resource; ``service.app.create_app`` includes them."""
+"""The web page's router, until it moves to ``service/web/router.py``."""

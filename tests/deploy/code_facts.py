@@ -16,14 +16,14 @@ METRIC = re.compile(r"\bsam2refiner_[a-z0-9_]+\b")
 @lru_cache
 def settings_env_names() -> dict[str, str]:
     """SAM2REFINER_X -> the Settings field x."""
-    from sam2refiner.service.settings import Settings
+    from sam2refiner.service.core.settings import Settings
 
     return {f"{ENV_PREFIX}{name.upper()}": name for name in Settings.model_fields}
 
 
 def settings_from_env(env: dict[str, str]):
     """The Settings these variables make (validated as the service validates them at start)."""
-    from sam2refiner.service.settings import Settings
+    from sam2refiner.service.core.settings import Settings
 
     fields = settings_env_names()
     return Settings(**{fields[k]: v for k, v in env.items() if k in fields})
@@ -31,10 +31,10 @@ def settings_from_env(env: dict[str, str]):
 
 @lru_cache
 def exported_metrics() -> dict[str, set[str]]:
-    """Every sample name service.metrics exports -> its label names (counters as _total, histograms' parts)."""
+    """Every sample name service.core.metrics exports -> its label names (counters as _total, histograms' parts)."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    import sam2refiner.service.metrics as m
+    import sam2refiner.service.core.metrics as m
 
     out: dict[str, set[str]] = {}
     for metric in vars(m).values():
@@ -68,7 +68,7 @@ def answer_without_model(paths: list[str]) -> dict[str, int]:
     from starlette.testclient import TestClient
 
     from sam2refiner.service.app import create_app
-    from sam2refiner.service.settings import Settings
+    from sam2refiner.service.core.settings import Settings
 
     client = TestClient(create_app(Settings(sam2_config="hiera_t", image_size=256, device="cpu")))
     return {path: client.get(path).status_code for path in paths}

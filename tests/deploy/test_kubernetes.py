@@ -125,7 +125,7 @@ def test_env_names_are_settings_and_their_values_valid(rendered, overlay):
     names = set(settings_env(docs)) | {e["name"] for e in c.get("env", [])}
     known = settings_env_names()
     unknown = {n for n in names if n.startswith(ENV_PREFIX) and n not in known}
-    assert not unknown, f"not service.settings.Settings fields: {unknown}"
+    assert not unknown, f"not service.core.settings.Settings fields: {unknown}"
     assert not {n for n in names if not n.startswith(ENV_PREFIX)} - NON_SETTINGS_ENV
     settings = settings_from_env(settings_env(docs))  # raises on a bad value, as the service would at start
     expected_device = {"cpu": "cpu", "gpu": "cuda"}.get(overlay)

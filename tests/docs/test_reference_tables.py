@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import sam2refiner.service.app  # noqa: F401  (imports every module that defines a ServiceError)
-from sam2refiner.service.errors import ERROR_CODES
+from sam2refiner.service.core.errors import ERROR_CODES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -40,7 +40,7 @@ def test_generated_tables_equal_the_code(page):
 
 def test_every_setting_and_metric_has_a_row():
     generator = _generator()
-    from sam2refiner.service.settings import Settings
+    from sam2refiner.service.core.settings import Settings
 
     settings = set(re.findall(r"^\| `SAM2REFINER_([A-Z0-9_]+)` \|", generator.settings_table(), re.M))
     assert settings == {name.upper() for name in Settings.model_fields}

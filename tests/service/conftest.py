@@ -15,7 +15,7 @@ from anyio.from_thread import start_blocking_portal
 from PIL import Image
 
 from sam2refiner.service.app import create_app
-from sam2refiner.service.settings import Settings
+from sam2refiner.service.core.settings import Settings
 
 TEST_SETTINGS = dict(
     sam2_config="hiera_t",

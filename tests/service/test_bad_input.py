@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam2refiner.service.mask_codecs import encode_rle
+from sam2refiner.service.core.masks import encode_rle
 from tests.service.conftest import png_b64
 
 BOX = {"box": [40, 30, 120, 90]}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from sam2refiner.service.cache import ByteLRU
+from sam2refiner.service.image.cache import ByteLRU
 
 
 def test_evicts_least_recently_used_to_stay_within_bytes():

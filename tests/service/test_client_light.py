@@ -97,8 +97,9 @@ def test_light_wheel_holds_only_the_clients_and_declares_what_they_import(light_
     assert modules == [
         "service/__init__.py",
         "service/client.py",
-        "service/errors.py",
-        "service/mask_codecs.py",
+        "service/core/__init__.py",
+        "service/core/errors.py",
+        "service/core/masks.py",
         "service/video_client.py",
     ]
     requires = {

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
 
 from sam2refiner.service.app import create_app
-from sam2refiner.service.schemas import ErrorBody
+from sam2refiner.service.core.error_handlers import ErrorBody
 
 BOX = {"box": [40, 30, 120, 90]}
 DEEP = "[" * 100_000 + "]" * 100_000

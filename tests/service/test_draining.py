@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from sam2refiner.service.draining import Drain
-from sam2refiner.service.errors import DrainingError
+from sam2refiner.service.core.errors import DrainingError
+from sam2refiner.service.video.draining import Drain
 
 
 def test_work_in_flight_finishes_and_new_work_is_refused():

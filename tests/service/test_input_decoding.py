@@ -13,9 +13,9 @@ import pytest
 from prometheus_client import REGISTRY
 from pycocotools import mask as mask_utils
 
-from sam2refiner.service.errors import InvalidFieldError, QueueFullError
-from sam2refiner.service.images import decode_image_bytes
-from sam2refiner.service.mask_codecs import compressed_counts, decode_rle, encode_rle
+from sam2refiner.service.core.errors import InvalidFieldError, QueueFullError
+from sam2refiner.service.core.images import decode_image_bytes
+from sam2refiner.service.core.masks import compressed_counts, decode_rle, encode_rle
 from tests.service.conftest import png_b64
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from sam2refiner.service.errors import InvalidFieldError
-from sam2refiner.service.mask_codecs import (
+from sam2refiner.service.core.errors import InvalidFieldError
+from sam2refiner.service.core.masks import (
     decode_mask,
     decode_rle,
     encode_mask,

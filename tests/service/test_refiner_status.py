@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from sam2refiner.model.checkpoint import save_refiner_checkpoint
 from sam2refiner.service.app import create_app
-from sam2refiner.service.inference import InferenceEngine
-from sam2refiner.service.settings import Settings
+from sam2refiner.service.core.settings import Settings
+from sam2refiner.service.image.engine import InferenceEngine
 from tests.service.conftest import png_b64
 
 BOX = {"box": [40, 30, 120, 90]}

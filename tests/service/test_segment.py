@@ -6,7 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pycocotools import mask as mask_utils
 
 from sam2refiner.model.image_predictor import SAM2RefinerImagePredictor
-from sam2refiner.service.mask_codecs import decode_mask, encode_rle
+from sam2refiner.service.core.masks import decode_mask, encode_rle
 
 H, W = 120, 160
 

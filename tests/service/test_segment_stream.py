@@ -112,7 +112,7 @@ def test_click_on_a_cached_image_waits_behind_one_encoder_pass_at_most(api, imag
 
 
 def test_click_on_an_image_still_encoding_gets_sam2_masks_at_once_then_refined(api, rgb_image, monkeypatch):
-    from sam2refiner.service.images import image_id_for
+    from sam2refiner.service.core.images import image_id_for
 
     fresh = _fresh(rgb_image, 31)
     new = {"image": png_b64(fresh), "objects": [BOX], "stream": True}

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from sam2refiner.service.settings import Settings
+from sam2refiner.service.core.settings import Settings
 
 
 def test_environment_variables_with_the_prefix(monkeypatch):

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sam2refiner.service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceRequestError
 from sam2refiner.service.client import main as cli_main
-from sam2refiner.service.mask_codecs import encode_rle
+from sam2refiner.service.core.masks import encode_rle
 
 from .processes import running_service
 

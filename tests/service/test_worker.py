@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from sam2refiner.service.errors import QueueFullError
-from sam2refiner.service.worker import DeviceWorker
+from sam2refiner.service.core.errors import QueueFullError
+from sam2refiner.service.core.worker import DeviceWorker
 
 
 def _run(coro):

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sam2refiner.service.app import create_app
+from sam2refiner.service.core.settings import Settings
 from sam2refiner.service.routes.web import WEB_DIR
-from sam2refiner.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+

@@ -37,8 +37,8 @@ def test_cpu_smoke_run_learns_and_beats_refiner_off(smoke_run):
     assert scores["on"]["mBIoU"] > scores["off"]["mBIoU"] + 10
 
     # The service loads the same file (its engine builds the model from settings, as at start-up).
-    from sam2refiner.service.inference import InferenceEngine
-    from sam2refiner.service.settings import Settings
+    from sam2refiner.service.core.settings import Settings
+    from sam2refiner.service.image.engine import InferenceEngine
 
     engine = InferenceEngine(
         Settings(

@@ -15,7 +15,7 @@ import torch
 from sam2refiner.model.config import RefinerSwitches
 from sam2refiner.model.video.codec import StateFormatError
 from sam2refiner.model.video.state import FrameMemory, ObjectTrack, TrackerState
-from sam2refiner.service.state_store import (
+from sam2refiner.service.video.store import (
     AppliedMessage,
     InProcessStateStore,
     RedisStateStore,
@@ -162,8 +162,8 @@ def test_unreachable_redis_is_a_clear_error():
 
 
 def test_store_errors_are_plain_exceptions_mapped_in_one_place():
-    from sam2refiner.service.error_handlers import as_service_error
-    from sam2refiner.service.errors import InternalError, ServiceError
+    from sam2refiner.service.core.error_handlers import as_service_error
+    from sam2refiner.service.core.errors import InternalError, ServiceError
 
     for exc, status, code in (
         (StateStoreUnavailable("x"), 503, "state_store_unavailable"),
@@ -246,7 +246,7 @@ def test_a_lease_taken_during_a_redis_stall_is_not_left_behind(own_redis):
 
 def test_a_release_that_fails_is_logged_and_retried(own_redis, caplog):
     proc, client, (worker, other) = own_redis
-    with caplog.at_level(logging.WARNING, logger="sam2refiner.service.state_store"):
+    with caplog.at_level(logging.WARNING, logger="sam2refiner.service.video.store"):
         with worker.lease("s2"):
             os.kill(proc.pid, signal.SIGSTOP)  # Redis stalls while the lease is held ...
         os.kill(proc.pid, signal.SIGCONT)  # ... and answers again after the release timed out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from sam2refiner.service.app import create_app
-from sam2refiner.service.state_store import InProcessStateStore
+from sam2refiner.service.video.store import InProcessStateStore
 
 from .video_helpers import assert_mask_matches, video_settings
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sam2refiner.service.app import create_app
-from sam2refiner.service.mask_codecs import encode_rle
-from sam2refiner.service.schemas import WsErrorMessage
+from sam2refiner.service.core.masks import encode_rle
+from sam2refiner.service.video.protocol import WsErrorMessage
 from tests.model.video.helpers import clip
 
 from .video_helpers import png_bytes, video_settings

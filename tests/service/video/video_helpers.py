@@ -8,8 +8,8 @@ import numpy as np
 import redis
 from PIL import Image
 
-from sam2refiner.service.mask_codecs import decode_rle
-from sam2refiner.service.settings import Settings
+from sam2refiner.service.core.masks import decode_rle
+from sam2refiner.service.core.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ATOL = 1e-4

@@ -32,11 +32,11 @@ from sam2refiner.model.checkpoint import read_refiner_checkpoint
 from sam2refiner.model.features import ImageFeatures
 from sam2refiner.model.sam2_choice import choose_sam2
 
-from . import metrics
+from ..core import metrics
+from ..core.errors import NotReadyError, QueueFullError, RefinerNotLoadedError, UnknownIdError
+from ..core.settings import Settings
+from ..core.worker import DeviceWorker
 from .cache import ByteLRU
-from .errors import NotReadyError, QueueFullError, RefinerNotLoadedError, UnknownIdError
-from .settings import Settings
-from .worker import DeviceWorker
 
 log = logging.getLogger(__name__)
 

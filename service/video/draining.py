@@ -21,7 +21,7 @@ import signal
 import threading
 from contextlib import asynccontextmanager
 
-from .errors import DrainingError
+from ..core.errors import DrainingError
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
@@ -14,7 +15,8 @@ from pycocotools import mask as mask_utils
 
 from .errors import InvalidFieldError
 
-FORMATS = ("rle", "png", "polygons")
+MaskFormat = Literal["rle", "png", "polygons"]
+FORMATS: tuple[str, ...] = get_args(MaskFormat)
 
 
 def encode_rle(mask: np.ndarray) -> dict:

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
-from .draining import Drain
-from .inference import InferenceEngine
+from ..image.engine import InferenceEngine
+from ..video.draining import Drain
+from ..video.sessions import VideoSessions
 from .settings import Settings
-from .video_sessions import VideoSessions
 
 
 async def get_settings_dep(request: Request) -> Settings:

@@ -15,10 +15,10 @@ from sam2refiner.model.prompts import (
     check_points,
 )
 
-from .inference import InferenceEngine, PreparedObject
-from .mask_codecs import decode_rle
-from .schemas import SegmentRequest
-from .settings import Settings
+from ..core.masks import decode_rle
+from ..core.settings import Settings
+from .engine import InferenceEngine, PreparedObject
+from .protocol import SegmentRequest
 
 
 def prompt_limits(settings: Settings) -> PromptLimits:

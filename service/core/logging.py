@@ -1,7 +1,8 @@
-"""Keeps secrets out of every log line: API keys in query strings (``?api_key=...``), bearer tokens, and the
-configured key itself wherever it appears (uvicorn logs request paths with their query string).
+"""The service's logging: one format, and secrets kept out of every log line (API keys in query strings
+(``?api_key=...``), bearer tokens, and the configured key itself wherever it appears: uvicorn logs request paths
+with their query string).
 
-The filter sits on the handlers, so records that propagate from any logger pass through it.
+The redaction filter sits on the handlers, so records that propagate from any logger pass through it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
 )
 MASK = "***"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "sam2refiner")
 
 
@@ -43,3 +45,11 @@ def install(secret: str | None = None) -> None:
         for handler in logging.getLogger(name).handlers:
             handler.filters = [f for f in handler.filters if not isinstance(f, RedactSecrets)]
             handler.addFilter(RedactSecrets((secret,) if secret else ()))
+
+
+def configure(settings, *, only_if_unset: bool = False) -> None:
+    """The root logger at ``settings.log_level`` in the service's format (left as it is with ``only_if_unset`` when
+    it has a handler already), and the redaction of ``settings.api_key`` on every handler."""
+    if not (only_if_unset and logging.getLogger().handlers):
+        logging.basicConfig(level=settings.log_level.upper(), format=FORMAT)
+    install(settings.api_key.get_secret_value() if settings.api_key else None)

@@ -1,5 +1,5 @@
 """The OpenAPI document as the contract: per route every status it can answer, each error with the one error
-body (``schemas.ErrorBody``), the bearer scheme on every route the API key guards.
+body (``error_handlers.ErrorBody``), the bearer scheme on every route the API key guards.
 
 Routes declare their own statuses with ``error_responses(404, 422, ...)``; ``install_openapi`` adds what the
 middleware answers for any guarded route (401) and the scheme itself.
@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from .error_handlers import ErrorBody
 from .middleware import DOCS_PATHS, OPEN_PATHS
-from .schemas import ErrorBody
 
 STATUS_MEANING = {
     401: "Missing or wrong API key (`unauthorized`)",

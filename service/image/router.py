@@ -18,16 +18,16 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import metrics
-from ..deps import EngineDep, SettingsDep
-from ..error_handlers import as_service_error
-from ..errors import ServiceError
-from ..images import decode_base64_image, image_id_for
-from ..inference import EngineResult
-from ..mask_codecs import encode_mask
-from ..openapi import error_responses
-from ..prompts import check_limits, prepare_objects
-from ..schemas import ErrorBody, SegmentRequest, SegmentResponse
+from ..core import metrics
+from ..core.deps import EngineDep, SettingsDep
+from ..core.error_handlers import ErrorBody, as_service_error
+from ..core.errors import ServiceError
+from ..core.images import decode_base64_image, image_id_for
+from ..core.masks import encode_mask
+from ..core.openapi import error_responses
+from .engine import EngineResult
+from .prompts import check_limits, prepare_objects
+from .protocol import SegmentRequest, SegmentResponse
 
 router = APIRouter(tags=["segment"])
 ROUTE = "/segment"

@@ -9,7 +9,7 @@ import time
 from urllib.parse import parse_qs
 
 from . import metrics
-from .schemas import ErrorBody
+from .error_handlers import ErrorBody
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers carry no key
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})

@@ -32,12 +32,12 @@ from sam2refiner.model.prompts import check_boxes, check_mask_size, check_points
 from sam2refiner.model.video import StreamingTracker, TrackPrompt
 from sam2refiner.model.video.codec import StateFormatError, model_fingerprint
 
-from . import metrics
-from .errors import DuplicateFrameError, InvalidFieldError, PayloadTooLargeError, UnknownIdError
-from .images import decode_image_bytes
-from .mask_codecs import decode_mask, encode_mask
-from .settings import Settings
-from .state_store import AppliedMessage, StateStoreError, StoredSession, make_state_store
+from ..core import metrics
+from ..core.errors import DuplicateFrameError, InvalidFieldError, PayloadTooLargeError, UnknownIdError
+from ..core.images import decode_image_bytes
+from ..core.masks import decode_mask, encode_mask
+from ..core.settings import Settings
+from .store import AppliedMessage, StateStoreError, StoredSession, make_state_store
 
 FEATURE_COPIES = 8  # sessions whose current-frame features this worker keeps
 

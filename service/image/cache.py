@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from . import metrics
+from ..core import metrics
 
 V = TypeVar("V")
 

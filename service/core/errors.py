@@ -5,11 +5,13 @@ Every error a client can cause becomes a 4xx whose JSON body names the field at 
     {"error": {"code": "invalid_field", "field": "objects.0.box", "message": "x1 < x0 ..."}}
 
 and on the WebSocket, as a message of type ``error`` holding the same object. The body's one pydantic model is
-``service.schemas.ErrorBody`` (``WsErrorMessage`` on the WebSocket). Every ``ServiceError`` subclass registers its
-code and HTTP status in ``ERROR_CODES``; the README's table of codes is checked against it by a test.
+``ErrorBody`` in ``core/error_handlers.py`` (``ErrorMessage`` of ``video/protocol.py`` on the WebSocket). Every
+``ServiceError`` subclass registers its code and HTTP status in ``ERROR_CODES``; the README's table of codes is
+checked against it by a test.
 
-Plain exceptions only (no FastAPI, no pydantic, no torch): the Python clients import them too. The handlers that
-turn them into HTTP responses and WebSocket messages live in ``service.error_handlers``.
+Plain exceptions only (no FastAPI, no pydantic, no torch). Layers that know nothing of HTTP (the video state
+store) raise a ``DomainError`` that names the ``ServiceError`` a client is answered with. The handlers that turn
+them into HTTP responses live in ``core/error_handlers.py``.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class DrainingError(ServiceError):
     status, code = 503, "draining"
 
 
-# How the video state store's own (plain) exceptions are answered; service.error_handlers maps them.
+# How the video state store's own (plain) exceptions are answered (their ``DomainError.answer``).
 class StoreUnavailableError(ServiceError):
     """Redis is down or frozen: retry the same message once it is back."""
 
@@ -107,6 +109,13 @@ class InternalError(ServiceError):
     """A bug: answered without details (they are in the log)."""
 
     status, code = 500, "internal"
+
+
+class DomainError(Exception):
+    """A plain exception of a layer that knows nothing of HTTP; ``answer`` is the error its client gets (with the
+    exception's text as the message)."""
+
+    answer: ClassVar[type[ServiceError]] = InternalError
 
 
 ERROR_CODES["http_error"] = 404  # Starlette's own errors: an unknown route (404) or a wrong method (405)

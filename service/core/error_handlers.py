@@ -1,51 +1,63 @@
-"""The one place where exceptions become HTTP responses and WebSocket ``error`` messages, both made from the one
-error model (``service.schemas.ErrorBody``)."""
+"""The one error model and the one place where exceptions become it: HTTP responses here, WebSocket ``error``
+messages in ``video/protocol.py`` (made from the same ``ErrorDetail``)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sam2refiner.model.errors import InvalidInputError
 
-from . import state_store
-from .errors import (
-    InternalError,
-    InvalidFieldError,
-    MalformedJsonError,
-    ServiceError,
-    SessionBusyAnswer,
-    StaleStateAnswer,
-    StoreUnavailableError,
-)
-from .schemas import ErrorBody, FieldIssue, WsErrorMessage
+from .errors import DomainError, InternalError, InvalidFieldError, MalformedJsonError, ServiceError
 
-# Plain exceptions of layers that know nothing of HTTP -> the ServiceError a client is answered with.
-DOMAIN_ERRORS: dict[type[Exception], type[ServiceError]] = {
-    state_store.StateStoreUnavailable: StoreUnavailableError,
-    state_store.SessionBusyError: SessionBusyAnswer,
-    state_store.StaleStateError: StaleStateAnswer,
-}
+
+class FieldIssue(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable reason, listed in the README")
+    message: str = Field(description="what went wrong, for a person")
+    field: str | None = Field(None, description="the request field at fault (dotted path), if any")
+    details: list[FieldIssue] | None = Field(None, description="every validation issue, when there were several")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer of the HTTP API."""
+
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, code: str, field: str | None, message: str, details=None) -> dict:
+        return cls(error=ErrorDetail(code=code, field=field, message=message, details=details)).dump()
+
+    @classmethod
+    def from_error(cls, exc: ServiceError) -> dict:
+        return cls.of(exc.code, exc.field, exc.message)
+
+    def dump(self) -> dict:
+        """As JSON: ``field`` is always there (null when none), ``details`` only when there are some."""
+        body = self.model_dump()
+        if body["error"]["details"] is None:
+            del body["error"]["details"]
+        return body
 
 
 def as_service_error(exc: Exception, internal_message: str = "internal error") -> ServiceError:
-    """``exc`` as the ServiceError the client sees: model input errors are invalid fields, store errors their
-    codes, anything unexpected is an internal error (its details stay in the log)."""
+    """``exc`` as the ServiceError the client sees: model input errors are invalid fields, a layer's domain errors
+    what they name, anything unexpected is an internal error (its details stay in the log)."""
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, InvalidInputError):
         return InvalidFieldError(exc.argument, exc.detail)
-    for kind in type(exc).__mro__:
-        if kind in DOMAIN_ERRORS:
-            return DOMAIN_ERRORS[kind](None, str(exc))
+    if isinstance(exc, DomainError) and exc.answer is not InternalError:
+        return exc.answer(None, str(exc))
     return InternalError(None, internal_message)
-
-
-def ws_error(exc: Exception) -> dict:
-    """The WebSocket ``error`` message for ``exc``."""
-    return WsErrorMessage.from_error(as_service_error(exc, "internal error; the session is unchanged"))
 
 
 def _loc_to_field(loc) -> str:
@@ -56,8 +68,9 @@ def _loc_to_field(loc) -> str:
     return ".".join(parts)
 
 
-def _field_of(error: dict) -> str:
-    """The field an error is about. Model-level validators say it as the message's first word ("box: ...")."""
+def field_of(error: dict) -> str:
+    """The field a pydantic error is about. Model-level validators say it as the message's first word
+    ("box: ...")."""
     if error.get("type") == "json_invalid":
         return "body"
     field = _loc_to_field(error["loc"])
@@ -69,6 +82,11 @@ def _field_of(error: dict) -> str:
     return field
 
 
+def clean_message(error: dict) -> str:
+    """pydantic prefixes validator messages with "Value error, "; the client reads the message itself."""
+    return str(error.get("msg", "")).removeprefix("Value error, ")
+
+
 def _response(exc: ServiceError) -> JSONResponse:
     return JSONResponse(ErrorBody.from_error(exc), status_code=exc.status, headers=exc.headers)
 
@@ -78,11 +96,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _service(_req: Request, exc: ServiceError):
         return _response(exc)
 
-    async def _domain(_req: Request, exc: Exception):
+    @app.exception_handler(DomainError)
+    async def _domain(_req: Request, exc: DomainError):
         return _response(as_service_error(exc))
-
-    for kind in DOMAIN_ERRORS:
-        app.add_exception_handler(kind, _domain)
 
     @app.exception_handler(InvalidInputError)
     async def _model_input(_req: Request, exc: InvalidInputError):
@@ -93,12 +109,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_req: Request, exc: RequestValidationError):
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": "invalid"}
-        for e in errors:  # pydantic prefixes validator messages with "Value error, "
-            e["msg"] = str(e.get("msg", "")).removeprefix("Value error, ")
         code = "malformed_json" if first.get("type") == "json_invalid" else "invalid_field"
-        field = "body" if code == "malformed_json" else _field_of(first)
-        details = [FieldIssue(field=_field_of(e), message=e["msg"], type=e["type"]) for e in errors]
-        return JSONResponse(ErrorBody.of(code, field, first["msg"], details), status_code=422)
+        field = "body" if code == "malformed_json" else field_of(first)
+        details = [FieldIssue(field=field_of(e), message=clean_message(e), type=e["type"]) for e in errors]
+        return JSONResponse(ErrorBody.of(code, field, clean_message(first), details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException):

@@ -19,10 +19,10 @@ from fastapi.responses import Response
 from sam2refiner.model.config import RefinerSwitches
 from sam2refiner.model.prompts import PromptLimits, check_counts, check_object_prompts
 
-from .. import metrics
-from ..deps import DrainDep, VideoSessionsDep
-from ..error_handlers import as_service_error, ws_error
-from ..errors import (
+from ..core import metrics
+from ..core.deps import DrainDep, VideoSessionsDep
+from ..core.error_handlers import as_service_error
+from ..core.errors import (
     DrainingError,
     InternalError,
     InvalidFieldError,
@@ -32,10 +32,11 @@ from ..errors import (
     UnknownIdError,
     parse_json_message,
 )
-from ..mask_codecs import FORMATS
-from ..openapi import error_responses
-from ..prompts import prompt_limits
-from ..video_sessions import SessionOptions, VideoSessions
+from ..core.masks import FORMATS
+from ..core.openapi import error_responses
+from ..image.prompts import prompt_limits
+from .protocol import ws_error
+from .sessions import SessionOptions, VideoSessions
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["video"])

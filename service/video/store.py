@@ -21,7 +21,7 @@ names its worker, so a ``SET`` that Redis runs late (sent during a stall, its re
 this worker takes over on its next attempt; a release that fails is retried in the background until it goes
 through or the lease has expired by itself.
 
-Store errors are plain exceptions; ``service/error_handlers.py`` says what a client is answered.
+Store errors are plain exceptions (``core.errors.DomainError``); each names the error a client is answered with.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 from sam2refiner.model.video.codec import StateFormatError, decode_state, encode_memory, encode_state, memory_field
 from sam2refiner.model.video.state import TrackerState
+
+from ..core.errors import DomainError, SessionBusyAnswer, StaleStateAnswer, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ __all__ = [
 ]
 
 
-class StateStoreError(Exception):
+class StateStoreError(DomainError):
     """Base of the store's errors. ``kind`` names it in the store-error metric."""
 
     kind = "error"
@@ -70,18 +72,21 @@ class StateStoreUnavailable(StateStoreError):
     """Redis refused the connection or did not answer in time."""
 
     kind = "unavailable"
+    answer = StoreUnavailableError
 
 
 class SessionBusyError(StateStoreError):
     """Another worker, or another request on this one, holds the session's lease."""
 
     kind = "session_busy"
+    answer = SessionBusyAnswer
 
 
 class StaleStateError(StateStoreError):
     """The stored session is no longer the one loaded: another worker advanced it, or it was created anew."""
 
     kind = "stale_state"
+    answer = StaleStateAnswer
 
 
 @dataclass(frozen=True)

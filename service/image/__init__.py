@@ -1,0 +1,2 @@
+"""``POST /segment``: router -> protocol (request and response models) -> prompts -> engine (caches, staged
+encoding, batching) -> ``model/image_predictor.py``."""

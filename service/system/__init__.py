@@ -1,0 +1,1 @@
+"""The service's own routes: ``/healthz``, ``/readyz``, ``/metrics``, ``/v1/model``."""
