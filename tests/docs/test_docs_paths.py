@@ -84,7 +84,7 @@ def _module_file(parts: list[str]) -> tuple[Path | None, list[str]]:
 
 
 def module_problem(name: str) -> str | None:
-    """Why ``name`` (``sam2refiner.service.errors.ERROR_CODES``) does not resolve, or None."""
+    """Why ``name`` (``sam2refiner.service.core.errors.ERROR_CODES``) does not resolve, or None."""
     parts = name.split(".")
     if parts[0] == "sam2refiner" and len(parts) < 2:
         return None
