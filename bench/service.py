@@ -130,10 +130,10 @@ def bench_stream(size: int, args) -> dict:
     try:
         with httpx.Client(base_url=server.url, timeout=1200) as c:
             _post(c, {"image": _b64(_image(999)), "objects": [CLICK], "refine": False})  # warm-up
-            engine = server.app.state.engine
+            engine, runtime = server.app.state.image_engine, server.app.state.runtime
 
             def idle():  # each timed request starts on an idle worker (a refine=false request on a new image
-                while engine._encoding or engine.worker.depth:  # leaves its quadrant passes running behind it)
+                while engine.encoder.in_flight or runtime.worker.depth:  # leaves its quadrant passes running)
                     time.sleep(0.05)
 
             for i in range(args.stream_repeats):
@@ -176,7 +176,7 @@ def bench_size(size: int, args) -> dict:
             # The same click as a direct predictor call on the same model. The two run in alternating blocks, the
             # first call of each block not counted: torch's CPU thread pool belongs to the calling thread, and
             # switching threads (this one / the server's worker) costs a spin-down that is not the service's.
-            predictor = SAM2RefinerImagePredictor(server.app.state.engine.model)
+            predictor = SAM2RefinerImagePredictor(server.app.state.runtime.model)
             predictor.set_image(np.array(Image.open(io.BytesIO(base64.b64decode(_b64(img)))).convert("RGB")))
             clicks, direct = [], []
             for _ in range(2):

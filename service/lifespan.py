@@ -1,9 +1,10 @@
 """What a worker process builds once and shares between requests, from start-up to shutdown.
 
-At start-up: the model is loaded (a bad config or checkpoint fails the start, loudly), the video sessions and
-their store are made (Redis is reached on first use), the SIGTERM drain is installed, and the warm-up starts in
-the background (``/healthz`` answers at once, ``/readyz`` once it is done). At shutdown, in reverse: the
-background tasks, the sessions (leases a Redis failure left behind), the device worker.
+At start-up: the runtime (the weights chosen, the model loaded, the device worker started; a bad config or
+checkpoint fails the start, loudly), the image engine, the video sessions and their store (Redis is reached on
+first use), the SIGTERM drain, and the warm-up in the background (``/healthz`` answers at once, ``/readyz`` once it
+is done). At shutdown, in reverse: the background tasks, the sessions (leases a Redis failure left behind), the
+device worker.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from .core import metrics
-from .image.engine import InferenceEngine
-from .system.model_info import log_model_banner
+from .core.runtime import Runtime
+from .image.engine import ImageEngine
+from .system import model_info
 from .video.sessions import VideoSessions
 
 log = logging.getLogger("sam2refiner.service")
@@ -27,13 +29,12 @@ log = logging.getLogger("sam2refiner.service")
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = app.state.settings
-    engine = InferenceEngine(settings)
-    app.state.engine = engine
-    await run_in_threadpool(engine.load)
-    log_model_banner(engine.describe())
-    sessions = app.state.video_sessions = VideoSessions(engine, settings)
+    runtime = app.state.runtime = await run_in_threadpool(Runtime.load, settings)
+    model_info.announce(runtime)
+    engine = app.state.image_engine = ImageEngine(runtime, settings)
+    sessions = app.state.video_sessions = VideoSessions(runtime, settings)
     app.state.drain.install_sigterm(settings.drain_timeout_s, settings.drain_delay_s)
-    warmup = asyncio.create_task(_warm_up(engine))
+    warmup = asyncio.create_task(_warm_up(runtime, engine if settings.warmup else None))
     gauges = asyncio.create_task(_refresh_video_metrics(sessions, min(5.0, settings.video_ttl_s)))
     try:
         yield
@@ -41,7 +42,7 @@ async def lifespan(app: FastAPI):
         warmup.cancel()
         gauges.cancel()
         sessions.close()
-        engine.close()
+        runtime.close()
         metrics.mark_process_dead()
 
 
@@ -52,11 +53,14 @@ async def _refresh_video_metrics(sessions: VideoSessions, period_s: float) -> No
         sessions.refresh_metrics()
 
 
-async def _warm_up(engine: InferenceEngine) -> None:
+async def _warm_up(runtime: Runtime, engine: ImageEngine | None) -> None:
+    """One dummy image request (unless warm-up is off), then ready."""
     t = time.perf_counter()
     try:
-        await engine.warmup()
+        if engine is not None:
+            await engine.warmup()
     except Exception:  # noqa: BLE001  (stay alive and not ready: /readyz tells the orchestrator)
         log.exception("warm-up failed: the service stays not ready")
         return
+    runtime.mark_ready()
     log.warning("ready (warm-up took %.1f s)", time.perf_counter() - t)

@@ -19,14 +19,15 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..core import metrics
-from ..core.deps import EngineDep, SettingsDep
+from ..core.deps import ImageEngineDep, SettingsDep
 from ..core.error_handlers import ErrorBody, as_service_error
 from ..core.errors import ServiceError
 from ..core.images import decode_base64_image, image_id_for
 from ..core.masks import encode_mask
 from ..core.openapi import error_responses
+from ..core.prompts import check_prompt_set, prompt_limits
 from .engine import EngineResult
-from .prompts import check_limits, prepare_objects
+from .prompts import prepare_objects
 from .protocol import SegmentRequest, SegmentResponse
 
 router = APIRouter(tags=["segment"])
@@ -74,17 +75,16 @@ async def _body(result: EngineResult, req: SegmentRequest, start: float, decode_
 
 
 @router.post(ROUTE, response_model=SegmentResponse, responses=error_responses(404, 409, 413, 422, 503))
-async def segment(req: SegmentRequest, engine: EngineDep, settings: SettingsDep):
+async def segment(req: SegmentRequest, engine: ImageEngineDep, settings: SettingsDep):
     start = time.perf_counter()
-    check_limits(req, settings)
-    refine = engine.resolve_refine(req.refine)  # before any decoding: a server without a refiner says so at once
+    check_prompt_set(req.objects, prompt_limits(settings))  # before any decoding
+    refine = engine.refine.resolve(req.refine)  # a server without a refiner says so at once
     decode_s = 0.0
     if req.image is not None:
         pixels, image_id = await run_in_threadpool(_decode, req.image, settings.max_image_pixels)
         decode_s = time.perf_counter() - start
-        cached = engine.features.get(image_id)  # holding it keeps it alive even if evicted meanwhile
         objects = prepare_objects(req, *pixels.shape[:2], image_id, engine)  # validated before any work starts
-        source = engine.feature_source(image_id, pixels, cached)
+        source = engine.feature_source(image_id, pixels)
     else:
         image_id = req.image_id
         source = engine.feature_source(image_id)  # cached, or still being encoded; 404 otherwise

@@ -1,4 +1,5 @@
-"""``GET /v1/model``: what runs, on what, with which weights; the same said loudly in the log at start-up."""
+"""``GET /v1/model``: what runs, on what, with which weights; the same said loudly in the log at start-up, and as
+the ``sam2refiner_model_info`` metric."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import logging
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from ..core import metrics
+from ..core.runtime import Runtime
 
 log = logging.getLogger("sam2refiner.service")
 
@@ -43,8 +47,60 @@ class ModelOut(BaseModel):
     ready: bool
 
 
-def log_model_banner(description: dict) -> None:
-    """Says loudly what this process runs on; random weights get a banner nobody can miss."""
+def describe(runtime: Runtime) -> dict:
+    """The ``/v1/model`` answer (``ModelOut``)."""
+    model, choice, settings = runtime.model, runtime.sam2_choice, runtime.settings
+    w = model.weights
+    random = w.random_sam2 or w.refiner == "random"
+    warning = None
+    if random:
+        which = [n for n, r in (("SAM 2", w.random_sam2), ("refiner", w.refiner == "random")) if r]
+        warning = f"RANDOM WEIGHTS ({' and '.join(which)}): masks are meaningless"
+        if w.random_sam2:
+            warning += f"; {choice.weights.removeprefix('RANDOM: ')}"
+        if w.refiner == "random":
+            warning += "; the refiner's because SAM2REFINER_RANDOM_REFINER is on"
+    return {
+        "config": model.config.sam2_config,
+        "config_reason": choice.config_reason,
+        "refiner": w.refiner,
+        "refine_default": runtime.refine.default,
+        "image_size": model.image_size,
+        "device": str(runtime.device),
+        "dtype": runtime.dtype,
+        # Both paths run under SAM2Refiner.inference_context (the image predictor and the video tracker).
+        "dtypes": {"image": runtime.dtype, "video": runtime.dtype},
+        "modules": model.config.modules.as_dict(),
+        "weights": {
+            "sam2_checkpoint": w.sam2_checkpoint,
+            "sam2_sha256": w.sam2_sha256,
+            "sam2_source": choice.weights,
+            "refiner_checkpoint": w.refiner_checkpoint,
+            "refiner_sha256": w.refiner_sha256,
+            "random_weights": bool(random),
+            "warning": warning,
+        },
+        "feature_cache_bytes": settings.feature_cache_bytes,
+        "logits_cache_bytes": settings.logits_cache_bytes,
+        "ready": runtime.ready,
+    }
+
+
+def announce(runtime: Runtime) -> None:
+    """At start-up: the model in the log (random weights in a banner nobody can miss) and in the metric."""
+    description = describe(runtime)
+    metrics.MODEL_INFO.labels(
+        description["config"],
+        str(description["image_size"]),
+        description["device"],
+        description["dtype"],
+        ",".join(k for k, v in description["modules"].items() if v) or "none",
+        str(description["weights"]["random_weights"]).lower(),
+    ).set(1)
+    _log_banner(description)
+
+
+def _log_banner(description: dict) -> None:
     log.warning(
         "SAM2Refiner serving %s at %d on %s (%s); refiner: %s (modules %s, refine by default: %s)",
         description["config"],

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from ..core import metrics
-from ..core.deps import EngineDep
-from .model_info import ModelOut
+from ..core.deps import DrainDep, RuntimeDep, VideoSessionsDep
+from ..core.errors import NotReadyError
+from ..core.openapi import error_responses
+from .model_info import ModelOut, describe
 
 router = APIRouter()
 
@@ -29,12 +31,11 @@ async def healthz() -> dict:
     responses={503: {"model": Status, "description": "loading, or draining (shutting down)"}},
     tags=["health"],
 )
-async def readyz(request: Request):
+async def readyz(drain: DrainDep, runtime: RuntimeDep):
     """200 once the model is loaded and warmed up, 503 before and from the moment a shutdown starts (SIGTERM)."""
-    if request.app.state.drain.draining:
+    if drain.draining:
         return JSONResponse({"status": "draining"}, status_code=503)
-    engine = getattr(request.app.state, "engine", None)
-    if engine is None or not engine.ready:
+    if runtime is None or not runtime.ready:
         return JSONResponse({"status": "loading"}, status_code=503)
     return {"status": "ready"}
 
@@ -45,16 +46,17 @@ async def readyz(request: Request):
     responses={200: {"description": "Prometheus text exposition", "content": {"text/plain": {}}}},
     tags=["metrics"],
 )
-async def prometheus_metrics(request: Request) -> Response:
+async def prometheus_metrics(sessions: VideoSessionsDep) -> Response:
     """Prometheus exposition (scrapers live inside the deployment)."""
-    sessions = getattr(request.app.state, "video_sessions", None)
     if sessions is not None:  # sessions also expire while no message comes: the gauge follows at each scrape
         sessions.refresh_metrics()
     body, content_type = metrics.render_latest()
     return Response(body, media_type=content_type)
 
 
-@router.get("/v1/model", response_model=ModelOut, tags=["model"])
-async def model_info(engine: EngineDep) -> dict:
+@router.get("/v1/model", response_model=ModelOut, responses=error_responses(503), tags=["model"])
+async def model_info(runtime: RuntimeDep) -> dict:
     """What runs, on what, with which weights (a loud flag for random weights)."""
-    return engine.describe()
+    if runtime is None:
+        raise NotReadyError(None, "the model is still loading; retry shortly")
+    return describe(runtime)

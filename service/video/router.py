@@ -20,7 +20,7 @@ from sam2refiner.model.config import RefinerSwitches
 from sam2refiner.model.prompts import PromptLimits, check_counts, check_object_prompts
 
 from ..core import metrics
-from ..core.deps import DrainDep, VideoSessionsDep
+from ..core.deps import DrainDep, RuntimeDep, SettingsDep, VideoSessionsDep
 from ..core.error_handlers import as_service_error
 from ..core.errors import (
     DrainingError,
@@ -34,7 +34,8 @@ from ..core.errors import (
 )
 from ..core.masks import FORMATS
 from ..core.openapi import error_responses
-from ..image.prompts import prompt_limits
+from ..core.prompts import prompt_limits
+from ..core.runtime import Runtime
 from .protocol import ws_error
 from .sessions import SessionOptions, VideoSessions
 
@@ -51,23 +52,24 @@ def _check_session_id(session: str) -> None:
         raise InvalidFieldError("session", "session ids are 1-128 characters of A-Z a-z 0-9 _ . -")
 
 
-def _ready(sessions: VideoSessions | None) -> VideoSessions:
-    if sessions is None or not sessions.engine.ready:
+def _ready(runtime: Runtime | None, sessions: VideoSessions | None) -> VideoSessions:
+    if runtime is None or sessions is None:
         raise NotReadyError(None, "the model is still loading; retry shortly")
+    runtime.check_ready()
     return sessions
 
 
 @router.get("/video/{session}", responses=error_responses(404, 409, 422, 503))
-async def get_session(session: str, sessions: VideoSessionsDep) -> dict:
+async def get_session(session: str, runtime: RuntimeDep, sessions: VideoSessionsDep) -> dict:
     """Frames processed, objects, bytes of state held, seconds to expiry."""
     _check_session_id(session)
-    return await _ready(sessions).info(session)
+    return await _ready(runtime, sessions).info(session)
 
 
 @router.delete("/video/{session}", status_code=204, responses=error_responses(404, 409, 422, 503))
-async def delete_session(session: str, sessions: VideoSessionsDep) -> Response:
+async def delete_session(session: str, runtime: RuntimeDep, sessions: VideoSessionsDep) -> Response:
     _check_session_id(session)
-    if not await _ready(sessions).delete(session):
+    if not await _ready(runtime, sessions).delete(session):
         raise UnknownIdError("session", f"session {session} does not exist (expired or closed)")
     return Response(status_code=204)
 
@@ -85,13 +87,13 @@ def _parse(text: str | None, max_chars: int) -> dict:
     return msg
 
 
-def _start_options(msg: dict, engine) -> SessionOptions:
+def _start_options(msg: dict, runtime: Runtime) -> SessionOptions:
     refine, fmt = msg.get("refine"), msg.get("format", "rle")
     if refine is not None and not isinstance(refine, bool):
         _check_modules(refine)
     if fmt not in FORMATS:
         raise InvalidFieldError("format", f"unknown format {fmt!r}; use one of {list(FORMATS)}")
-    refine = engine.resolve_refine(refine)
+    refine = runtime.refine.resolve(refine)
     if isinstance(refine, dict):  # the session's modules, limited by the tracker to those the refiner has
         refine = RefinerSwitches(**{name: refine.get(name, False) for name in MODULES})
     return SessionOptions(refine, fmt)
@@ -142,12 +144,19 @@ def _prompt_objects(msg: dict, limits: PromptLimits) -> tuple[int | None, list[d
 
 
 @router.websocket("/video/{session}")
-async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, drain: DrainDep) -> None:
+async def video_socket(
+    ws: WebSocket,
+    session: str,
+    runtime: RuntimeDep,
+    sessions: VideoSessionsDep,
+    settings: SettingsDep,
+    drain: DrainDep,
+) -> None:
     await ws.accept()  # the API key was checked by middleware.ApiKeyAuth
     metrics.VIDEO_ACTIVE_SESSIONS.inc()
     try:
         _check_session_id(session)
-        sessions = _ready(sessions)
+        sessions = _ready(runtime, sessions)
         drain.check()
     except ServiceError as e:
         await ws.send_json(ws_error(e))
@@ -174,10 +183,10 @@ async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, 
                         await ws.send_json(
                             ws_error(InvalidFieldError("type", "a frame header must be followed by its binary frame"))
                         )
-                    msg = _parse(message.get("text"), ws.app.state.settings.max_body_bytes)
+                    msg = _parse(message.get("text"), settings.max_body_bytes)
                     kind = msg["type"]
                     if kind == "start":
-                        requested = _start_options(msg, sessions.engine)
+                        requested = _start_options(msg, runtime)
                         state = await sessions.start(session, requested.refine)
                         options = SessionOptions(state["refine"], requested.format)
                         await ws.send_json({"type": "started", "session": session, "format": options.format, **state})
@@ -188,7 +197,7 @@ async def video_socket(ws: WebSocket, session: str, sessions: VideoSessionsDep, 
                         if frame_seq is None:
                             raise InvalidFieldError("seq", "a frame header carries the seq of the frame that follows")
                     elif kind == "prompt":
-                        frame_idx, objects = _prompt_objects(msg, prompt_limits(ws.app.state.settings))
+                        frame_idx, objects = _prompt_objects(msg, prompt_limits(settings))
                         await ws.send_json(
                             await sessions.prompt(session, frame_idx, objects, options.format, _seq(msg))
                         )

@@ -1,11 +1,11 @@
 """Video sessions: for each message, take the session's lease, load its state, run the tracker, save the state.
 
-    sessions = VideoSessions(engine, settings)              # the store: Redis when settings.redis_url is set
+    sessions = VideoSessions(runtime, settings)             # the store: Redis when settings.redis_url is set
     await sessions.start("cam-1", refine=True)               # creates the session, or resumes a stored one
     reply = await sessions.frame("cam-1", jpeg_bytes, "rle", seq=7)   # tracks every object into the new frame
     reply = await sessions.prompt("cam-1", frame_idx, [{"obj_id": 1, "points": ...}], "rle")
 
-Each operation returns the client's reply message. Torch runs on the engine's device worker; Redis I/O on a
+Each operation returns the client's reply message. Torch runs on the runtime's device worker; Redis I/O on a
 thread of the pool. A message that fails (bad input, store down, another worker in between) saves nothing, so
 the stored session stays as it was. A message with a client sequence number ``seq`` is saved together with its
 reply, in the same transaction as the state: a resend of it (the client lost the reply) gets that reply again
@@ -36,6 +36,7 @@ from ..core import metrics
 from ..core.errors import DuplicateFrameError, InvalidFieldError, PayloadTooLargeError, UnknownIdError
 from ..core.images import decode_image_bytes
 from ..core.masks import decode_mask, encode_mask
+from ..core.runtime import Runtime
 from ..core.settings import Settings
 from .store import AppliedMessage, StateStoreError, StoredSession, make_state_store
 
@@ -49,13 +50,13 @@ class SessionOptions:
 
 
 class VideoSessions:
-    def __init__(self, engine, settings: Settings, store=None):
-        self.engine = engine
+    def __init__(self, runtime: Runtime, settings: Settings, store=None):
+        self.runtime = runtime
         self.settings = settings
-        self.tracker = StreamingTracker(engine.model, settings.video_max_cond_frames)
+        self.tracker = StreamingTracker(runtime.model, settings.video_max_cond_frames)
         self.store = store or make_state_store(
             settings.redis_url or None,
-            model_fingerprint(engine.model),
+            model_fingerprint(runtime.model),
             settings.video_ttl_s,
             settings.video_lease_s,
             settings.video_key_prefix,
@@ -225,7 +226,7 @@ class VideoSessions:
                     replayed = _replay(stored, seq, fmt)
                     if replayed is not None:
                         return _Outcome(stored, replayed)
-                (state, result), _ = anyio.from_thread.run(self.engine.worker.submit, lambda: op(stored))
+                (state, result), _ = anyio.from_thread.run(self.runtime.worker.submit, lambda: op(stored))
                 message = reply(result) if reply is not None else {}
                 if seq is not None:
                     message["seq"] = seq

@@ -46,7 +46,7 @@ class AppClient:
     @asynccontextmanager
     async def _running(self):
         async with self.app.router.lifespan_context(self.app):
-            while not self.app.state.engine.ready:  # warm-up runs in the background
+            while not self.app.state.runtime.ready:  # warm-up runs in the background
                 await anyio.sleep(0.05)
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://service", timeout=300) as client:
@@ -60,7 +60,11 @@ class AppClient:
 
     @property
     def engine(self):
-        return self.app.state.engine
+        return self.app.state.image_engine
+
+    @property
+    def runtime(self):
+        return self.app.state.runtime
 
     def close(self) -> None:
         self._session.__exit__(None, None, None)

@@ -126,7 +126,7 @@ def _bad_requests(image_b64: str, image_id: str) -> dict:
 
 
 def _cache_state(engine):
-    return engine.features.keys(), engine.features.nbytes, engine.logits.keys(), engine.logits.nbytes
+    return engine.encoder.cache.keys(), engine.encoder.cache.nbytes, engine.logits.keys(), engine.logits.nbytes
 
 
 CASES = sorted(_bad_requests("", "img_0").keys())
@@ -185,7 +185,7 @@ def test_api_key_guards_everything_but_health_and_metrics(api, image_id, service
 def test_full_queue_answers_503_with_retry_after(api, image_id):
     """The device worker is held busy and its queue (2 in the tests) filled: the next request is refused."""
     release, running = threading.Event(), threading.Event()
-    worker = api.engine.worker
+    worker = api.runtime.worker
 
     def hold():
         running.set()
@@ -212,11 +212,11 @@ def test_full_queue_answers_503_with_retry_after(api, image_id):
 
 
 def test_not_ready_answers_503_with_retry_after(api, image_b64):
-    api.engine.ready = False
+    api.runtime.ready = False
     try:
         assert api.get("/readyz").status_code == 503
         assert api.get("/healthz").status_code == 200
         r = api.post("/segment", json={"image": image_b64, "objects": [BOX]})
         assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready" and "retry-after" in r.headers
     finally:
-        api.engine.ready = True
+        api.runtime.ready = True

@@ -97,7 +97,7 @@ def test_every_request_refused_with_a_shared_encode_is_counted(api, monkeypatch)
             return_exceptions=True,
         )
 
-    monkeypatch.setattr(engine.worker._queue, "put_nowait", full)  # a full queue, without holding the worker
+    monkeypatch.setattr(api.runtime.worker._queue, "put_nowait", full)  # a full queue, without holding the worker
 
     before = _rejected()
     outcomes = api.portal.call(five)

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from sam2refiner.model.checkpoint import save_refiner_checkpoint
 from sam2refiner.service.app import create_app
+from sam2refiner.service.core.runtime import Runtime
 from sam2refiner.service.core.settings import Settings
-from sam2refiner.service.image.engine import InferenceEngine
+from sam2refiner.service.system.model_info import describe
 from tests.service.conftest import png_b64
 
 BOX = {"box": [40, 30, 120, 90]}
@@ -82,7 +83,7 @@ def test_random_refiner_only_by_explicit_setting(api):
 
 def test_trained_refiner_checkpoint_is_reported_with_its_sha256(refiner_model, sam2_checkpoint, tmp_path):
     sha = save_refiner_checkpoint(refiner_model, tmp_path / "refiner.safetensors")
-    engine = InferenceEngine(
+    runtime = Runtime.load(
         Settings(
             sam2_config="hiera_t",
             image_size=256,
@@ -92,10 +93,9 @@ def test_trained_refiner_checkpoint_is_reported_with_its_sha256(refiner_model, s
             refiner_checkpoint=tmp_path / "refiner.safetensors",
         )
     )
-    engine.load()
     try:
-        info = engine.describe()
+        info = describe(runtime)
         assert info["refiner"] == "trained" and info["refine_default"] is True
         assert info["weights"]["refiner_sha256"] == sha and info["weights"]["random_weights"] is False
     finally:
-        engine.close()
+        runtime.close()

@@ -78,7 +78,7 @@ def test_mask_prompts_from_rle_and_from_logits_id(api, image_id, rgb_image):
     click = {"points": [[80, 60]], "labels": [1]}
     by_logits = _segment(api, image_id=image_id, objects=[{**click, "mask_logits_id": logits_id}])
     # The logits id stands for exactly the low-res logits the predictor returns: same masks as passing them.
-    predictor = SAM2RefinerImagePredictor(api.engine.model)
+    predictor = SAM2RefinerImagePredictor(api.runtime.model)
     predictor.set_image(rgb_image)
     _, _, low_res = predictor.predict(
         point_coords=PROMPTS["clicks"]["points"], point_labels=PROMPTS["clicks"]["labels"], multimask_output=False
@@ -96,7 +96,7 @@ def test_mask_prompts_from_rle_and_from_logits_id(api, image_id, rgb_image):
 def test_refine_false_is_exactly_the_predictors_refiner_off_masks(api, image_b64, rgb_image):
     objects = [PROMPTS["box"], PROMPTS["clicks"]]
     body = _segment(api, image=image_b64, objects=objects, refine=False, multimask=True, format="png")
-    predictor = SAM2RefinerImagePredictor(api.engine.model)
+    predictor = SAM2RefinerImagePredictor(api.runtime.model)
     predictor.set_image(rgb_image)
     for obj, served in zip(objects, _masks(body)):
         masks, scores, _ = predictor.predict(
@@ -160,7 +160,7 @@ def test_concurrent_clicks_on_one_image_share_a_decoder_pass(api, image_id):
         {"image_id": image_id, "objects": [PROMPTS["clicks"], {"points": [[20, 100]], "labels": [1]}]},
     ]
     alone = [_masks(_segment(api, **b)) for b in bodies]
-    release, worker = threading.Event(), api.engine.worker
+    release, worker = threading.Event(), api.runtime.worker
     blocker = api.portal.start_task_soon(worker.submit, lambda: release.wait(30))
     try:
         pending = []
@@ -194,12 +194,12 @@ def test_one_new_image_sent_by_two_concurrent_requests_is_encoded_once(api, rgb_
     fresh[5, 5] = [9, 9, 9]
     body = {"image": png_b64(fresh), "objects": [PROMPTS["box"]]}
     release = threading.Event()
-    blocker = api.portal.start_task_soon(engine.worker.submit, lambda: release.wait(30))
+    blocker = api.portal.start_task_soon(api.runtime.worker.submit, lambda: release.wait(30))
     try:
         first = api.portal.start_task_soon(lambda: api.http.post("/segment", json=body))
         second = api.portal.start_task_soon(lambda: api.http.post("/segment", json=body))
         threading.Event().wait(1.0)  # both requests are in: one encode job queued, the other request waits on it
-        assert engine.worker.depth == 1 and not second.done()
+        assert api.runtime.worker.depth == 1 and not second.done()
     finally:
         release.set()
     blocker.result(timeout=30)

@@ -84,7 +84,7 @@ def _post_while_quadrants_encode(api, monkeypatch, first_body: dict, second_body
     def send_second():
         second["task"] = api.portal.start_task_soon(lambda: api.http.post("/segment", json=second_body))
         for _ in range(600):  # the worker thread waits here until the second request's job is in the queue
-            if engine.worker.depth >= 1:
+            if api.runtime.worker.depth >= 1:
                 return
             threading.Event().wait(0.05)
         raise AssertionError("the second request's job never reached the queue")

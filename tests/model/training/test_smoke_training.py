@@ -36,11 +36,12 @@ def test_cpu_smoke_run_learns_and_beats_refiner_off(smoke_run):
     assert scores["on"]["mIoU"] > scores["off"]["mIoU"] + 10
     assert scores["on"]["mBIoU"] > scores["off"]["mBIoU"] + 10
 
-    # The service loads the same file (its engine builds the model from settings, as at start-up).
+    # The service loads the same file (its runtime builds the model from settings, as at start-up).
+    from sam2refiner.service.core.runtime import Runtime
     from sam2refiner.service.core.settings import Settings
-    from sam2refiner.service.image.engine import InferenceEngine
+    from sam2refiner.service.system.model_info import describe
 
-    engine = InferenceEngine(
+    runtime = Runtime.load(
         Settings(
             sam2_config="hiera_t",
             image_size=256,
@@ -50,9 +51,8 @@ def test_cpu_smoke_run_learns_and_beats_refiner_off(smoke_run):
             warmup=False,
         )
     )
-    engine.load()
     try:
-        assert engine.model.weights.refiner_sha256 == model.weights.refiner_sha256
-        assert engine.describe()["weights"]["refiner_sha256"] == model.weights.refiner_sha256
+        assert runtime.model.weights.refiner_sha256 == model.weights.refiner_sha256
+        assert describe(runtime)["weights"]["refiner_sha256"] == model.weights.refiner_sha256
     finally:
-        engine.close()
+        runtime.close()
