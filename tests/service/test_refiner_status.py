@@ -60,7 +60,6 @@ def test_refine_true_without_a_refiner_is_409_naming_the_setting(sam2_alone, rgb
     assert [m["mask"] for m in default.json()["objects"][0]["masks"]] == [
         m["mask"] for m in off.json()["objects"][0]["masks"]
     ]
-    assert default.json()["timings_ms"]["refine"] < 1.0  # no refiner module ran
 
 
 def test_websocket_start_with_refine_true_gets_refiner_not_loaded(sam2_alone):
