@@ -18,10 +18,10 @@ from .core.openapi import install_openapi
 from .core.settings import Settings, get_settings
 from .image.router import router as image_router
 from .lifespan import lifespan
-from .routes.web import mount_web_app
 from .system.router import router as system_router
 from .video.draining import Drain
 from .video.router import router as video_router
+from .web.router import mount_web_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,1 +1,0 @@
-"""The web page's router, until it moves to ``service/web/router.py``."""
