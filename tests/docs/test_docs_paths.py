@@ -3,14 +3,17 @@
 Checked in README.md, every page of docs/ and the READMEs inside the project's folders: text in backticks, fenced
 code blocks, and link and image targets. A token counts as a repository path when it has a ``/`` and starts with
 one of the repository's top-level folders (or ends in a source file's extension); a bare file name in a folder's
-own README (``config.py`` in ``model/README.md``) is a path in that folder. Outputs that the code writes, rather
+own README (``config.py`` in ``model/README.md``) is a path in that folder. A class in backticks (``ImageEngine``,
+``SAM2Refiner.predict_masks``) must be defined in our code or in sam2's, with that attribute. Outputs that the code writes, rather
 than the repository holds, are listed in OUTPUTS with the reason.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,9 @@ MODULE_ROOTS = {
 }
 SKIP_DIRS = {"node_modules", "vendor", "site", "build", "dist"}
 README_LINES = 250
+# Names in backticks that look like classes but are Python's or the browser's, not ours or sam2's.
+NOT_CLASSES = {"True", "False", "None", "ValueError", "CompressionStream"}
+CODE_DIRS = ("model", "service", "weights", "clients", "bench")
 
 
 def doc_files() -> list[Path]:
@@ -98,10 +104,39 @@ def module_problem(name: str) -> str | None:
     return None
 
 
+@lru_cache
+def class_files() -> dict[str, list[Path]]:
+    """Class name -> the files defining it, in our code (Python and the page's JavaScript) and in sam2."""
+    sam2 = importlib.util.find_spec("sam2")
+    folders = [ROOT / d for d in CODE_DIRS] + [Path(p) for p in (sam2.submodule_search_locations or [])]
+    found: dict[str, list[Path]] = {}
+    for folder in folders:
+        for file in [*folder.rglob("*.py"), *folder.rglob("*.js")]:
+            if SKIP_DIRS & set(file.parts):
+                continue
+            for name in re.findall(r"^\s*(?:export\s+)?class\s+(\w+)", file.read_text(errors="replace"), re.M):
+                found.setdefault(name, []).append(file)
+    return found
+
+
+def class_problem(span: str) -> str | None:
+    """Why ``Class`` or ``Class.attribute`` in backticks names nothing in our code or sam2's, or None."""
+    named = re.fullmatch(r"([A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*)(?:\.(\w+))?(?:\(\))?", span)
+    if not named or named.group(1) in NOT_CLASSES:
+        return None
+    cls, attribute = named.groups()
+    files = class_files().get(cls)
+    if not files:
+        return f"{span}: no class {cls} in {', '.join(CODE_DIRS)} or sam2"
+    if attribute and not any(re.search(rf"\b{attribute}\b", f.read_text(errors="replace")) for f in files):
+        return f"{span}: the files defining {cls} have no {attribute}"
+    return None
+
+
 def problems(doc: Path) -> list[str]:
     text = doc.read_text()
     code, links = _spans(text)
-    found = []
+    found = [class_problem(span) for span in code]
     in_subfolder = doc.parent not in (ROOT, ROOT / "docs") and ROOT / "docs" not in doc.parents
     for chunk in code:
         for module, names in re.findall(r"from\s+(sam2refiner[\w.]*)\s+import\s+([\w, ]+)", chunk):
@@ -137,6 +172,12 @@ def test_the_checker_sees_paths_and_modules():
     assert module_problem("sam2refiner.model.build_sam2refiner") is None
     assert module_problem("sam2refiner.model.no_such_name") is not None
     assert module_problem("sam2refiner.nothing.here") is not None
+
+
+def test_the_checker_sees_classes():
+    assert class_problem("SAM2Refiner.predict_masks") is None and class_problem("SAM2VideoPredictor") is None
+    assert class_problem("SAM2Refiner.no_such_method") is not None
+    assert class_problem("NoSuchEngine") is not None and class_problem("HTTP") is None
 
 
 def test_readme_stays_short():
