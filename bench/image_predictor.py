@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.timing import interleaved, median_ms, ratio  # noqa: E402
 from sam2refiner.model import RefinerSwitches, SAM2RefinerImagePredictor, build_sam2refiner  # noqa: E402
+from sam2refiner.model.runtime import enable_tf32  # noqa: E402
+from sam2refiner.model.sam2_compat.decoder import decode  # noqa: E402
 
 
 def _image(size):
@@ -38,7 +40,7 @@ def _mr_stages(model, predictor, box, repeats, device) -> dict[str, list[float]]
     mr, feats = model.mask_refinement, predictor.features
     coords, labels, _ = predictor._prep_prompts(None, None, box, None, True, feats.orig_hw[0])
     with torch.inference_mode():
-        decoded = model.run_sam_decoder(feats.refined_embed, feats.high_res, coords, labels, None, False)
+        decoded = decode(model.sam2, feats.refined_embed, feats.high_res, coords, labels, None, False)
         embed = decoded.object_embed
         f = [decoded.image_embed, feats.high_res[1], feats.high_res[0]]
         coarse = decoded.masks.flatten(0, 1)[:, None].float()
@@ -134,6 +136,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     device = torch.device(args.device)
+    enable_tf32(device)  # the service's start-up policy (Ampere and newer)
     print(
         f"# image predictor: {args.config} on {device} ({torch.get_num_threads()} threads), interleaved, "
         f"medians, ratio spread min-max"

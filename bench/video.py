@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.timing import ratio  # noqa: E402
 from sam2refiner.model import build_sam2refiner  # noqa: E402
 from sam2refiner.model.config import RefinerSwitches  # noqa: E402
+from sam2refiner.model.runtime import enable_tf32  # noqa: E402
 from sam2refiner.model.training.synthetic import synthetic_video  # noqa: E402
 from sam2refiner.model.transforms import prepare_image  # noqa: E402
 from sam2refiner.model.video import StreamingTracker, TrackPrompt  # noqa: E402
@@ -188,6 +189,9 @@ def _reference_frames(frames, click, size, device, checkpoint):
     """sam2's predictor, prompted on frame 0, as a generator: each next() tracks one more frame."""
     from sam2.build_sam import build_sam2_video_predictor
 
+    from sam2refiner.model.sam2_compat import install_hooks
+
+    install_hooks()  # sam2's hole filling without its extension, as our tracker has it
     side = size // 16
     predictor = build_sam2_video_predictor(
         "configs/sam2.1/sam2.1_hiera_t.yaml",
@@ -230,13 +234,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.ERROR)
     torch.set_grad_enabled(False)
+    enable_tf32(args.device)  # the service's start-up policy (Ampere and newer)
     print(f"hiera_t, random weights, device {args.device}, torch threads {torch.get_num_threads()}, one object")
     rows = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            from sam2refiner.model.sam2_loader import build_sam2_base
+            from sam2refiner.model.sam2_compat import build_sam2_base
 
-            sam2, _ = build_sam2_base("hiera_t", size, seed=1234)
+            sam2 = build_sam2_base("hiera_t", size, seed=1234)
             weights = sam2.state_dict()
             # Random weights almost never see an object; bias the presence head so masks (and memories) are real.
             weights["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] += 8.0

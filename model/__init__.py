@@ -1,14 +1,21 @@
-"""SAM2Refiner: fine-grained interactive segmentation on a frozen SAM 2 (see model/README.md)."""
+"""SAM2Refiner: fine-grained interactive segmentation on a frozen SAM 2 (see model/README.md).
 
-from .build import WeightsInfo, build_sam2refiner, resolve_device
+Importing this package changes nothing outside it: sam2 gets its hooks when a model is built
+(``sam2_compat.hooks``), and torch's TF32 flags only from ``runtime.enable_tf32``.
+"""
+
+from .build import build_sam2refiner, load_model
 from .config import RefinerConfig, RefinerSwitches
 from .errors import CheckpointError, ImageNotSetError, InvalidInputError
 from .features import ImageFeatures
 from .image_predictor import SAM2RefinerImagePredictor
+from .runtime import resolve_device
 from .sam2refiner import MaskPrediction, SAM2Refiner
+from .weights import WeightsInfo
 
 __all__ = [
     "build_sam2refiner",
+    "load_model",
     "resolve_device",
     "WeightsInfo",
     "RefinerConfig",

@@ -21,6 +21,7 @@ from .config import RefinerSwitches
 from .errors import ImageNotSetError, InvalidInputError
 from .features import ImageFeatures
 from .prompts import as_finite_array, check_boxes, check_object_prompts, check_points, prompt_tokens
+from .runtime import inference_context
 from .sam2refiner import SAM2Refiner
 from .transforms import prepare_image
 
@@ -53,13 +54,13 @@ class SAM2RefinerImagePredictor:
         if not isinstance(images, (list, tuple)) or not images:
             raise InvalidInputError("image_list", "expected a non-empty list of images")
         inputs, originals, orig_hw = self._prepare(images)
-        with self.model.inference_context():
+        with inference_context(self.model.device):
             return self.model.encode_image(inputs, orig_hw, originals=originals)
 
     def start_encoding(self, image) -> StagedEncoding:
         """Runs SAM 2's global encoder pass on one image; LA's quadrants are left to ``StagedEncoding.step``."""
         inputs, originals, orig_hw = self._prepare([image])
-        with self.model.inference_context():
+        with inference_context(self.model.device):
             bb = self.model.encode_backbone(inputs, originals, quadrants=False)
             staged = StagedEncoding(self.model, bb, orig_hw)
             staged.sam2_features = self.model.finish_features(bb, orig_hw, refiner_parts=False)
@@ -163,7 +164,7 @@ class SAM2RefinerImagePredictor:
         coords, labels, mask_in = self._prep_prompts(
             point_coords, point_labels, box, mask_input, normalize_coords, orig_hw
         )
-        with self.model.inference_context():
+        with inference_context(self.model.device):
             pred = self.model.predict_masks(features, coords, labels, mask_in, multimask_output, switches, timings)
             masks = self.model.upsample_logits(pred.logits, orig_hw)
         low_res = torch.clamp(pred.low_res_logits, -32.0, 32.0)
@@ -261,11 +262,11 @@ class StagedEncoding:
 
     def step(self) -> None:
         """Encodes the next batch of quadrants (one worker job)."""
-        with self.model.inference_context():
+        with inference_context(self.model.device):
             self.local.append(self.model.encode_quadrants(self.pending.pop(0)))
 
     def features(self) -> ImageFeatures:
         """The complete features (LA and MR's image term), once every step ran."""
         bb = self.model.with_quadrants(self.backbone, torch.cat(self.local)) if self.local else self.backbone
-        with self.model.inference_context():
+        with inference_context(self.model.device):
             return self.model.finish_features(bb, self.orig_hw)

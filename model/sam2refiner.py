@@ -15,8 +15,6 @@ written down in ``model/README.md``.
 
 from __future__ import annotations
 
-import time
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -25,9 +23,11 @@ from torch import nn
 
 from .config import RefinerConfig, RefinerSwitches
 from .features import BackboneFeatures, ImageFeatures
-from .localization_augment import LocalizationAugment, split_quadrants
-from .mask_refinement import MaskRefinement
-from .prompt_retargeting import PromptRetargeting, rasterize_prompt_map
+from .modules.localization_augment import LocalizationAugment, split_quadrants
+from .modules.mask_refinement import MaskRefinement
+from .modules.prompt_retargeting import PromptRetargeting, rasterize_prompt_map
+from .runtime import StageTimer
+from .sam2_compat.decoder import DecodedMasks, decode, mask_tokens, masks_from_embedding
 from .transforms import mask_prompt_logits
 
 # Official names of the trainable modules, as they appear in refiner checkpoints.
@@ -54,52 +54,6 @@ class MaskPrediction:
     aux_logits: list[torch.Tensor]
     token_index: torch.Tensor
     object_embed: torch.Tensor
-
-
-@dataclass
-class DecodedMasks:
-    """SAM 2's mask decoder outputs for N prompt sets, with the internals the refiner builds on.
-
-    masks [N, M, S/4, S/4] and iou [N, M]: the candidates SAM 2 returns (as ``MaskDecoder.forward`` picks them)
-    object_score_logits [N, 1]; token_index [N, M]: the output token behind each candidate
-    tokens [N, T, C]: all tokens after the two-way transformer; prompt_tokens [N, T, C]: the same before it
-    object_embed [N, C, h, h]: the image embedding after the two-way transformer (the paper's E)
-    image_embed, image_pe, high_res: the decoder's image-side inputs
-    """
-
-    masks: torch.Tensor
-    iou: torch.Tensor
-    object_score_logits: torch.Tensor
-    token_index: torch.Tensor
-    tokens: torch.Tensor
-    prompt_tokens: torch.Tensor
-    object_embed: torch.Tensor
-    image_embed: torch.Tensor
-    image_pe: torch.Tensor
-    high_res: list[torch.Tensor]
-
-    def keep(self, index: torch.Tensor) -> DecodedMasks:
-        """Only the candidates ``index`` [N, K] (positions among the M returned), e.g. the one SAM 2 keeps."""
-        rows = torch.arange(index.shape[0], device=index.device)[:, None]
-        return replace(
-            self, masks=self.masks[rows, index], iou=self.iou[rows, index], token_index=self.token_index[rows, index]
-        )
-
-
-@contextmanager
-def capture_io(module: nn.Module):
-    """Records the positional and keyword inputs and the output of ``module``'s next call (a forward hook, no
-    copy): ``seen["args"]``, ``seen["kwargs"]``, ``seen["output"]``."""
-    seen: dict = {}
-
-    def hook(_m, args, kwargs, output):
-        seen["args"], seen["kwargs"], seen["output"] = args, kwargs, output
-
-    handle = module.register_forward_hook(hook, with_kwargs=True)
-    try:
-        yield seen
-    finally:
-        handle.remove()
 
 
 class SAM2Refiner(nn.Module):
@@ -195,40 +149,6 @@ class SAM2Refiner(nn.Module):
         fpn = [torch.cat(level) for level in zip(*(out["backbone_fpn"] for out in outs))]
         return fpn, [p[:1] for p in outs[0]["vision_pos_enc"]]
 
-    # ------------------------------------------------------------------ device policy
-    @contextmanager
-    def inference_context(self):
-        """How every inference call runs: inference mode, and on CUDA bf16 autocast as SAM 2 runs there (TF32
-        is switched on by the model factory). The image predictor, the video tracker and the service use it."""
-        with ExitStack() as stack:
-            stack.enter_context(torch.inference_mode())
-            if self.device.type == "cuda":
-                stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
-            yield
-
-    @property
-    def inference_dtype(self) -> str:
-        return "bfloat16 (autocast)" if self.device.type == "cuda" else "float32"
-
-    def synchronize(self) -> None:
-        """Waits for queued device work, so a stage timer measures the stage and not its launch."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    @contextmanager
-    def timed(self, timings: dict | None, stage: str):
-        """Adds the seconds of the block to ``timings[stage]`` (synchronised on CUDA); no-op without a dict."""
-        if timings is None:
-            yield
-            return
-        self.synchronize()
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.synchronize()
-            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
-
     def finish_features(
         self, bb: BackboneFeatures, orig_hw: list[tuple[int, int]], refiner_parts: bool = True
     ) -> ImageFeatures:
@@ -268,80 +188,17 @@ class SAM2Refiner(nn.Module):
         """
         switches = self.active_switches(switches) & features.switches_available()
         embed = features.refined_embed if switches.la else features.image_embed
-        with self.timed(timings, "decoder"):
-            decoded = self.run_sam_decoder(
-                embed, features.high_res, point_coords, point_labels, mask_input, multimask_output
+        timer = StageTimer(self.device, timings)
+        with timer.stage("decoder"):
+            decoded = decode(
+                self.sam2, embed, features.high_res, point_coords, point_labels, mask_input, multimask_output
             )
-        with self.timed(timings, "refine"):
+        with timer.stage("refine"):
             return self.refine(decoded, features.mr_image_term, switches, point_coords, point_labels)
 
     def active_switches(self, switches: RefinerSwitches | None) -> RefinerSwitches:
         """The per-call switches, limited to the modules this model has."""
         return self.config.modules & (switches if switches is not None else self.config.modules)
-
-    def run_sam_decoder(
-        self,
-        image_embed: torch.Tensor,
-        high_res: list[torch.Tensor],
-        point_coords: torch.Tensor | None,
-        point_labels: torch.Tensor | None,
-        mask_input: torch.Tensor | None,
-        multimask_output: bool,
-    ) -> DecodedMasks:
-        """SAM 2's prompt encoder and mask decoder, exactly as sam2 runs them, keeping what the refiner needs.
-
-        image_embed [1 or N, C, h, h] (the decoder input: SAM 2's feature, LA's, or a memory-conditioned one).
-        """
-        sam = self.sam2
-        points = (point_coords, point_labels) if point_coords is not None else None
-        sparse, dense = sam.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
-        with self.capture_decoder() as seen:
-            sam.sam_mask_decoder(  # called as sam2's SAM2ImagePredictor calls it
-                image_embeddings=image_embed,
-                image_pe=sam.sam_prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask_output,
-                repeat_image=sparse.shape[0] > 1 and image_embed.shape[0] == 1,
-                high_res_features=high_res,
-            )
-        return self.decoded_from_capture(seen)
-
-    @contextmanager
-    def capture_decoder(self):
-        """Records the next call of SAM 2's mask decoder, wherever sam2 makes it (the image path above, or
-        ``_track_step`` in video): its inputs and outputs, its transformer's I/O and the IoU head's scores of all
-        four output tokens. ``decoded_from_capture`` turns the record into ``DecodedMasks``."""
-        decoder = self.sam2.sam_mask_decoder
-        with (
-            capture_io(decoder) as call,
-            capture_io(decoder.transformer) as transformer,
-            capture_io(decoder.iou_prediction_head) as iou_head,
-        ):
-            yield {"call": call, "transformer": transformer, "iou_head": iou_head}
-
-    def decoded_from_capture(self, seen: dict) -> DecodedMasks:
-        """``DecodedMasks`` from a ``capture_decoder`` record: the candidates SAM 2 returned, plus what the refiner
-        needs (all tokens, the embedding after the two-way transformer, the decoder's image-side inputs)."""
-        kwargs = seen["call"]["kwargs"]
-        masks, iou, _, obj_scores = seen["call"]["output"]
-        index = self._select_tokens(iou, seen["iou_head"]["output"], kwargs["multimask_output"])  # [N, M]
-        n = index.shape[0]
-        prompt_tokens, (hs, src) = seen["transformer"]["args"][2], seen["transformer"]["output"]
-        image_embed = kwargs["image_embeddings"]
-        h = image_embed.shape[-1]
-        return DecodedMasks(
-            masks=masks,
-            iou=iou,
-            object_score_logits=obj_scores,
-            token_index=index,
-            tokens=hs,
-            prompt_tokens=prompt_tokens,
-            object_embed=src.transpose(1, 2).reshape(n, -1, h, h),
-            image_embed=image_embed,
-            image_pe=kwargs["image_pe"],
-            high_res=kwargs["high_res_features"],
-        )
 
     def refine(
         self,
@@ -381,22 +238,6 @@ class SAM2Refiner(nn.Module):
             object_embed,
         )
 
-    def _select_tokens(self, iou: torch.Tensor, all_iou: torch.Tensor, multimask_output: bool) -> torch.Tensor:
-        """Which decoder output token each returned candidate comes from, as SAM 2's decoder picked them.
-
-        Multimask: tokens 1-3. Single mask: token 0, unless SAM 2's dynamic fallback found its mask unstable and
-        took the best multimask token instead (``MaskDecoder._dynamic_multimask_via_stability``); the returned
-        score ``iou`` is then that token's, not token 0's (``all_iou``: the IoU head's scores of the four tokens).
-        """
-        decoder = self.sam2.sam_mask_decoder
-        n = iou.shape[0]
-        if multimask_output:
-            return torch.arange(1, 4, device=iou.device).expand(n, 3)
-        if decoder.dynamic_multimask_via_stability and not decoder.training:
-            best = torch.argmax(all_iou[:, 1:], dim=-1, keepdim=True) + 1
-            return torch.where(iou == all_iou[:, :1], torch.zeros_like(best), best)
-        return torch.zeros(n, 1, dtype=torch.long, device=iou.device)
-
     def _retarget(self, decoded: DecodedMasks, point_coords, point_labels):
         """Prompt Retargeting for every candidate; returns its coarse masks and the renewed embeddings."""
         n, m = decoded.token_index.shape
@@ -415,23 +256,11 @@ class SAM2Refiner(nn.Module):
         tokens, embed = self.prompt_retargeting(
             rep(augmented), rep(decoded.tokens), rep(decoded.prompt_tokens), decoded.image_pe, prompt_map
         )
-        # Mask tokens sit after the object-score token (if any) and the IoU token.
-        first = 2 if decoder.pred_obj_scores else 1
         flat_index = decoded.token_index.flatten()
-        mask_tokens = tokens[torch.arange(n * m, device=tokens.device), flat_index + first]
-        masks = self._masks_from_embedding(embed, mask_tokens, flat_index, decoded.high_res)
+        masks = masks_from_embedding(
+            decoder, embed, mask_tokens(decoder, tokens, flat_index), flat_index, decoded.high_res
+        )
         return masks.view(n, m, *masks.shape[-2:]), embed
-
-    def _masks_from_embedding(self, embed, mask_tokens, token_index, high_res):
-        """SAM 2's mask head (its frozen upscaling and hypernetwork MLPs) on a renewed embedding."""
-        decoder = self.sam2.sam_mask_decoder
-        dc1, ln1, act1, dc2, act2 = decoder.output_upscaling
-        feat_s0, feat_s1 = high_res
-        up = act1(ln1(dc1(embed) + feat_s1))
-        up = act2(dc2(up) + feat_s0)
-        hyper = torch.stack([mlp(mask_tokens) for mlp in decoder.output_hypernetworks_mlps], dim=1)
-        hyper = hyper[torch.arange(hyper.shape[0], device=hyper.device), token_index]  # [N*M, C/8]
-        return torch.einsum("nc,nchw->nhw", hyper, up)
 
     def mask_prompt_logits(self, mask) -> torch.Tensor:
         """A binary mask prompt [H, W] at the image's size -> [1, S/4, S/4] decoder mask-input logits."""

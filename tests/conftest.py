@@ -32,9 +32,9 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(scope="session")
 def sam2_checkpoint(tmp_path_factory) -> str:
     """hiera_t SAM 2.1 with seeded random weights, saved as Meta publishes checkpoints: {"model": state_dict}."""
-    from sam2refiner.model.sam2_loader import build_sam2_base
+    from sam2refiner.model.sam2_compat import build_sam2_base
 
-    sam2, _ = build_sam2_base(TEST_CONFIG, TEST_IMAGE_SIZE, seed=1234)
+    sam2 = build_sam2_base(TEST_CONFIG, TEST_IMAGE_SIZE, seed=1234)
     path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny_random.pt"
     torch.save({"model": sam2.state_dict()}, path)
     return str(path)

@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sam2refiner.model.checkpoint import file_sha256
-from sam2refiner.model.official_weights import OFFICIAL_FILES, FetchError, fetch_official_checkpoint
+from sam2refiner.model.weights.digest import file_sha256
+from sam2refiner.model.weights.official import OFFICIAL_FILES, FetchError, fetch_official_checkpoint
 
 
 def main(argv=None) -> int:

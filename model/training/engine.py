@@ -36,8 +36,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from sam2refiner.model.build import build_sam2refiner
-from sam2refiner.model.checkpoint import load_refiner_weights, save_refiner_checkpoint
 from sam2refiner.model.transforms import prepare_image
+from sam2refiner.model.weights.refiner_checkpoint import (
+    load_refiner_weights,
+    read_refiner_checkpoint,
+    save_refiner_checkpoint,
+)
 
 from .config import TrainConfig
 from .datasets import ConcatImages, SyntheticImages, load_manifest, open_image_set
@@ -196,7 +200,7 @@ class Trainer:
             seed=config.seed,
         )
         if config.init_refiner:
-            load_refiner_weights(self.model, config.init_refiner)
+            load_refiner_weights(self.model, read_refiner_checkpoint(config.init_refiner))
         params = self.model.refiner_parameters()
         if not params:
             raise ValueError("modules: every refiner module is switched off; there is nothing to train")

@@ -8,26 +8,34 @@
 
 ``step`` and ``prompt`` are pure: they return a new state and never modify the one passed in, so a caller
 whose save fails still holds the last good state. Every SAM 2 operation is sam2's own method
-(``_track_step``, ``_encode_new_memory``, ``_prepare_memory_conditioned_features`` via ``_track_step``); the
-choices this module makes are written down in ``model/video/README.md``.
+(``_track_step``, ``_encode_new_memory``, ``_prepare_memory_conditioned_features`` via ``_track_step``), called
+through ``model/sam2_compat`` with keyword arguments; the choices this module makes are written down in
+``model/video/README.md``.
 """
 
 from __future__ import annotations
 
 import functools
-import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sam2.modeling.sam2_base import NO_OBJ_SCORE  # sam2's logit for "object absent"
 
 from ..config import RefinerSwitches
 from ..errors import InvalidInputError
-from ..fill_holes import SAM2_VIDEO_FILL_HOLE_AREA, fill_holes
 from ..prompts import check_boxes, check_mask_size, check_object_prompts, check_points, prompt_tokens
+from ..runtime import StageTimer, inference_context
+from ..sam2_compat import (
+    NO_OBJ_SCORE,
+    SAM2_VIDEO_FILL_HOLE_AREA,
+    capture_decoder,
+    encode_new_memory,
+    fill_holes,
+    prepare_backbone_features,
+    track_step,
+)
 from ..sam2refiner import SAM2Refiner
 from ..transforms import prepare_image
 from .state import FrameMemory, ObjectTrack, TrackerState
@@ -93,49 +101,13 @@ class FrameResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
-class _StageTimer:
-    """Accumulates seconds per stage, synchronised on CUDA (``SAM2Refiner.synchronize``) so each stage counts its
-    own kernels; memory attention is timed by hooks inside sam2's ``_track_step``."""
-
-    def __init__(self, model: SAM2Refiner):
-        self.seconds: dict[str, float] = {}
-        self._module = model.sam2.memory_attention
-        self._sync = model.synchronize
-
-    def _now(self) -> float:
-        self._sync()
-        return time.perf_counter()
-
-    @contextmanager
-    def stage(self, name: str):
-        start = self._now()
-        try:
-            yield
-        finally:
-            self.add(name, self._now() - start)
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    @contextmanager
-    def memory_attention(self):
-        started: list[float] = []
-        pre = self._module.register_forward_pre_hook(lambda *_: started.append(self._now()))
-        post = self._module.register_forward_hook(lambda *_: self.add("memory_attention", self._now() - started.pop()))
-        try:
-            yield
-        finally:
-            pre.remove()
-            post.remove()
-
-
 def _inference(method):
-    """Runs a tracker method under the model's inference context (inference mode; bf16 autocast on CUDA), the
-    same device policy as the image path."""
+    """Runs a tracker method under the inference context (``runtime.inference_context``: inference mode; bf16
+    autocast on CUDA), the same device policy as the image path."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with self.model.inference_context():
+        with inference_context(self.model.device):
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -144,7 +116,7 @@ def _inference(method):
 class StreamingTracker:
     def __init__(self, model: SAM2Refiner, max_cond_frames: int = 16, fill_hole_area: int = SAM2_VIDEO_FILL_HOLE_AREA):
         """``fill_hole_area``: background holes of at most this many low-res pixels are filled, as sam2's video
-        builder sets it (``model/fill_holes.py``); 0 turns it off."""
+        builder sets it (``model/sam2_compat/fill_holes.py``); 0 turns it off."""
         if max_cond_frames < 2:
             raise ValueError("max_cond_frames: keep at least 2 conditioning frames (the first and the latest)")
         self.model = model
@@ -166,7 +138,7 @@ class StreamingTracker:
         enc_input, full, orig_hw = prepare_image(frame, size, self.model.device, argument="frame")
         bb = self.model.encode_backbone(enc_input[None], [full], quadrants=switches.la)
         backbone_out = {"backbone_fpn": [*bb.high_res, bb.global_feat], "vision_pos_enc": bb.vision_pos}
-        _, feats, pos, sizes = self.sam._prepare_backbone_features(backbone_out)
+        _, feats, pos, sizes = prepare_backbone_features(self.sam, backbone_out=backbone_out)
         refined = None
         if switches.la:
             refined = self.model.localization_augment(bb.global_feat, bb.local_feats).flatten(2).permute(2, 0, 1)
@@ -179,7 +151,7 @@ class StreamingTracker:
         self, state: TrackerState, feats: FrameFeatures, prompts: list[TrackPrompt] = ()
     ) -> tuple[TrackerState, FrameResult]:
         """Advances to a new frame: tracks every object into it, then applies ``prompts`` on it."""
-        timer = _StageTimer(self.model)
+        timer = StageTimer(self.model.device, {})
         state = _copy_state(state, self.model.device)
         state.frame_idx += 1
         state.orig_hw = feats.orig_hw
@@ -199,7 +171,7 @@ class StreamingTracker:
         """Applies prompts on the current frame (``feats`` must be that frame's); returns the prompted objects' masks."""
         if state.frame_idx < 0:
             raise InvalidInputError("prompt", "no frame has been sent yet: prompts apply to the current frame")
-        timer = _StageTimer(self.model)
+        timer = StageTimer(self.model.device, {})
         state, logits = self._apply_prompts(_copy_state(state, self.model.device), feats, prompts, timer)
         return state, self._result(state, logits, timer)
 
@@ -279,21 +251,22 @@ class StreamingTracker:
         vision_feats = feats.decoder_feats(switches.la)
         with (
             timer.stage("decode"),
-            timer.memory_attention(),
-            self.model.capture_decoder() if refine else _nothing() as seen,
+            timer.module(self.sam.memory_attention, "memory_attention"),
+            capture_decoder(self.sam) if refine else nullcontext() as capture,
         ):
-            _, sam_out, _, _ = self.sam._track_step(
-                t,
-                is_init,
-                vision_feats,
-                feats.vision_pos,
-                feats.feat_sizes,
-                point_inputs,
-                mask_inputs,
-                output_dict,
-                STREAM_LENGTH,
-                False,
-                prev,
+            _, sam_out, _, _ = track_step(
+                self.sam,
+                frame_idx=t,
+                is_init_cond_frame=is_init,
+                current_vision_feats=vision_feats,
+                current_vision_pos_embeds=feats.vision_pos,
+                feat_sizes=feats.feat_sizes,
+                point_inputs=point_inputs,
+                mask_inputs=mask_inputs,
+                output_dict=output_dict,
+                num_frames=STREAM_LENGTH,
+                track_in_reverse=False,
+                prev_sam_mask_logits=prev,
             )
         _, _, ious, low_res, high_res, obj_ptr, obj_score = sam_out
         best = (
@@ -308,12 +281,17 @@ class StreamingTracker:
             high_res = F.interpolate(low_res, size=high_res.shape[-2:], mode="bilinear", align_corners=False)
         if refine:
             with timer.stage("refine"):
-                high_res, low_res = self._refine(seen, feats, switches, obj, point_inputs, best, obj_score)
+                high_res, low_res = self._refine(capture, feats, switches, obj, point_inputs, best, obj_score)
             low_res = fill_holes(low_res, self.fill_hole_area)  # the stored coarse mask, as SAM 2's
         with timer.stage("memory_encode"):
             # The memory encoder keeps SAM 2's own stride-16 feature (LA only feeds the decoder side).
-            maskmem, pos = self.sam._encode_new_memory(
-                feats.vision_feats, feats.feat_sizes, high_res, obj_score, prompted
+            maskmem, pos = encode_new_memory(
+                self.sam,
+                current_vision_feats=feats.vision_feats,
+                feat_sizes=feats.feat_sizes,
+                pred_masks_high_res=high_res,
+                object_score_logits=obj_score,
+                is_mask_from_pts=prompted,
             )
         if state.maskmem_pos_enc is None:
             state.maskmem_pos_enc = pos[-1][:1].clone()
@@ -328,14 +306,14 @@ class StreamingTracker:
         out_logits = high_res if refine and switches.mr else low_res
         return out_logits, float(score), float(obj_score[0, 0])
 
-    def _refine(self, seen, feats, switches, obj, point_inputs, best, obj_score):
-        """Prompt Retargeting and Mask Refinement on the decoder outputs sam2 just produced (``seen``, recorded by
-        ``SAM2Refiner.capture_decoder``), for the one candidate SAM 2 keeps (``best``): the others are dropped.
+    def _refine(self, capture, feats, switches, obj, point_inputs, best, obj_score):
+        """Prompt Retargeting and Mask Refinement on the decoder outputs sam2 just produced (``capture``, recorded
+        by ``sam2_compat.capture_decoder``), for the one candidate SAM 2 keeps (``best``): the others are dropped.
 
         PR draws the object's FIRST prompt on tracked frames (paper sec. 3.3); on a prompted frame, that frame's
         clicks. Returns (high-res logits [1, 1, S, S] for the memory encoder, low-res [1, 1, S/4, S/4]).
         """
-        decoded = self.model.decoded_from_capture(seen)
+        decoded = capture.decoded()
         if decoded.token_index.shape[1] > 1:
             decoded = decoded.keep(best.view(-1, 1))
         if point_inputs is not None:
@@ -388,11 +366,6 @@ class StreamingTracker:
         if "decode" in seconds:  # the decode stage ran memory attention inside it
             seconds["decode"] -= seconds.get("memory_attention", 0.0)
         return FrameResult(state.frame_idx, objects, seconds)
-
-
-@contextmanager
-def _nothing():
-    yield None
 
 
 def _copy_state(state: TrackerState, device: torch.device | None = None) -> TrackerState:

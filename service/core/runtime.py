@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from sam2refiner.model import RefinerSwitches, SAM2Refiner, build_sam2refiner, resolve_device
-from sam2refiner.model.checkpoint import read_refiner_checkpoint
-from sam2refiner.model.sam2_choice import SAM2Choice, choose_sam2
+from sam2refiner.model import RefinerSwitches, SAM2Refiner, WeightsInfo, load_model
+from sam2refiner.model.runtime import enable_tf32, inference_dtype
 
 from . import metrics
 from .errors import NotReadyError
@@ -23,38 +22,32 @@ from .worker import DeviceWorker
 
 
 class Runtime:
-    def __init__(self, settings: Settings, model: SAM2Refiner, sam2_choice: SAM2Choice, worker: DeviceWorker):
+    def __init__(self, settings: Settings, model: SAM2Refiner, weights: WeightsInfo, worker: DeviceWorker):
         self.settings = settings
         self.model = model
-        self.sam2_choice = sam2_choice  # which SAM 2 weights and config, and why
+        self.weights = weights  # which SAM 2 config and weights, and why; which refiner
         self.worker = worker
-        self.refine = RefinePolicy(model.weights.refiner, model.config.modules)
+        self.refine = RefinePolicy(weights.refiner, model.config.modules)
         self.ready = False  # set once the warm-up is done (/readyz)
 
     @classmethod
     def load(cls, settings: Settings) -> Runtime:
         """Builds the model on its device (blocking: call it from a thread) and starts the device worker."""
         s = settings
-        refiner_config = read_refiner_checkpoint(s.refiner_checkpoint)[0].sam2_config if s.refiner_checkpoint else None
-        sam2_choice = choose_sam2(
-            s.sam2_config,
-            resolve_device(s.device),
-            s.sam2_checkpoint,
-            refiner_config=refiner_config,
-            fetch=s.fetch_weights,
-            fetch_timeout_s=s.fetch_timeout_s,
-        )
-        model = build_sam2refiner(
-            sam2_choice.config,
-            s.image_size,
-            s.device,
-            sam2_checkpoint=sam2_choice.checkpoint,
+        model, weights = load_model(  # the model layer chooses and reads the weights, once
+            config=s.sam2_config,
+            image_size=s.image_size,
+            device=s.device,
+            sam2_checkpoint=s.sam2_checkpoint,
             refiner_checkpoint=s.refiner_checkpoint,
             seed=s.seed,
             modules=_refiner_modules(s),
             video=True,  # sam2's video-builder options too: they only change memory encoding (video sessions)
+            fetch=s.fetch_weights,
+            fetch_timeout_s=s.fetch_timeout_s,
         )
-        return cls(settings, model, sam2_choice, DeviceWorker(str(model.device), s.queue_size, s.retry_after_s))
+        enable_tf32(model.device)  # torch's process-wide TF32 policy (Ampere and newer), set once at start-up
+        return cls(settings, model, weights, DeviceWorker(str(model.device), s.queue_size, s.retry_after_s))
 
     @property
     def device(self) -> torch.device:
@@ -62,7 +55,7 @@ class Runtime:
 
     @property
     def dtype(self) -> str:
-        return self.model.inference_dtype
+        return inference_dtype(self.device)
 
     def mark_ready(self) -> None:
         self.ready = True

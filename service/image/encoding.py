@@ -18,6 +18,7 @@ import numpy as np
 
 from sam2refiner.model import SAM2RefinerImagePredictor
 from sam2refiner.model.features import ImageFeatures
+from sam2refiner.model.runtime import synchronize
 
 from ..core.errors import UnknownIdError
 from ..core.runtime import Runtime
@@ -112,5 +113,5 @@ class FeatureEncoder:
     def _timed(self, fn, *args):
         start = time.perf_counter()
         out = fn(*args)
-        self.runtime.model.synchronize()
+        synchronize(self.runtime.device)
         return out, time.perf_counter() - start

@@ -49,32 +49,31 @@ class ModelOut(BaseModel):
 
 def describe(runtime: Runtime) -> dict:
     """The ``/v1/model`` answer (``ModelOut``)."""
-    model, choice, settings = runtime.model, runtime.sam2_choice, runtime.settings
-    w = model.weights
+    model, w, settings = runtime.model, runtime.weights, runtime.settings
     random = w.random_sam2 or w.refiner == "random"
     warning = None
     if random:
         which = [n for n, r in (("SAM 2", w.random_sam2), ("refiner", w.refiner == "random")) if r]
         warning = f"RANDOM WEIGHTS ({' and '.join(which)}): masks are meaningless"
         if w.random_sam2:
-            warning += f"; {choice.weights.removeprefix('RANDOM: ')}"
+            warning += f"; {w.sam2_source.removeprefix('RANDOM: ')}"
         if w.refiner == "random":
             warning += "; the refiner's because SAM2REFINER_RANDOM_REFINER is on"
     return {
         "config": model.config.sam2_config,
-        "config_reason": choice.config_reason,
+        "config_reason": w.config_reason,
         "refiner": w.refiner,
         "refine_default": runtime.refine.default,
         "image_size": model.image_size,
         "device": str(runtime.device),
         "dtype": runtime.dtype,
-        # Both paths run under SAM2Refiner.inference_context (the image predictor and the video tracker).
+        # Both paths run under model.runtime.inference_context (the image predictor and the video tracker).
         "dtypes": {"image": runtime.dtype, "video": runtime.dtype},
         "modules": model.config.modules.as_dict(),
         "weights": {
             "sam2_checkpoint": w.sam2_checkpoint,
             "sam2_sha256": w.sam2_sha256,
-            "sam2_source": choice.weights,
+            "sam2_source": w.sam2_source,
             "refiner_checkpoint": w.refiner_checkpoint,
             "refiner_sha256": w.refiner_sha256,
             "random_weights": bool(random),

@@ -192,7 +192,7 @@ def _env_values(docs, c) -> dict[str, str]:
 
 
 def test_weights_init_container_runs_the_services_fetcher_into_the_shared_cache(rendered, tmp_path):
-    from sam2refiner.model.official_weights import OFFICIAL_FILES
+    from sam2refiner.model.weights.official import OFFICIAL_FILES
 
     dockerfile = (ROOT / "docker/Dockerfile").read_text()
     ran = False

@@ -28,10 +28,10 @@ def smoke_sam2_checkpoint(smoke_run, tmp_path_factory) -> str:
     (as the video tests' checkpoint): with random weights SAM 2 would otherwise call every tracked object absent
     and force its masks away, leaving nothing to compare. Masks, IoUs and embeddings are untouched, so the
     refiner trained on the unbiased model fits this one."""
-    from sam2refiner.model.sam2_loader import build_sam2_base
+    from sam2refiner.model.sam2_compat import build_sam2_base
 
     config, _ = smoke_run
-    sam2, _ = build_sam2_base(config.sam2_config, config.image_size, seed=config.seed)
+    sam2 = build_sam2_base(config.sam2_config, config.image_size, seed=config.seed)
     state = sam2.state_dict()
     state["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] += 8.0
     path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny_smoke_visible.pt"

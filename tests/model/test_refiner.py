@@ -120,7 +120,7 @@ def test_features_are_computed_once_per_image(refiner_model, test_image, monkeyp
 
 def test_mask_refinement_fast_path_equals_the_plain_composition():
     """The per-image image term, the phase conv and the pixel shuffle compute out(up2(.) + low_level(image))."""
-    from sam2refiner.model.mask_refinement import MaskRefinement
+    from sam2refiner.model.modules.mask_refinement import MaskRefinement
 
     torch.manual_seed(0)
     mr = MaskRefinement()

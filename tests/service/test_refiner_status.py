@@ -9,7 +9,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from sam2refiner.model.checkpoint import save_refiner_checkpoint
+from sam2refiner.model.weights.refiner_checkpoint import save_refiner_checkpoint
 from sam2refiner.service.app import create_app
 from sam2refiner.service.core.runtime import Runtime
 from sam2refiner.service.core.settings import Settings

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from sam2refiner.model import build_sam2refiner, evaluate
-from sam2refiner.model.checkpoint import save_refiner_checkpoint
 from sam2refiner.model.evaluation.image_eval import ABLATION
 from sam2refiner.model.evaluation.tables import TABLE4_NOTES
 from sam2refiner.model.training.fake_layout import write_fake_layout
+from sam2refiner.model.weights.refiner_checkpoint import save_refiner_checkpoint
 
 ARGS = ["--config", "hiera_t", "--image-size", "128", "--device", "cpu", "--no-progress"]
 

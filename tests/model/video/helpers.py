@@ -34,8 +34,13 @@ def click_on(mask: np.ndarray) -> list[list[float]]:
 
 
 def reference_predictor(checkpoint: str):
+    """sam2's own video predictor, as sam2 with its compiled extension runs it: hole filling included (the hook
+    our SAM 2 builder installs too, ``sam2_compat.hooks``)."""
     from sam2.build_sam import build_sam2_video_predictor
 
+    from sam2refiner.model.sam2_compat import install_hooks
+
+    install_hooks()
     return build_sam2_video_predictor(
         "configs/sam2.1/sam2.1_hiera_t.yaml", checkpoint, device="cpu", hydra_overrides_extra=REFERENCE_OVERRIDES
     )

@@ -116,7 +116,7 @@ def test_corrective_click_on_a_tracked_frame(video_model, reference, video, tmp_
 
 def test_mask_prompt_with_small_holes_is_filled_as_sam2_fills_it(video_checkpoint, reference, tmp_path):
     """sam2's video builder fills holes of up to 8 low-res pixels (fill_hole_area=8) in the masks it stores and
-    returns, and encodes the prompted frame's memory from the filled mask; model/fill_holes.py makes that run
+    returns, and encodes the prompted frame's memory from the filled mask; model/sam2_compat/fill_holes.py makes that run
     without sam2's extension, for sam2 and for our tracker alike. Without filling the outputs would differ."""
     frames, masks = clip(num_frames=4)
     prompt = masks[0, 0].copy()

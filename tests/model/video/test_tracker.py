@@ -35,9 +35,9 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
     seen = {"memory_masks": [], "pr_coords": [], "decoder_labels": [], "candidates": []}
     original_encode, original_refine = sam._encode_new_memory, full_model.refine
 
-    def encode_spy(vision_feats, sizes, masks, *args):
-        seen["memory_masks"].append(masks.clone())
-        return original_encode(vision_feats, sizes, masks, *args)
+    def encode_spy(**kwargs):  # sam2_compat calls sam2's private methods with keyword arguments
+        seen["memory_masks"].append(kwargs["pred_masks_high_res"].clone())
+        return original_encode(**kwargs)
 
     def refine_spy(decoded, image, switches, coords=None, labels=None):
         seen["pr_coords"].append(None if coords is None else coords.clone())

@@ -7,7 +7,8 @@ extension. The rf-sam-2 wheel ships no ``_C``; there ``fill_holes_in_mask_scores
 and returns the masks unfilled (and the CUDA kernel, where it exists, refuses CPU tensors the same way). So
 without this module sam2's masks, and ours, equal sam2-with-extension only where it has no holes to fill.
 
-``install()`` points ``sam2.utils.misc.get_connected_components`` (which both ``fill_holes_in_mask_scores`` and
+``install()`` (called by the SAM 2 builder through ``hooks.install``, never at import time) points
+``sam2.utils.misc.get_connected_components`` (which both ``fill_holes_in_mask_scores`` and
 ``SAM2Transforms.postprocess_masks`` look up at call time) at ``connected_components`` below: the same contract as
 the kernel (8-connectivity, [N, 1, H, W] in, int32 labels and per-pixel component areas out, on the input's
 device), computed with ``cv2.connectedComponentsWithStats`` on the CPU, so sam2's own post-processing runs
@@ -16,6 +17,8 @@ areas, which are the same.
 """
 
 from __future__ import annotations
+
+import threading
 
 import cv2
 import numpy as np
@@ -54,15 +57,31 @@ def _extension_available() -> bool:
     return True
 
 
+_install_lock = threading.Lock()
+
+
+def installed() -> bool:
+    """Whether sam2's ``get_connected_components`` is ours (``install``)."""
+    import sam2.utils.misc as misc
+
+    return getattr(misc.get_connected_components, "_sam2refiner_hook", False)
+
+
 def install() -> bool:
     """Makes sam2's ``get_connected_components`` work without ``sam2._C`` (idempotent). When the extension is
     installed it is used for CUDA tensors, as in sam2, and this implementation for the others (the kernel refuses
     them). Returns whether the hook is in place."""
     import sam2.utils.misc as misc
 
-    if getattr(misc.get_connected_components, "_sam2refiner_hook", False):
-        return True
-    extension = misc.get_connected_components if _extension_available() else None
+    with _install_lock:
+        if not installed():
+            original = misc.get_connected_components
+            misc.get_connected_components = _hook(original, original if _extension_available() else None)
+    return True
+
+
+def _hook(original, extension):
+    """Our ``get_connected_components``: sam2's kernel (``extension``) for CUDA tensors where it exists."""
 
     def get_connected_components(mask):
         if extension is not None and mask.is_cuda:
@@ -70,10 +89,9 @@ def install() -> bool:
         return connected_components(mask)
 
     get_connected_components._sam2refiner_hook = True
-    get_connected_components._sam2_original = misc.get_connected_components
+    get_connected_components._sam2_original = original
     get_connected_components.__doc__ = connected_components.__doc__
-    misc.get_connected_components = get_connected_components
-    return True
+    return get_connected_components
 
 
 def fill_holes(mask_logits: torch.Tensor, max_area: int = SAM2_VIDEO_FILL_HOLE_AREA) -> torch.Tensor:
@@ -87,4 +105,4 @@ def fill_holes(mask_logits: torch.Tensor, max_area: int = SAM2_VIDEO_FILL_HOLE_A
     return fill_holes_in_mask_scores(mask_logits, max_area)
 
 
-__all__ = ["connected_components", "install", "fill_holes", "SAM2_VIDEO_FILL_HOLE_AREA"]
+__all__ = ["connected_components", "install", "installed", "fill_holes", "SAM2_VIDEO_FILL_HOLE_AREA"]

@@ -14,9 +14,9 @@ from hydra.utils import instantiate
 
 from sam2refiner.model.config import SAM2_CONFIGS
 from sam2refiner.model.errors import CheckpointError
-from sam2refiner.model.official_weights import OFFICIAL_FILES, FetchError, fetch_official_checkpoint
-from sam2refiner.model.sam2_choice import choose_sam2
-from sam2refiner.model.sam2_loader import config_of_state_dict, sam2_model_config
+from sam2refiner.model.sam2_compat.builder import config_of_state_dict, sam2_model_config
+from sam2refiner.model.weights.choice import choose_sam2
+from sam2refiner.model.weights.official import OFFICIAL_FILES, FetchError, fetch_official_checkpoint
 from tests.hub_stand_in import HubStandIn, SilentServer
 
 TINY = ("facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt")

@@ -21,6 +21,8 @@ from sam2.modeling.sam.transformer import Attention
 from sam2.modeling.sam2_utils import MLP
 from torch import nn
 
+from ..sam2_compat.private import encode_xy
+
 
 def split_quadrants(images: torch.Tensor, size: int) -> torch.Tensor:
     """[B, 3, H, W] images -> [B*4, 3, size, size] quadrants, each resized to the encoder input.
@@ -71,7 +73,7 @@ class LocalizationAugment(nn.Module):
             return (centre + 0.5) / (global_n + 1e-6)  # sam2's (i + 1) / (h + eps) at a global cell's centre
 
         ys, xs = torch.meshgrid(coords(size[0], global_size[0]), coords(size[1], global_size[1]), indexing="ij")
-        pos_x, pos_y = self.pos_enc._encode_xy(xs.flatten(), ys.flatten())  # scaled by 2 pi inside, as _pe
+        pos_x, pos_y = encode_xy(self.pos_enc, x=xs.flatten(), y=ys.flatten())  # scaled by 2 pi inside, as _pe
         return torch.cat([pos_y, pos_x], dim=1)
 
     def forward(self, global_feat: torch.Tensor, local_feats: torch.Tensor) -> torch.Tensor:

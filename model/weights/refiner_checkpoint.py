@@ -1,5 +1,9 @@
 """Refiner checkpoints: only the trained modules, as safetensors with a JSON header.
 
+    checkpoint = read_refiner_checkpoint("runs/x/refiner.safetensors")   # read (and hashed) once
+    checkpoint.config.sam2_config                                        # what it was made for
+    load_refiner_weights(model, checkpoint)                              # strict; nothing is read again
+
 Nothing is ever unpickled: tensors come from safetensors, and what the checkpoint was made for (SAM 2 config,
 image_size, module switches, format version) is JSON in the safetensors metadata. A refiner made for another
 config is refused with a message that says what differs.
@@ -7,27 +11,31 @@ config is refused with a message that says what differs.
 
 from __future__ import annotations
 
-import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from .config import RefinerConfig
-from .errors import CheckpointError
+from ..config import RefinerConfig
+from ..errors import CheckpointError
+from .digest import file_sha256
 
 FORMAT = "sam2refiner"
 FORMAT_VERSION = 2  # 2: Mask Refinement has no activation after its last transposed conv
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+@dataclass(frozen=True)
+class RefinerCheckpoint:
+    """A refiner checkpoint as read from its file: what it was made for, its tensors and the file's sha256."""
+
+    path: Path
+    config: RefinerConfig
+    state: dict[str, torch.Tensor]
+    header: dict
+    sha256: str
 
 
 def save_refiner_checkpoint(model, path: str | Path, extra: dict | None = None) -> str:
@@ -47,15 +55,15 @@ def save_refiner_checkpoint(model, path: str | Path, extra: dict | None = None) 
     return file_sha256(path)
 
 
-def read_refiner_checkpoint(path: str | Path) -> tuple[RefinerConfig, dict[str, torch.Tensor], dict]:
-    """(config, state dict, header) of a refiner checkpoint. Raises ``CheckpointError``."""
+def read_refiner_checkpoint(path: str | Path) -> RefinerCheckpoint:
+    """The checkpoint at ``path``, header checked. Raises ``CheckpointError``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"refiner checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # one opening: the header and the tensors
             meta = f.metadata() or {}
-        state = load_file(str(path))
+            state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"refiner checkpoint {path} is not a readable safetensors file: {e}") from e
     try:
@@ -69,7 +77,7 @@ def read_refiner_checkpoint(path: str | Path) -> tuple[RefinerConfig, dict[str, 
             f"refiner checkpoint {path} has format {header.get('format')!r} v{header.get('format_version')}; "
             f"this build reads {FORMAT!r} v{FORMAT_VERSION}"
         )
-    return RefinerConfig.from_dict(header["config"]), state, header
+    return RefinerCheckpoint(path, RefinerConfig.from_dict(header["config"]), state, header, file_sha256(path))
 
 
 def check_compatible(found: RefinerConfig, expected: RefinerConfig, path) -> None:
@@ -82,10 +90,10 @@ def check_compatible(found: RefinerConfig, expected: RefinerConfig, path) -> Non
         raise CheckpointError(f"refiner checkpoint {path} was made for another model: " + "; ".join(diffs))
 
 
-def load_refiner_weights(model, path: str | Path) -> str:
-    """Loads a refiner checkpoint into ``model`` strictly; returns its sha256."""
-    config, state, _ = read_refiner_checkpoint(path)
-    check_compatible(config, model.config, path)
+def load_refiner_weights(model, checkpoint: RefinerCheckpoint) -> str:
+    """Loads a checkpoint (from ``read_refiner_checkpoint``) into ``model`` strictly; returns its sha256."""
+    path, state = checkpoint.path, checkpoint.state
+    check_compatible(checkpoint.config, model.config, path)
     expected = model.refiner_state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -100,4 +108,15 @@ def load_refiner_weights(model, path: str | Path) -> str:
                     f"refiner checkpoint {path}: {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}"
                 )
             v.copy_(state[k].to(v.dtype))
-    return file_sha256(path)
+    return checkpoint.sha256
+
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "RefinerCheckpoint",
+    "check_compatible",
+    "load_refiner_weights",
+    "read_refiner_checkpoint",
+    "save_refiner_checkpoint",
+]

@@ -1,8 +1,10 @@
-"""Which SAM 2.1 config and which weights to build, and why (the service logs and shows the reasons).
+"""Which SAM 2.1 config and which weights to build, and why (the service logs and shows the reasons). The choice
+is made here, once per model: ``build.build_sam2refiner`` calls ``choose_weights``.
 
     choice = choose_sam2("auto", "cpu")                       # hiera_t: the smallest, for a CPU
     choice = choose_sam2("auto", "cuda", "weights/x.pt")      # the config the file's tensor shapes say
     choice = choose_sam2("auto", "cpu", fetch=True)           # + the official file from the Hub, or random weights
+    choice = choose_weights("auto", "cpu", refiner_checkpoint="r.safetensors")  # SAM 2's + the refiner file, read
 
 Config ``auto``: with a SAM 2 checkpoint, the config its tensors were made for; else the config a refiner
 checkpoint names; else hiera_l on CUDA and hiera_t on a CPU (hiera_l at 1024 on two CPU cores needs over a
@@ -17,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
-from .official_weights import FetchError, fetch_official_checkpoint, official_file
-from .sam2_loader import config_of_state_dict, read_official_state_dict
+from ..errors import CheckpointError
+from ..sam2_compat.builder import config_of_state_dict
+from .official import FetchError, fetch_official_checkpoint, official_file, read_official_state_dict
+from .refiner_checkpoint import RefinerCheckpoint, read_refiner_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -105,4 +108,67 @@ def choose_sam2(
     return SAM2Choice(config, reason, path, f"official {repo} (Hugging Face Hub, cached at {path})")
 
 
-__all__ = ["AUTO", "SAM2Choice", "choose_sam2"]
+@dataclass(frozen=True)
+class WeightsChoice:
+    """The whole choice for one model: SAM 2's config and weights, and the refiner checkpoint as read."""
+
+    sam2: SAM2Choice
+    refiner: RefinerCheckpoint | None  # None: no refiner checkpoint (random refiner modules, or none)
+
+
+def choose_weights(
+    config: str = AUTO,
+    device: torch.device | str = "cpu",
+    sam2_checkpoint: str | Path | None = None,
+    refiner_checkpoint: str | Path | None = None,
+    *,
+    fetch: bool = False,
+    fetch_timeout_s: float = 3.0,
+    endpoint: str | None = None,
+) -> WeightsChoice:
+    """``choose_sam2`` with the config a refiner checkpoint was trained on; the refiner file is read here, once
+    (the builder loads it from the returned ``RefinerCheckpoint``). Raises ``CheckpointError`` for a bad file."""
+    refiner = read_refiner_checkpoint(refiner_checkpoint) if refiner_checkpoint is not None else None
+    sam2 = choose_sam2(
+        config,
+        device,
+        sam2_checkpoint,
+        refiner_config=refiner.config.sam2_config if refiner is not None else None,
+        fetch=fetch,
+        fetch_timeout_s=fetch_timeout_s,
+        endpoint=endpoint,
+    )
+    return WeightsChoice(sam2, refiner)
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where a built model's weights came from and why; the service shows this in /v1/model."""
+
+    config: str
+    config_reason: str  # why this SAM 2 config (SAM2Choice.config_reason)
+    sam2_source: str  # where SAM 2's weights come from, or why they are random, in words (SAM2Choice.weights)
+    sam2_checkpoint: str | None
+    sam2_sha256: str | None
+    refiner_checkpoint: str | None
+    refiner_sha256: str | None
+    seed: int
+    has_refiner: bool = True  # False when built without any refiner module (SAM 2 alone)
+
+    @property
+    def random_sam2(self) -> bool:
+        return self.sam2_sha256 is None
+
+    @property
+    def random_refiner(self) -> bool:
+        return self.refiner_sha256 is None
+
+    @property
+    def refiner(self) -> str:
+        """ "trained" (a refiner checkpoint is loaded), "random" (modules on random weights) or "none"."""
+        if self.refiner_sha256 is not None:
+            return "trained"
+        return "random" if self.has_refiner else "none"
+
+
+__all__ = ["AUTO", "SAM2Choice", "WeightsChoice", "WeightsInfo", "choose_sam2", "choose_weights"]

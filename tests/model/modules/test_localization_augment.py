@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from sam2refiner.model.localization_augment import LocalizationAugment, tile_quadrants
+from sam2refiner.model.modules.localization_augment import LocalizationAugment, tile_quadrants
+from sam2refiner.model.sam2_compat.private import encode_xy
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_a_pooled_key_sits_at_the_mean_position_of_the_global_cells_it_covers(la
     # sam2 places global cell i at (i + 1) / h; a pooled cell covering cells [j*span, (j+1)*span) at their mean.
     mean = torch.tensor([(torch.arange(j * span, (j + 1) * span) + 1.0).mean() / h for j in range(g)])
     ys, xs = torch.meshgrid(mean, mean, indexing="ij")
-    pos_x, pos_y = la.pos_enc._encode_xy(xs.flatten(), ys.flatten())
+    pos_x, pos_y = encode_xy(la.pos_enc, x=xs.flatten(), y=ys.flatten())
     torch.testing.assert_close(la.grid_pe((g, g), (h, h), "cpu"), torch.cat([pos_y, pos_x], 1), atol=1e-5, rtol=0)
     # the pooled grid's own normalisation would be off by (span - 1) / 2 global cells
     own = la.pos_enc(torch.zeros(1, 64, g, g))[0].flatten(1).T

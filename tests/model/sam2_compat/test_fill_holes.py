@@ -1,4 +1,4 @@
-"""SAM 2's hole filling without sam2's extension (model/fill_holes.py) against a straightforward reference."""
+"""SAM 2's hole filling without sam2's extension (model/sam2_compat/fill_holes.py) against a straightforward reference."""
 
 from __future__ import annotations
 
@@ -11,9 +11,17 @@ import sam2.utils.misc as sam2_misc
 import torch
 from sam2.utils.transforms import SAM2Transforms
 
-from sam2refiner.model.fill_holes import connected_components, fill_holes, install
+from sam2refiner.model.sam2_compat.fill_holes import connected_components, fill_holes, install
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(autouse=True)
+def hooked():
+    """sam2 with our hole filling, as the SAM 2 builder installs it (nothing is hooked at import time)."""
+    install()
+
+
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 

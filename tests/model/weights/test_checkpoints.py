@@ -9,8 +9,9 @@ import torch
 from safetensors.torch import save_file
 
 from sam2refiner.model import CheckpointError, RefinerSwitches, build_sam2refiner
-from sam2refiner.model.checkpoint import file_sha256, save_refiner_checkpoint
-from sam2refiner.model.sam2_loader import build_sam2_base
+from sam2refiner.model.sam2_compat import build_sam2_base
+from sam2refiner.model.weights.digest import file_sha256
+from sam2refiner.model.weights.refiner_checkpoint import save_refiner_checkpoint
 from tests.conftest import TEST_CONFIG, TEST_IMAGE_SIZE
 
 
@@ -52,7 +53,7 @@ def test_sam2_checkpoint_of_another_config_lists_keys(tmp_path, sam2_checkpoint)
 
 
 def test_hiera_s_checkpoint_does_not_fit_hiera_t(tmp_path):
-    small, _ = build_sam2_base("hiera_s", TEST_IMAGE_SIZE)
+    small = build_sam2_base("hiera_s", TEST_IMAGE_SIZE)
     path = tmp_path / "small.pt"
     torch.save({"model": small.state_dict()}, path)
     # Refused before anything is built, naming the config the file holds.

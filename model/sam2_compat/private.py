@@ -1,0 +1,141 @@
+"""Every private sam2 method the project calls, behind a wrapper that takes keyword arguments only.
+
+    _, sam_outputs, _, _ = track_step(sam2, frame_idx=t, is_init_cond_frame=True, ...)
+
+Private methods may change in any rf-sam-2 release without notice. Called through these wrappers, by their
+parameter names, a renamed or reordered parameter fails with a TypeError instead of silently passing a value to
+the wrong place, and ``PRIVATE_METHODS`` (checked against the installed sam2 by
+``tests/model/sam2_compat/test_private_api.py`` with ``inspect.signature``) names each method and the parameters
+we rely on, so an upgrade that changes one fails that test with the method's name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PrivateMethod:
+    owner: str  # "module:Class"
+    name: str
+    parameters: tuple[str, ...]  # in order, without self
+
+    def resolve(self):
+        module, cls = self.owner.split(":")
+        return getattr(getattr(importlib.import_module(module), cls), self.name)
+
+
+PRIVATE_METHODS = (
+    PrivateMethod("sam2.modeling.sam2_base:SAM2Base", "_prepare_backbone_features", ("backbone_out",)),
+    PrivateMethod(
+        "sam2.modeling.sam2_base:SAM2Base",
+        "_track_step",
+        (
+            "frame_idx",
+            "is_init_cond_frame",
+            "current_vision_feats",
+            "current_vision_pos_embeds",
+            "feat_sizes",
+            "point_inputs",
+            "mask_inputs",
+            "output_dict",
+            "num_frames",
+            "track_in_reverse",
+            "prev_sam_mask_logits",
+        ),
+    ),
+    PrivateMethod(
+        "sam2.modeling.sam2_base:SAM2Base",
+        "_encode_new_memory",
+        ("current_vision_feats", "feat_sizes", "pred_masks_high_res", "object_score_logits", "is_mask_from_pts"),
+    ),
+    PrivateMethod("sam2.modeling.position_encoding:PositionEmbeddingSine", "_encode_xy", ("x", "y")),
+)
+
+
+def signature_mismatches() -> list[str]:
+    """How the installed sam2 differs from ``PRIVATE_METHODS``, one line per method; empty when it fits."""
+    problems = []
+    for method in PRIVATE_METHODS:
+        where = f"{method.owner.replace(':', '.')}.{method.name}"
+        try:
+            found = tuple(inspect.signature(method.resolve()).parameters)[1:]  # without self
+        except (ImportError, AttributeError) as e:
+            problems.append(f"{where}: not found in the installed sam2 ({e})")
+            continue
+        if found != method.parameters:
+            problems.append(f"{where}: parameters {found}, the wrapper passes {method.parameters}")
+    return problems
+
+
+def prepare_backbone_features(sam2, *, backbone_out: dict):
+    """``SAM2Base._prepare_backbone_features``: the encoder's levels flattened to sam2's tracking layout.
+    Returns (backbone_out, vision_feats [(HW), B, C] per level, vision_pos_embeds, feat_sizes)."""
+    return sam2._prepare_backbone_features(backbone_out=backbone_out)
+
+
+def track_step(
+    sam2,
+    *,
+    frame_idx: int,
+    is_init_cond_frame: bool,
+    current_vision_feats,
+    current_vision_pos_embeds,
+    feat_sizes,
+    point_inputs: dict | None,
+    mask_inputs,
+    output_dict: dict,
+    num_frames: int,
+    track_in_reverse: bool = False,
+    prev_sam_mask_logits=None,
+):
+    """``SAM2Base._track_step``: memory attention (or the initial conditioning path) and the SAM heads on one
+    frame. Returns (current_out, sam_outputs, high_res_features, pix_feat); sam_outputs is
+    (low_res_multimasks, high_res_multimasks, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits).
+    """
+    return sam2._track_step(
+        frame_idx=frame_idx,
+        is_init_cond_frame=is_init_cond_frame,
+        current_vision_feats=current_vision_feats,
+        current_vision_pos_embeds=current_vision_pos_embeds,
+        feat_sizes=feat_sizes,
+        point_inputs=point_inputs,
+        mask_inputs=mask_inputs,
+        output_dict=output_dict,
+        num_frames=num_frames,
+        track_in_reverse=track_in_reverse,
+        prev_sam_mask_logits=prev_sam_mask_logits,
+    )
+
+
+def encode_new_memory(
+    sam2, *, current_vision_feats, feat_sizes, pred_masks_high_res, object_score_logits, is_mask_from_pts: bool
+):
+    """``SAM2Base._encode_new_memory``: the memory encoder on one frame's mask. Returns (maskmem_features,
+    maskmem_pos_enc)."""
+    return sam2._encode_new_memory(
+        current_vision_feats=current_vision_feats,
+        feat_sizes=feat_sizes,
+        pred_masks_high_res=pred_masks_high_res,
+        object_score_logits=object_score_logits,
+        is_mask_from_pts=is_mask_from_pts,
+    )
+
+
+def encode_xy(position_encoding, *, x, y):
+    """``PositionEmbeddingSine._encode_xy``: sine encodings (pos_x, pos_y) [K, C/2] of normalised positions [K]
+    (scaled by 2 pi inside, as the encoding of a feature map)."""
+    return position_encoding._encode_xy(x=x, y=y)
+
+
+__all__ = [
+    "PRIVATE_METHODS",
+    "PrivateMethod",
+    "encode_new_memory",
+    "encode_xy",
+    "prepare_backbone_features",
+    "signature_mismatches",
+    "track_step",
+]
