@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random SAM 2 checkpoint in the official format, written once per test session."""
+"""Shared fixtures: a tiny random SAM 2 checkpoint in the official format, written once per test session; a
+redis-server of the session's own; and the test tiers (markers taken from the fixtures a test uses)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import uuid
 import numpy as np
 import pytest
 import torch
+
+from tests.service import processes
+from tests.tiers import marks_of_fixtures, tier, undeclared
 
 # The suite never reaches the network: the Hugging Face Hub is offline and its cache an empty folder of our own
 # (so a developer's cached official weights never leak in). Set before anything imports huggingface_hub, which
@@ -59,16 +63,29 @@ def test_image() -> np.ndarray:
     return img
 
 
+@pytest.fixture(scope="session")
+@tier("redis")
+def redis_url(tmp_path_factory) -> str:
+    """The URL of a redis-server of this session's own: a free port, an empty folder, no persistence; stopped
+    by its PID at the end. Nothing in the suite uses a Redis it did not start (there need be none on 6379)."""
+    proc, url = processes.start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield url
+    finally:
+        processes.stop_redis(proc)
+
+
 @pytest.fixture
-def redis_prefix():
+def redis_prefix(redis_url):
     """A unique Redis key prefix; keys under it are deleted afterwards (only ours)."""
     import redis
 
     prefix = f"sam2refiner-test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +97,36 @@ def video_checkpoint(tmp_path_factory, sam2_checkpoint) -> str:
     path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny_random_visible.pt"
     torch.save(blob, path)
     return str(path)
+
+
+# ---------------------------------------------------------------------------------------------- test tiers
+def pytest_collection_modifyitems(config, items):
+    """Each test gets the tier markers of the fixtures it uses, directly or through other fixtures."""
+    for item in items:
+        for mark in marks_of_fixtures(item):
+            item.add_marker(mark)
+
+
+def _announced(item, phase):
+    """A test whose fixtures (or body) start a process its markers do not announce fails, naming the marker it
+    lacks: the fast tier stays free of servers as tests are added."""
+    before = len(processes.STARTED)
+    result = yield
+    missing = undeclared(item, processes.STARTED[before:])
+    if missing:
+        pytest.fail(
+            f"{phase} started {', '.join(missing)} process(es) but the test is not marked {', '.join(missing)}: "
+            "put @tier(...) from tests/tiers.py under the @pytest.fixture that starts it",
+            pytrace=False,
+        )
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _announced(item, "its fixtures"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _announced(item, "the test"))

@@ -7,7 +7,6 @@ import base64
 import io
 from contextlib import asynccontextmanager
 
-import anyio
 import httpx
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from PIL import Image
 
 from sam2refiner.service.app import create_app
 from sam2refiner.service.core.settings import Settings
+from tests.waiting import eventually
 
 TEST_SETTINGS = dict(
     sam2_config="hiera_t",
@@ -46,8 +46,8 @@ class AppClient:
     @asynccontextmanager
     async def _running(self):
         async with self.app.router.lifespan_context(self.app):
-            while not self.app.state.runtime.ready:  # warm-up runs in the background
-                await anyio.sleep(0.05)
+            # warm-up runs in the background (a failed one leaves the runtime not ready: the deadline ends it)
+            await eventually(lambda: self.app.state.runtime.ready, 600, "the warm-up")
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://service", timeout=300) as client:
                 yield client

@@ -1,20 +1,26 @@
-"""Service processes for the tests that need a real uvicorn on a port."""
+"""Processes for the tests that need a real uvicorn on a port or a redis-server of their own; each is started on
+a free port and stopped by its PID. What they start is recorded in ``STARTED`` for the tier check
+(tests/tiers.py): a test that starts one must be marked ``service`` or ``redis``."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import redis
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+STARTED: list[str] = []  # "service" or "redis", one per process started, in order
 
 
 def free_port() -> int:
@@ -33,6 +39,7 @@ def service_env(**settings: str) -> dict:
 
 def launch(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
     """``python <args>`` from the repository root, its output in ``log_path``."""
+    STARTED.append("service")
     with open(log_path, "w") as log:
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -40,18 +47,22 @@ def launch(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
 def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float = 240, workers: int = 1) -> None:
     """Until /readyz answers 200 and, with several uvicorn workers, every worker has logged that it is warm
     (one worker's 200 says nothing of the others, which may still be warming up on a busy machine)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert proc.poll() is None, log_path.read_text()
+
+    def ready() -> bool:
+        assert proc.poll() is None, f"the service exited with code {proc.returncode}:\n{log_path.read_text()}"
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200 and (
-                workers == 1 or log_path.read_text().count("ready (warm-up took") >= workers
-            ):
-                return
+            if httpx.get(f"{url}/readyz", timeout=2).status_code != 200:
+                return False
         except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "service did not become ready:\n" + log_path.read_text()
-        time.sleep(0.5)
+            return False
+        return workers == 1 or log_path.read_text().count("ready (warm-up took") >= workers
+
+    try:
+        wait_until(ready, timeout_s, f"the service at {url} to become ready")
+    except AssertionError as e:
+        if proc.poll() is not None:
+            raise
+        raise AssertionError(f"{e}:\n{log_path.read_text()}") from None
 
 
 @contextmanager
@@ -80,40 +91,35 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """A redis-server of the test's own on a free port (no persistence), ready; stop it with ``stop_redis``."""
-    import shutil
-
-    import redis
-
+    """A redis-server of the test's own on a free port (no persistence, ``workdir`` its folder), ready; stop it
+    with ``stop_redis``."""
     assert shutil.which("redis-server"), "redis-server is not installed (apt-get install redis-server; .ci/run does)"
     port = port or free_port()
+    STARTED.append("redis")
     proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
+    client = redis.Redis.from_url(url, socket_timeout=0.5)
+
+    def answers() -> bool:
+        assert proc.poll() is None, f"redis-server exited with code {proc.returncode} (port {port} taken?)"
         try:
-            if redis.Redis.from_url(url, socket_timeout=0.5).ping():
-                return proc, url
-        except redis.exceptions.ConnectionError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
+            return client.ping()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            return False
+
+    try:
+        wait_until(answers, 10, f"redis-server on port {port} to answer")
+    except BaseException:
+        stop_redis(proc)
+        raise
+    finally:
+        client.close()
+    return proc, url
 
 
 @contextmanager

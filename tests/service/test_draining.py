@@ -9,25 +9,29 @@ import pytest
 
 from sam2refiner.service.core.errors import DrainingError
 from sam2refiner.service.video.draining import Drain
+from tests.waiting import eventually
 
 
 def test_work_in_flight_finishes_and_new_work_is_refused():
     async def scenario():
         drain, events = Drain(), []
+        started, release = asyncio.Event(), asyncio.Event()
 
         async def frame():
             async with drain.work():
-                await asyncio.sleep(0.2)
+                started.set()
+                await release.wait()
                 events.append("frame saved")
 
         in_flight = asyncio.create_task(frame())
-        await asyncio.sleep(0.05)
-        finished = asyncio.create_task(drain.finish(timeout_s=10))
-        await asyncio.sleep(0)
-        assert drain.draining and drain.in_flight == 1
+        await started.wait()
+        finished = asyncio.create_task(drain.finish(timeout_s=60))
+        await eventually(lambda: drain.draining, what="the drain to begin")
+        assert drain.in_flight == 1 and not finished.done()
         with pytest.raises(DrainingError):
             async with drain.work():
                 events.append("new work ran")
+        release.set()
         assert await finished is True
         events.append("drained")
         await in_flight
@@ -39,14 +43,15 @@ def test_work_in_flight_finishes_and_new_work_is_refused():
 def test_a_stuck_message_does_not_hold_the_shutdown_past_the_timeout():
     async def scenario():
         drain = Drain()
-        release = asyncio.Event()
+        entered, release = asyncio.Event(), asyncio.Event()
 
         async def stuck():
             async with drain.work():
+                entered.set()
                 await release.wait()
 
         task = asyncio.create_task(stuck())
-        await asyncio.sleep(0)
+        await entered.wait()
         done = await drain.finish(timeout_s=0.1)
         release.set()
         await task

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.hub_stand_in import HubStandIn
+from tests.tiers import tier
 
 from .processes import free_port, launch, service_env, stop, wait_ready
 
@@ -18,6 +19,7 @@ TINY = ("facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt")
 
 
 @pytest.fixture(scope="module")
+@tier("service")
 def first_run(sam2_checkpoint, tmp_path_factory):
     data = Path(sam2_checkpoint).read_bytes()
     home = tmp_path_factory.mktemp("hf-home")

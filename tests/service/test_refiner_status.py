@@ -4,8 +4,6 @@ checkpoint the service is SAM 2 alone, ``refine`` defaults to off, and asking fo
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,6 +13,7 @@ from sam2refiner.service.core.runtime import Runtime
 from sam2refiner.service.core.settings import Settings
 from sam2refiner.service.system.model_info import describe
 from tests.service.conftest import png_b64
+from tests.waiting import wait_until
 
 BOX = {"box": [40, 30, 120, 90]}
 
@@ -31,10 +30,7 @@ def sam2_alone(sam2_checkpoint):
         max_image_pixels=1_000_000,
     )
     with TestClient(create_app(settings)) as client:
-        deadline = time.monotonic() + 60
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "not ready"
-            time.sleep(0.05)
+        wait_until(lambda: client.get("/readyz").status_code == 200, 60, "the service to be ready")
         yield client
 
 

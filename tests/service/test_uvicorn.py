@@ -15,11 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from sam2refiner.service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceRequestError
 from sam2refiner.service.client import main as cli_main
 from sam2refiner.service.core.masks import encode_rle
+from tests.tiers import tier
 
 from .processes import running_service
 
 
 @pytest.fixture(scope="module")
+@tier("service")
 def server(tmp_path_factory):
     with running_service(
         tmp_path_factory.mktemp("uvicorn"),

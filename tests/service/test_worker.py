@@ -1,5 +1,6 @@
 """The device worker on its own: results and errors come back, waiting jobs with one key form one batch, a bad
-payload fails alone, a full queue refuses."""
+payload fails alone, a full queue refuses. The scenarios wait on what the worker does (a job has started, the
+queue holds N), never for a time, so they hold however late its thread is scheduled."""
 
 import asyncio
 import threading
@@ -8,10 +9,25 @@ import pytest
 
 from sam2refiner.service.core.errors import QueueFullError
 from sam2refiner.service.core.worker import DeviceWorker
+from tests.waiting import eventually
 
 
 def _run(coro):
     return asyncio.run(coro)
+
+
+class Blocker:
+    """A job that signals when the worker thread has started it and then holds the worker until released."""
+
+    def __init__(self):
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self):
+        self.started.set()
+        return self.release.wait(60)
+
+    async def running(self) -> None:
+        assert await asyncio.to_thread(self.started.wait, 60), "the worker never started the job"
 
 
 def test_results_errors_and_queue_wait():
@@ -39,17 +55,18 @@ def test_queued_jobs_with_one_key_share_a_call_and_a_bad_payload_fails_alone():
 
     async def main():
         worker = DeviceWorker("test", queue_size=8)
-        release = threading.Event()
+        job = Blocker()
         try:
-            blocker = asyncio.ensure_future(worker.submit(lambda: release.wait(10)))
-            await asyncio.sleep(0.05)  # the blocker is running; what follows waits in the queue
+            blocker = asyncio.ensure_future(worker.submit(job))
+            await job.running()  # what follows waits in the queue
             jobs = [asyncio.ensure_future(worker.submit_batched("k", p, batch_fn)) for p in (1, 2, -3)]
             other = asyncio.ensure_future(worker.submit_batched("other", 5, batch_fn))
-            await asyncio.sleep(0.05)
-            release.set()
+            await eventually(lambda: worker.depth == 4, what="the four jobs to be queued")
+            job.release.set()
             await blocker
             done = await asyncio.gather(*jobs, other, return_exceptions=True)
         finally:
+            job.release.set()
             worker.close()
         return done
 
@@ -64,20 +81,20 @@ def test_queued_jobs_with_one_key_share_a_call_and_a_bad_payload_fails_alone():
 def test_full_queue_refuses_with_retry_after():
     async def main():
         worker = DeviceWorker("test", queue_size=1, retry_after_s=7)
-        release = threading.Event()
+        job = Blocker()
         try:
-            running = asyncio.ensure_future(worker.submit(lambda: release.wait(10)))
-            await asyncio.sleep(0.05)
+            running = asyncio.ensure_future(worker.submit(job))
+            await job.running()  # off the queue, on the worker
             queued = asyncio.ensure_future(worker.submit(lambda: 1))
-            await asyncio.sleep(0.01)
+            await eventually(lambda: worker.depth == 1, what="the second job to be queued")
             with pytest.raises(QueueFullError) as e:
                 await worker.submit(lambda: 2)
             assert e.value.headers == {"Retry-After": "7"}
-            release.set()
+            job.release.set()
             assert (await queued)[0] == 1
             await running
         finally:
-            release.set()
+            job.release.set()
             worker.close()
 
     _run(main())

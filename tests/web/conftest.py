@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from tests.service.processes import running_service
+from tests.tiers import tier
 
 from .media import write_y4m
 from .proxy import CuttableProxy
@@ -19,6 +20,7 @@ MAX_IMAGE_PIXELS = 200_000  # small, so an oversized image is a real server erro
 
 # package scope: the service and the browser stop when tests/web is done, not at the end of the whole run
 @pytest.fixture(scope="package")
+@tier("service")
 def web_server(tmp_path_factory, video_checkpoint):
     # The video checkpoint is random too, with its object-score head biased to "present" so that tracked masks
     # are not all empty; the refiner runs on random weights, asked for explicitly.
@@ -40,6 +42,7 @@ def web_server(tmp_path_factory, video_checkpoint):
 
 
 @pytest.fixture(scope="package")
+@tier("browser")
 def browser(tmp_path_factory):
     chromium = shutil.which("chromium")
     if chromium is None:

@@ -10,7 +10,7 @@ import redis
 
 from tests.model.video.helpers import click_on, clip, propagate, reference_predictor, reference_state
 
-from .video_helpers import REDIS_URL, png_bytes
+from .video_helpers import png_bytes
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +30,9 @@ def reference_masks(video_checkpoint, video_clip, tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def video_prefix():
+def video_prefix(redis_url):
     prefix = f"sam2refiner-test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{prefix}*"):
-        client.delete(key)
+    with redis.Redis.from_url(redis_url) as client:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 
 import pytest
 import redis
@@ -24,8 +23,9 @@ from sam2refiner.service.video.store import (
     StateStoreUnavailable,
 )
 from tests.service.processes import frozen, start_redis, stop_redis
+from tests.tiers import tier
+from tests.waiting import wait_until
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 FP = "hiera_t/256/test"
 
 
@@ -67,24 +67,26 @@ def assert_same_state(a: TrackerState, b: TrackerState):
 
 
 @pytest.fixture
-def redis_store(redis_prefix):
-    store = RedisStateStore(REDIS_URL, FP, ttl_s=60, lease_s=5, prefix=redis_prefix)
+def redis_store(redis_url, redis_prefix):
+    store = RedisStateStore(redis_url, FP, ttl_s=60, lease_s=5, prefix=redis_prefix)
     yield store
     store.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request, redis_prefix):
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def store(request):
     if request.param == "memory":
         yield InProcessStateStore(FP, ttl_s=60)
-    else:
-        s = RedisStateStore(REDIS_URL, FP, ttl_s=60, lease_s=5, prefix=redis_prefix)
+    else:  # only this parameter needs a Redis (and with it, redis-server)
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        s = RedisStateStore(url, FP, ttl_s=60, lease_s=5, prefix=prefix)
         yield s
         s.close()
 
 
-def _keys(prefix: str) -> list[bytes]:
-    return sorted(redis.Redis.from_url(REDIS_URL).scan_iter(match=f"{prefix}*"))
+def _keys(redis_url: str, prefix: str) -> list[bytes]:
+    with redis.Redis.from_url(redis_url) as client:
+        return sorted(client.scan_iter(match=f"{prefix}*"))
 
 
 def test_round_trip_versions_and_stale_writes(store):
@@ -117,21 +119,21 @@ def test_lease_is_exclusive(store):
         pass
 
 
-def test_another_worker_reads_what_one_wrote_and_refuses_another_model(redis_store, redis_prefix):
+def test_another_worker_reads_what_one_wrote_and_refuses_another_model(redis_store, redis_url, redis_prefix):
     state = make_state(10)
     redis_store.save("s3", state, None, None)
-    other = RedisStateStore(REDIS_URL, FP, ttl_s=60, prefix=redis_prefix)
+    other = RedisStateStore(redis_url, FP, ttl_s=60, prefix=redis_prefix)
     loaded = other.load("s3")
     assert_same_state(loaded.state, state)
     # The second worker advances it; the first one's local copy is now stale and is not used.
     other.save("s3", make_state(11), None, loaded)
     assert redis_store.load("s3").state.frame_idx == 11
     with pytest.raises(StateFormatError, match="another model"):
-        RedisStateStore(REDIS_URL, "hiera_l/1024/other", ttl_s=60, prefix=redis_prefix).load("s3")
+        RedisStateStore(redis_url, "hiera_l/1024/other", ttl_s=60, prefix=redis_prefix).load("s3")
 
 
-def test_only_reachable_memories_stay_and_every_key_expires(redis_store, redis_prefix):
-    client = redis.Redis.from_url(REDIS_URL)
+def test_only_reachable_memories_stay_and_every_key_expires(redis_store, redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
     key = f"{redis_prefix}:video:s4:state".encode()
     stored = None
     for t in range(3, 40):
@@ -143,14 +145,13 @@ def test_only_reachable_memories_stay_and_every_key_expires(redis_store, redis_p
     fields = client.hkeys(key)
     assert sum(f.startswith(b"mem:") for f in fields) == 1 + 7  # the conditioning frame + the last seven
     with redis_store.lease("s4"):
-        keys = _keys(redis_prefix)
+        keys = _keys(redis_url, redis_prefix)
         assert len(keys) == 2 and all(client.pttl(k) > 0 for k in keys)
-    short = RedisStateStore(REDIS_URL, FP, ttl_s=0.5, prefix=redis_prefix)
+    short = RedisStateStore(redis_url, FP, ttl_s=0.5, prefix=redis_prefix)
     short.save("s5", make_state(), None, None)
-    time.sleep(0.8)
-    assert short.load("s5") is None
+    wait_until(lambda: short.load("s5") is None, what="the short-lived session to expire")
     redis_store.delete("s4")
-    assert _keys(redis_prefix) == []
+    assert _keys(redis_url, redis_prefix) == []
 
 
 def test_unreachable_redis_is_a_clear_error():
@@ -176,12 +177,15 @@ def test_store_errors_are_plain_exceptions_mapped_in_one_place():
     assert isinstance(as_service_error(KeyError("a bug")), InternalError)
 
 
-def test_a_session_created_again_under_its_name_is_never_served_from_an_old_copy(store):
+def test_a_session_created_again_under_its_name_is_never_served_from_an_old_copy(store, request):
     """Defect 1: versions restart at 1 for a new session of the same name; the epoch tells them apart."""
     worker_a, worker_b = (
         (store, store)
         if isinstance(store, InProcessStateStore)
-        else (store, RedisStateStore(REDIS_URL, FP, ttl_s=60, lease_s=5, prefix=store.prefix))
+        else (
+            store,
+            RedisStateStore(request.getfixturevalue("redis_url"), FP, ttl_s=60, lease_s=5, prefix=store.prefix),
+        )
     )
     old = None
     for t in range(6):  # the old session, advanced to version 6 on worker A
@@ -204,11 +208,11 @@ def test_held_bytes_count_live_sessions_only(store):
     store.ttl_s = 0.3
     store.save("s8", make_state(), None, None)
     assert store.held_bytes() == make_state().nbytes()
-    time.sleep(0.5)
-    assert store.held_bytes() == 0
+    wait_until(lambda: store.held_bytes() == 0, what="the session to expire and drop out of the held bytes")
 
 
 @pytest.fixture
+@tier("redis")
 def own_redis(tmp_path):
     """A redis-server of this test's own (it gets stopped with SIGSTOP), and two workers' stores on it."""
     proc, url = start_redis(tmp_path)
@@ -222,10 +226,8 @@ def own_redis(tmp_path):
 
 
 def _no_lease_within(client, key: str, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while client.exists(key) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return not client.exists(key)
+    wait_until(lambda: not client.exists(key), seconds, f"{key} to be released")
+    return True
 
 
 def test_a_lease_taken_during_a_redis_stall_is_not_left_behind(own_redis):

@@ -1,8 +1,6 @@
-"""WebSocket /video/{session} through the ASGI app (Starlette's TestClient), state in the real Redis."""
+"""WebSocket /video/{session} through the ASGI app (Starlette's TestClient), state in the session's own Redis."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -11,13 +9,14 @@ from fastapi.testclient import TestClient
 
 from sam2refiner.service.app import create_app
 from tests.model.video.helpers import clip
+from tests.waiting import wait_until
 
 from .video_helpers import assert_mask_matches, keys_of, png_bytes, video_settings
 
 
 @pytest.fixture(scope="module")
-def client(video_checkpoint, video_prefix):
-    app = create_app(video_settings(video_checkpoint, video_prefix))
+def client(video_checkpoint, video_prefix, redis_url):
+    app = create_app(video_settings(video_checkpoint, video_prefix, redis_url=redis_url))
     with TestClient(app) as c:
         yield c
 
@@ -143,7 +142,7 @@ def test_redis_unreachable_mid_session(client, video_clip, reference_masks, imag
         assert_mask_matches(reply["objects"][0]["mask"], reference_masks[2], "frame 2 after Redis returned")
 
 
-def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint, video_prefix):
+def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint, video_prefix, redis_url):
     frames, masks = clip(num_frames=60, seed=9)
     sizes = {}
     with client.websocket_connect("/video/ws-long") as ws:
@@ -157,11 +156,11 @@ def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint
                 info = client.get("/video/ws-long").json()
                 sizes[t + 1] = info["bytes"] - info["frame_bytes"]  # the PNG's size varies with the picture
     assert abs(sizes[60] - sizes[20]) <= 64, sizes  # only the width of frame numbers may differ
-    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    keys = [k for k in keys_of(video_prefix) if b":ws-long:" in k]
+    r = redis.Redis.from_url(redis_url)
+    keys = [k for k in keys_of(redis_url, video_prefix) if b":ws-long:" in k]
     assert keys and all(r.pttl(k) > 0 for k in keys)
     assert client.delete("/video/ws-long").status_code == 204
-    assert [k for k in keys_of(video_prefix) if b":ws-long:" in k] == []
+    assert [k for k in keys_of(redis_url, video_prefix) if b":ws-long:" in k] == []
     assert client.delete("/video/ws-long").status_code == 404
     # Expiry: a session left alone disappears with all its keys, and from the state-bytes gauge (defect 10).
     sessions = client.app.state.video_sessions
@@ -176,10 +175,10 @@ def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint
     sessions.store.ttl_s = 0.5
     try:
         assert client.get("/video/ws-expire").status_code == 200  # renews the TTL: 0.5 s from now
-        deadline = time.monotonic() + 10  # a loaded machine may take a while to get here
-        while [k for k in keys_of(video_prefix) if b":ws-expire:" in k] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [k for k in keys_of(video_prefix) if b":ws-expire:" in k] == []
+        wait_until(  # a loaded machine may take a while to get here
+            lambda: not [k for k in keys_of(redis_url, video_prefix) if b":ws-expire:" in k],
+            what="the session's keys to expire",
+        )
         assert client.get("/video/ws-expire").status_code == 404
         assert state_bytes_gauge(client) == held_before < held_during
     finally:
@@ -226,13 +225,13 @@ def test_a_resent_message_is_answered_from_the_store_not_applied_twice(client, v
     assert client.get("/video/ws-seq").json()["last_seq"] == 5
 
 
-def test_session_ids_match_as_a_whole(client, video_prefix):
+def test_session_ids_match_as_a_whole(client, video_prefix, redis_url):
     """Defect 11: "abc\n" is not a valid id (it used to create a key of its own)."""
     r = client.get("/video/abc%0A")
     assert r.status_code == 422 and r.json()["error"]["field"] == "session"
     with client.websocket_connect("/video/abc%0A") as ws:
         expect_error(ws, "invalid_field", "session")
-    assert [k for k in keys_of(video_prefix) if b"abc" in k] == []
+    assert [k for k in keys_of(redis_url, video_prefix) if b"abc" in k] == []
 
 
 @pytest.fixture(scope="module")

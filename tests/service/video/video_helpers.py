@@ -11,7 +11,6 @@ from PIL import Image
 from sam2refiner.service.core.masks import decode_rle
 from sam2refiner.service.core.settings import Settings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ATOL = 1e-4
 
 
@@ -22,13 +21,14 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 
 def video_settings(checkpoint: str, prefix: str, **overrides) -> Settings:
+    """Settings of a video app on the test checkpoint; give ``redis_url`` (the ``redis_url`` fixture's) for a
+    Redis store, else sessions live in the process."""
     values = dict(
         sam2_config="hiera_t",
         image_size=256,
         device="cpu",
         sam2_checkpoint=checkpoint,
         warmup=False,
-        redis_url=REDIS_URL,
         video_key_prefix=prefix,
         video_max_frame_bytes=600_000,
         max_image_pixels=1_000_000,
@@ -45,5 +45,6 @@ def assert_mask_matches(rle: dict, reference_logits, what: str = "") -> None:
     assert not np.any(differ & (np.abs(ref) > ATOL)), f"{what}: {int(differ.sum())} pixels differ from sam2"
 
 
-def keys_of(prefix: str) -> list[bytes]:
-    return sorted(redis.Redis.from_url(REDIS_URL).scan_iter(match=f"{prefix}*"))
+def keys_of(redis_url: str, prefix: str) -> list[bytes]:
+    with redis.Redis.from_url(redis_url) as client:
+        return sorted(client.scan_iter(match=f"{prefix}*"))
