@@ -38,6 +38,7 @@ from ..core.images import decode_image_bytes
 from ..core.masks import decode_mask, encode_mask
 from ..core.runtime import Runtime
 from ..core.settings import Settings
+from . import pause_point
 from .store import AppliedMessage, StateStoreError, StoredSession, make_state_store
 
 FEATURE_COPIES = 8  # sessions whose current-frame features this worker keeps
@@ -102,6 +103,8 @@ class VideoSessions:
                     f"frame is {pixels.shape[1]}x{pixels.shape[0]}, the session's frames are "
                     f"{state.orig_hw[1]}x{state.orig_hw[0]}",
                 )
+            if pause_point.ENABLED:  # fault tests only: the lease held, the state loaded, nothing tracked yet
+                pause_point.frame(session, state.frame_idx + 1)
             t = time.perf_counter()
             feats = self.tracker.encode_frame(pixels, state.switches)
             encode_s = time.perf_counter() - t

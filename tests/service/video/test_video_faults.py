@@ -2,15 +2,19 @@
 can be frozen, killed and restarted), driven by the Python client or a raw socket. In order: a session deleted
 and created again across the two workers (defect 1); Redis frozen mid-session (SIGSTOP/SIGCONT) and restarted
 empty; a worker drained by SIGTERM during a streamed session; a worker killed (-9) mid-frame. Every session's
-masks equal sam2's uninterrupted run. The module owns every process it starts and stops them by PID."""
+masks equal sam2's uninterrupted run. The module owns every process it starts and stops them by PID.
+
+"Mid-frame" is a known point, not a moment: the workers run with SAM2REFINER_TEST_PAUSE_DIR set
+(service/video/pause_point.py), a test arms one frame of one session, the worker that tracks it pauses there with
+the session's lease held and says so with its PID, and the test signals that worker while it waits there."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +22,8 @@ import redis
 from websockets.sync.client import connect
 
 from sam2refiner.service.video_client import VideoSession, VideoSessionError
+from tests.tiers import tier
+from tests.waiting import wait_until
 
 from ..processes import free_port, frozen, launch, service_env, start_redis, stop, stop_redis, wait_ready
 from .video_helpers import assert_mask_matches
@@ -26,12 +32,31 @@ PREFIX = "faults"
 LEASE_S = 3  # a worker killed mid-frame leaves its lease for this long (the default is 30 s)
 
 
+class Pause:
+    """Frame ``frame_idx`` of ``session`` armed: the worker that tracks it stops mid-frame until released."""
+
+    def __init__(self, folder: Path, session: str, frame_idx: int):
+        self.armed = folder / f"{session}.{frame_idx}.armed"
+        self.paused = folder / f"{session}.{frame_idx}.paused"
+        self.armed.touch()
+
+    def reached(self) -> int:
+        """Waits until a worker has paused there; its PID."""
+        wait_until(self.paused.exists, 300, f"a worker to pause at {self.paused.name}")
+        return int(self.paused.read_text())
+
+    def release(self) -> None:
+        self.armed.unlink(missing_ok=True)
+
+
 class Cluster:
     """Workers by name, on one Redis; each started from the same settings."""
 
     def __init__(self, checkpoint: str, workdir):
         self.checkpoint, self.workdir = checkpoint, workdir
         self.redis, self.redis_url = start_redis(workdir)
+        self.pauses = workdir / "pauses"
+        self.pauses.mkdir()
         self.workers: dict[str, tuple] = {}  # name -> (process, port)
 
     def launch(self, name: str):
@@ -49,6 +74,7 @@ class Cluster:
             drain_delay_s="1",
             log_level="warning",
         )
+        env["SAM2REFINER_TEST_PAUSE_DIR"] = str(self.pauses)
         args = [
             "-m",
             "uvicorn",
@@ -75,6 +101,12 @@ class Cluster:
     def ws(self, name: str) -> str:
         return f"ws://127.0.0.1:{self.workers[name][1]}"
 
+    def pause(self, session: str, frame_idx: int) -> Pause:
+        return Pause(self.pauses, session, frame_idx)
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text()
+
     def restart_redis_empty(self) -> None:
         port = redis.Redis.from_url(self.redis_url).connection_pool.connection_kwargs["port"]
         stop_redis(self.redis)
@@ -90,6 +122,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
+@tier("service", "redis")
 def cluster(video_checkpoint, tmp_path_factory):
     c = Cluster(video_checkpoint, tmp_path_factory.mktemp("faults"))
     try:
@@ -158,10 +191,7 @@ def test_redis_frozen_then_restarted_empty(cluster, video_clip, reference_masks)
         reply = _ask(ws, {"type": "frame", "seq": 3}, pngs[1])  # at once: not "session_busy"
         assert reply["type"] == "frame" and reply["frame_idx"] == 1, reply
         assert_mask_matches(reply["objects"][0]["mask"], reference_masks[1], "frame 1 after the stall")
-        deadline = time.monotonic() + 5
-        while cluster.leases() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert cluster.leases() == []
+        wait_until(lambda: cluster.leases() == [], 5, "the lease taken during the stall to be released")
 
         cluster.restart_redis_empty()
         for _ in range(3):  # the first call may still meet a connection to the old Redis
@@ -176,34 +206,40 @@ def test_redis_frozen_then_restarted_empty(cluster, video_clip, reference_masks)
 
 
 def test_sigterm_drains_and_another_worker_continues(cluster, video_clip, reference_masks):
-    """Issue 13's draining: SIGTERM while a frame is being tracked on A. A answers /readyz 503 at once, finishes
-    and saves that frame, refuses the next message with "draining"; the client reconnects to B, which accepts
-    at once (A released its lease: no session_busy retry), and the masks equal an uninterrupted run."""
+    """Issue 13's draining: SIGTERM while frame 3 is being tracked on A (paused there, its lease held). A answers
+    /readyz 503 at once, finishes and saves that frame, refuses the next message with "draining"; the client
+    reconnects to B, which accepts at once (A released its lease: no session_busy retry), and the masks equal an
+    uninterrupted run."""
     _, pngs, click = video_clip
     a = cluster.proc("a")
-    readiness: list = []
 
-    def sigterm_then_probe():
-        os.kill(a.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not readiness:
-            try:
-                r = httpx.get(f"{cluster.http('a')}/readyz", timeout=2)
-                if r.status_code != 200:
-                    readiness.append((r.status_code, r.json()))
-            except httpx.HTTPError:
-                pass
+    def not_ready():
+        try:
+            r = httpx.get(f"{cluster.http('a')}/readyz", timeout=2)
+        except httpx.HTTPError:
+            return None
+        return (r.status_code, r.json()) if r.status_code != 200 else None
+
+    def sigterm_mid_frame(pause: Pause):
+        try:
+            paused_pid = pause.reached()
+            os.kill(a.pid, signal.SIGTERM)
+            return paused_pid, wait_until(not_ready, 30, "A's /readyz to refuse")  # while the frame still waits
+        finally:
+            pause.release()
 
     with VideoSession([cluster.ws("a"), cluster.ws("b")], "drained", refine=False) as video:
         _begin(video, pngs, click, reference_masks)
         _follow(video, pngs, reference_masks, [1, 2], "on A")
-        timer = threading.Timer(0.2, sigterm_then_probe)  # while frame 3 is on A's device worker
-        timer.start()
-        _follow(video, pngs, reference_masks, [3, 4, 5], "across the drain")
-        timer.join()
-        assert readiness and readiness[0] == (503, {"status": "draining"}), readiness
+        with ThreadPoolExecutor(1) as pool:
+            fault = pool.submit(sigterm_mid_frame, cluster.pause("drained", 3))
+            _follow(video, pngs, reference_masks, [3, 4, 5], "across the drain")
+            paused_pid, readiness = fault.result()
+        assert paused_pid == a.pid  # the signal reached A mid-frame, where the test meant it to
+        assert readiness == (503, {"status": "draining"}), readiness
         assert video.reconnects == 1 and video.retries == 0, (video.reconnects, video.retries)
         assert a.wait(30) in (0, -signal.SIGTERM)  # within the grace period
+        assert "draining: 1 video message(s) were in flight; all answered" in cluster.log("a")
         cluster.launch("a2")  # for the next test, while this one finishes on B
         info = httpx.get(f"{cluster.http('b')}/video/drained").json()
         assert info["frames_processed"] == 6
@@ -216,16 +252,26 @@ def test_sigterm_drains_and_another_worker_continues(cluster, video_clip, refere
 
 
 def test_worker_killed_mid_frame_and_another_continues(cluster, video_clip, reference_masks):
-    """kill -9 while a frame is being tracked on B: the frame is lost or saved without its reply; the client
-    resumes on A2 (after B's lease runs out) and the masks equal an uninterrupted run."""
+    """kill -9 while frame 3 is being tracked on B (paused there, its lease held, nothing saved): the frame is
+    lost with its reply; the client resumes on A2 once B's lease has run out, and the masks equal an
+    uninterrupted run."""
     _, pngs, click = video_clip
     cluster.ready("a2")
     b = cluster.proc("b")
+
+    def kill_mid_frame(pause: Pause) -> int:
+        try:
+            paused_pid = pause.reached()
+            os.kill(b.pid, signal.SIGKILL)
+            return paused_pid
+        finally:
+            pause.release()  # before A2 gets frame 3 again: B's lease keeps it away for LEASE_S
+
     with VideoSession([cluster.ws("b"), cluster.ws("a2")], "killed", refine=False, retry_s=LEASE_S + 30) as video:
         _begin(video, pngs, click, reference_masks)
         _follow(video, pngs, reference_masks, [1, 2], "on B")
-        timer = threading.Timer(0.2, os.kill, (b.pid, signal.SIGKILL))
-        timer.start()
-        _follow(video, pngs, reference_masks, [3, 4, 5], "across the kill")
-        timer.join()
+        with ThreadPoolExecutor(1) as pool:
+            fault = pool.submit(kill_mid_frame, cluster.pause("killed", 3))
+            _follow(video, pngs, reference_masks, [3, 4, 5], "across the kill")
+            assert fault.result() == b.pid  # the kill reached B mid-frame, where the test meant it to
         assert b.wait(10) == -signal.SIGKILL and video.reconnects == 1
