@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_image() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 @tier("redis")
-def redis_url(tmp_path_factory) -> str:
+def redis_url(tmp_path_factory) -> Iterator[str]:
     """The URL of a redis-server of this session's own: a free port, an empty folder, no persistence; stopped
     by its PID at the end. Nothing in the suite uses a Redis it did not start (there need be none on 6379)."""
     proc, url = processes.start_redis(tmp_path_factory.mktemp("redis"))
@@ -116,7 +117,7 @@ def _announced(item, phase):
     if missing:
         pytest.fail(
             f"{phase} started {', '.join(missing)} process(es) but the test is not marked {', '.join(missing)}: "
-            "put @tier(...) from tests/tiers.py under the @pytest.fixture that starts it",
+            "put @tier(...) from tests/tiers.py under the @pytest.fixture that starts it (or mark the test)",
             pytrace=False,
         )
     return result

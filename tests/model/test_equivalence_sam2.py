@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import TEST_IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # sam2's predictor and ours on every prompt case (tens of seconds of CPU)
+
 TOL = 1e-4
 
 

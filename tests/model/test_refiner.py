@@ -22,6 +22,7 @@ def _build(sam2_checkpoint, **switches):
     )
 
 
+@pytest.mark.slow
 def test_refined_masks_at_original_size(refiner_model, test_image):
     predictor = SAM2RefinerImagePredictor(refiner_model)
     predictor.set_image(test_image)
@@ -32,6 +33,7 @@ def test_refined_masks_at_original_size(refiner_model, test_image):
     assert masks.shape == (2, 1, 300, 400) and set(np.unique(masks)) <= {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_mask_refinement_predicts_at_input_resolution(refiner_model, test_image):
     """MR's logits come at the encoder's input size (not SAM 2's S/4) and are resized once to the image size."""
     inputs, full, hw = prepare_image(test_image, S, "cpu")
@@ -51,6 +53,7 @@ def _bce_dice(logits, target):
     return F.binary_cross_entropy_with_logits(logits, target) + dice.mean()
 
 
+@pytest.mark.slow
 def test_backward_reaches_every_refiner_parameter_and_no_sam2_parameter(sam2_checkpoint, test_image):
     model = _build(sam2_checkpoint).train()
     inputs, full, hw = prepare_image(test_image, S, "cpu")
@@ -76,6 +79,7 @@ def _count(module):
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("only", ["la", "pr", "mr"])
 def test_each_module_alone_changes_output_and_adds_only_its_parameters(sam2_checkpoint, test_image, only):
     full = _build(sam2_checkpoint)
@@ -92,6 +96,7 @@ def test_each_module_alone_changes_output_and_adds_only_its_parameters(sam2_chec
     assert np.abs(on - off).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_per_call_switches_are_limited_to_the_built_modules(sam2_checkpoint, test_image):
     """Asking for a module the model was built without runs without it instead of failing."""
     model = _build(sam2_checkpoint, la=False, pr=False, mr=True)
@@ -104,6 +109,7 @@ def test_per_call_switches_are_limited_to_the_built_modules(sam2_checkpoint, tes
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_features_are_computed_once_per_image(refiner_model, test_image, monkeypatch):
     predictor = SAM2RefinerImagePredictor(refiner_model)
     calls = []

@@ -10,6 +10,8 @@ from sam2refiner.model.evaluation.tables import TABLE4_NOTES
 from sam2refiner.model.training.fake_layout import write_fake_layout
 from sam2refiner.model.weights.refiner_checkpoint import save_refiner_checkpoint
 
+pytestmark = pytest.mark.slow  # the evaluation CLI over whole tables (minutes of CPU)
+
 ARGS = ["--config", "hiera_t", "--image-size", "128", "--device", "cpu", "--no-progress"]
 
 

@@ -2,6 +2,7 @@
 loss goes to the candidate SAM 2 returns (model/training/losses.py: kept_candidate)."""
 
 import numpy as np
+import pytest
 import torch
 
 from sam2refiner.model.training.losses import kept_candidate
@@ -51,6 +52,7 @@ def test_kept_candidate_is_the_one_with_sam2s_highest_iou():
     assert kept.object_embed.flatten().tolist() == [1.0, 3.0] and kept.iou.tolist() == [[0.75], [0.5]]
 
 
+@pytest.mark.slow
 def test_a_one_click_step_sends_gradient_through_the_multimask_candidate_it_trained(tmp_path, monkeypatch):
     from sam2refiner.model.training.engine import Trainer
 

@@ -42,6 +42,7 @@ def tiny_config(out_dir, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_resumed_run_repeats_the_uninterrupted_one(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", max_steps=4)).fit()
     first = Trainer(tiny_config(tmp_path / "b", max_steps=2)).fit()
@@ -56,6 +57,7 @@ def test_resumed_run_repeats_the_uninterrupted_one(tmp_path):
     assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]
 
 
+@pytest.mark.slow
 def test_state_file_holds_only_plain_tensors_and_refuses_other_models(tmp_path):
     Trainer(tiny_config(tmp_path, max_steps=1)).fit()
     path = tmp_path / "checkpoints" / "last.pt"
@@ -67,6 +69,7 @@ def test_state_file_holds_only_plain_tensors_and_refuses_other_models(tmp_path):
         other.fit()
 
 
+@pytest.mark.slow
 def test_final_weights_load_in_the_predictor(tmp_path):
     from sam2refiner.model import SAM2RefinerImagePredictor, build_sam2refiner
     from sam2refiner.model.training.synthetic import synthetic_image
@@ -95,6 +98,7 @@ def test_bad_options_are_refused_with_a_message(override, message):
         load_train_config(None, ["data=synthetic", *override])
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "sam2refiner.model.train", "data=manifest", f"manifest={tmp_path / 'none.yaml'}"],
@@ -107,6 +111,7 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     assert "error: manifest" in proc.stderr and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_two_process_torchrun_ends_with_identical_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [

@@ -12,6 +12,8 @@ from sam2refiner.model.video import StreamingTracker, TrackPrompt
 
 from .helpers import SIZE, click_on, clip, propagate, reference_predictor, reference_state
 
+pytestmark = pytest.mark.slow  # whole video runs of sam2's predictor and ours (minutes of CPU)
+
 ATOL = 1e-4
 
 

@@ -26,6 +26,7 @@ def frames_and_click():
     return frames, click_on(masks[0, 0])
 
 
+@pytest.mark.slow
 def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, frames_and_click):
     frames, click = frames_and_click
     tracker = StreamingTracker(full_model)
@@ -82,6 +83,7 @@ def test_refined_mask_goes_into_memory_and_pr_uses_the_first_prompt(full_model, 
     assert sam._use_multimask(True, {"point_labels": torch.ones(1, 1)}) and seen["candidates"] == [(1, 1)] * 4
 
 
+@pytest.mark.slow
 def test_state_is_bounded_capped_and_never_modified_in_place(video_checkpoint, frames_and_click):
     model = build_sam2refiner(
         "hiera_t", SIZE, "cpu", sam2_checkpoint=video_checkpoint, modules=RefinerSwitches.off(), video=True

@@ -25,6 +25,7 @@ def test_official_checkpoint_is_loaded(sam2_checkpoint):
     assert all(not p.requires_grad for p in model.sam2.parameters()) and not model.sam2.training
 
 
+@pytest.mark.slow  # builds several models
 def test_random_weights_are_flagged_and_seeded():
     a = build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, seed=3)
     b = build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, seed=3)
@@ -38,6 +39,7 @@ def test_missing_sam2_checkpoint_names_the_file(tmp_path):
         build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=tmp_path / "nope.pt")
 
 
+@pytest.mark.slow  # builds several models
 def test_sam2_checkpoint_of_another_config_lists_keys(tmp_path, sam2_checkpoint):
     state = torch.load(sam2_checkpoint, weights_only=True)["model"]
     state.pop("no_mem_embed")
@@ -52,6 +54,7 @@ def test_sam2_checkpoint_of_another_config_lists_keys(tmp_path, sam2_checkpoint)
     assert "sam_mask_decoder.iou_token.weight (2, 2) != (1, 256)" in msg
 
 
+@pytest.mark.slow  # builds several models
 def test_hiera_s_checkpoint_does_not_fit_hiera_t(tmp_path):
     small = build_sam2_base("hiera_s", TEST_IMAGE_SIZE)
     path = tmp_path / "small.pt"
@@ -75,6 +78,7 @@ def test_unreadable_sam2_checkpoint(tmp_path, content):
         build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=path)
 
 
+@pytest.mark.slow  # builds several models
 def test_refiner_checkpoint_round_trips_bit_exactly(tmp_path, sam2_checkpoint):
     a = build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=sam2_checkpoint, seed=1)
     path = tmp_path / "refiner.safetensors"
@@ -90,6 +94,7 @@ def test_refiner_checkpoint_round_trips_bit_exactly(tmp_path, sam2_checkpoint):
     assert b.weights.refiner_sha256 == sha and not b.weights.random_refiner
 
 
+@pytest.mark.slow  # builds several models
 def test_refiner_checkpoint_brings_its_module_switches(tmp_path):
     a = build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, modules=RefinerSwitches(la=False, pr=True, mr=True))
     path = tmp_path / "refiner.safetensors"
@@ -98,6 +103,7 @@ def test_refiner_checkpoint_brings_its_module_switches(tmp_path):
     assert b.config.modules == RefinerSwitches(la=False, pr=True, mr=True)
 
 
+@pytest.mark.slow  # builds several models
 @pytest.mark.parametrize(
     "kwargs, message",
     [

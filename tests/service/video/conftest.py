@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from tests.model.video.helpers import click_on, clip, propagate, reference_predictor, reference_state
+from tests.tiers import tier
 
 from .video_helpers import png_bytes
 
@@ -20,6 +21,7 @@ def video_clip():
 
 
 @pytest.fixture(scope="session")
+@tier("slow")  # sam2's video predictor over 20 frames, and the tests that compare whole streams with it
 def reference_masks(video_checkpoint, video_clip, tmp_path_factory) -> dict:
     """sam2's SAM2VideoPredictor on the clip: object 1 clicked on frame 0; {frame: logits [H, W]}."""
     frames, _, click = video_clip

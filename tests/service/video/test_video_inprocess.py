@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from sam2refiner.service.app import create_app
@@ -10,6 +11,7 @@ from sam2refiner.service.video.store import InProcessStateStore
 from .video_helpers import assert_mask_matches, video_settings
 
 
+@pytest.mark.slow
 def test_in_process_store_and_refined_tracking(video_checkpoint, video_clip, reference_masks):
     _, pngs, click = video_clip
     app = create_app(video_settings(video_checkpoint, "unused", redis_url=""))

@@ -142,6 +142,7 @@ def test_redis_unreachable_mid_session(client, video_clip, reference_masks, imag
         assert_mask_matches(reply["objects"][0]["mask"], reference_masks[2], "frame 2 after Redis returned")
 
 
+@pytest.mark.slow
 def test_state_stops_growing_has_ttls_and_leaves_no_key(client, video_checkpoint, video_prefix, redis_url):
     frames, masks = clip(num_frames=60, seed=9)
     sizes = {}
