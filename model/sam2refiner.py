@@ -10,7 +10,7 @@ prompt encoder, the mask decoder (``predict_masks``) and, for video, the memory 
                                          MaskRefinement(E_r, encoder features, image, coarse) ─ full-res logits
 
 With every switch off the path is SAM 2's own, operation for operation. The choices the paper leaves open are
-written down in ``model/README.md``.
+written down in ``docs/model.md``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 whose save fails still holds the last good state. Every SAM 2 operation is sam2's own method
 (``_track_step``, ``_encode_new_memory``, ``_prepare_memory_conditioned_features`` via ``_track_step``), called
 through ``model/sam2_compat`` with keyword arguments; the choices this module makes are written down in
-``model/video/README.md``.
+``docs/video-tracker.md``.
 """
 
 from __future__ import annotations

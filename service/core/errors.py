@@ -6,8 +6,8 @@ Every error a client can cause becomes a 4xx whose JSON body names the field at 
 
 and on the WebSocket, as a message of type ``error`` holding the same object. The body's one pydantic model is
 ``ErrorBody`` in ``core/error_handlers.py`` (``ErrorMessage`` of ``video/protocol.py`` on the WebSocket). Every
-``ServiceError`` subclass registers its code and HTTP status in ``ERROR_CODES``; the README's table of codes is
-checked against it by a test.
+``ServiceError`` subclass registers its code and HTTP status in ``ERROR_CODES``; the table of codes in
+``docs/http-api.md`` is checked against it by a test.
 
 Plain exceptions only (no FastAPI, no pydantic, no torch). Layers that know nothing of HTTP (the video state
 store) raise a ``DomainError`` that names the ``ServiceError`` a client is answered with. The handlers that turn
