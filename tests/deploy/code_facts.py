@@ -75,12 +75,12 @@ def answer_without_model(paths: list[str]) -> dict[str, int]:
 
 
 def client_affinity_header() -> str:
-    """The header service.client sends so that a front can keep one client's requests on one replica."""
-    from sam2refiner.service.client import SAM2RefinerClient
+    """The header sam2refiner_client sends so that a front can keep one client's requests on one replica."""
+    from sam2refiner_client import SAM2RefinerClient
 
     with SAM2RefinerClient("http://127.0.0.1:9") as client:
         names = [k for k in client.http.headers if "affinity" in k.lower()]
-    assert len(names) == 1, f"service.client sends no (or several) affinity headers: {names}"
+    assert len(names) == 1, f"sam2refiner_client sends no (or several) affinity headers: {names}"
     return names[0]
 
 

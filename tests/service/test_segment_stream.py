@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 
 from sam2refiner.model.image_predictor import StagedEncoding
-from sam2refiner.service.client import AsyncSAM2RefinerClient
+from sam2refiner_client import AsyncSAM2RefinerClient
 from tests.service.conftest import png_b64
 from tests.service.test_segment import _masks
 

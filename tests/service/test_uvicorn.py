@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from sam2refiner.service.client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceRequestError
-from sam2refiner.service.client import main as cli_main
-from sam2refiner.service.core.masks import encode_rle
+from sam2refiner_client import AsyncSAM2RefinerClient, SAM2RefinerClient, ServiceError
+from sam2refiner_client.cli import main as cli_main
 from tests.tiers import tier
 
 from .processes import running_service
@@ -68,11 +67,9 @@ def test_sync_client_keeps_the_image_id_and_decodes_masks(server, photo):
                 points=[[60, 40], [5, 5]], labels=[1, 0], mask_logits_id=second.objects[0].logits_ids[0]
             )
             assert by_id.objects[0].masks.shape == (1, 90, 130)
-        except ServiceRequestError as e:
+        except ServiceError as e:
             assert e.status == 404 and e.field == "objects.0.mask_logits_id"
-        by_rle = client.segment(
-            points=[[60, 40]], labels=[1], mask_rle=encode_rle(first.objects[0].best), format="polygons"
-        )
+        by_rle = client.segment(points=[[60, 40]], labels=[1], mask_rle=first.objects[0].best, format="polygons")
         assert by_rle.objects[0].masks.shape == (1, 90, 130)
         polys = client.segment(objects=[{"box": [30, 20, 100, 70]}, {"points": [[5, 5]]}], format="polygons")
         assert len(polys.objects) == 2 and polys.objects[1].masks.shape == (1, 90, 130)
@@ -81,7 +78,7 @@ def test_sync_client_keeps_the_image_id_and_decodes_masks(server, photo):
         parts = list(client.segment_stream(box=[30, 20, 100, 70]))
         assert [(p.stage, p.final) for p in parts] == [("sam2", False), ("refined", True)]
         assert np.array_equal(parts[-1].objects[0].masks, first.objects[0].masks)
-        with pytest.raises(ServiceRequestError) as e:
+        with pytest.raises(ServiceError) as e:
             client.segment(box=[100, 20, 30, 70])
         assert e.value.status == 422 and e.value.field == "objects.0.box"
 

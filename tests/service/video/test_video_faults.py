@@ -21,7 +21,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from sam2refiner.service.video_client import VideoSession, VideoSessionError
+from sam2refiner_client import BadRequestError, VideoSession
 from tests.tiers import tier
 from tests.waiting import wait_until
 
@@ -243,7 +243,7 @@ def test_sigterm_drains_and_another_worker_continues(cluster, video_clip, refere
         cluster.launch("a2")  # for the next test, while this one finishes on B
         info = httpx.get(f"{cluster.http('b')}/video/drained").json()
         assert info["frames_processed"] == 6
-        with pytest.raises(VideoSessionError) as bad:
+        with pytest.raises(BadRequestError) as bad:
             video.prompt([{"obj_id": 2, "points": click, "labels": [1]}], frame_idx=3)
         assert bad.value.field == "frame_idx"
         assert list(video.masks(video.prompt([{"obj_id": 2, "points": click, "labels": [1]}]))) == [2]

@@ -1,13 +1,13 @@
-"""A small synchronous client for WebSocket /video/{session} (the protocol is in README.md, section video).
+"""A synchronous client of the video WebSocket ``/video/{session}``.
 
-    from sam2refiner.service.video_client import VideoSession
+    from sam2refiner_client import VideoSession
 
     with VideoSession("ws://127.0.0.1:8000", "cam-1") as video:     # refine: the server's default
         for i, jpeg in enumerate(jpeg_frames):
             reply = video.frame(jpeg)                      # {"frame_idx", "objects": [...], "timings": {...}}
             if i == 0:
                 reply = video.prompt([{"obj_id": 1, "points": [[320, 240]], "labels": [1]}])
-            masks = video.masks(reply)                     # {obj_id: bool [H, W]}
+            masks = video.masks(reply)                     # {obj_id: bool [H, W]}, in any of the formats
         video.close()                                      # deletes the session; leaving without it keeps it (TTL)
 
 The client numbers every message that changes the session (``seq``) and resumes by itself: when the socket
@@ -19,27 +19,21 @@ with backoff too, all within ``retry_s``.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from .core.masks import decode_rle
+from .errors import SessionLostError, error_from_body
+from .masks import decode_mask
 
 RETRIED = ("session_busy", "stale_state", "state_store_unavailable")  # the server says: retry the same message
 RECONNECT = ("draining",)  # the server says: reconnect, another worker continues
-
-
-class VideoSessionError(RuntimeError):
-    """The server answered a message with ``{"type": "error"}``; ``code`` and ``field`` say why."""
-
-    def __init__(self, reply: dict):
-        error = reply.get("error") if isinstance(reply.get("error"), dict) else reply
-        super().__init__(f"{error.get('code')}: {error.get('field')}: {error.get('message')}")
-        self.code, self.field, self.reply = error.get("code"), error.get("field"), reply
 
 
 class VideoSession:
@@ -47,7 +41,7 @@ class VideoSession:
         self,
         url: str | Sequence[str],
         session: str,
-        refine: bool | None = None,
+        refine: bool | dict | None = None,
         api_key: str | None = None,
         timeout: float = 300,
         retry_s: float = 60,
@@ -62,15 +56,18 @@ class VideoSession:
         self._ws = None
         self._connected = False
         self._acked = 0  # the highest seq the server has answered
+        self._last_frame: bytes | None = None  # the masks' size, for formats that do not carry it
         self.reconnects = 0  # times the client reconnected by itself
         self.retries = 0  # messages sent again after a "retry" error (busy, stale, store unavailable)
         self.started = self._until_done(None)
+        self.format = self.started.get("format", format)
         self._seq = self._acked = self.started.get("last_seq") or 0
 
     # ------------------------------------------------------------------ the protocol
     def frame(self, encoded: bytes) -> dict:
-        """Sends one JPEG/PNG frame; returns every tracked object's mask on it."""
+        """Sends one JPEG/PNG/WebP frame; returns every tracked object's mask on it."""
         seq = self._next_seq()
+        self._last_frame = encoded
         return self._until_done(lambda: self._exchange([json.dumps({"type": "frame", "seq": seq}), encoded]))
 
     def prompt(self, objects: list[dict], frame_idx: int | None = None) -> dict:
@@ -91,9 +88,20 @@ class VideoSession:
         self._disconnect()
         return reply
 
-    @staticmethod
-    def masks(reply: dict) -> dict[int, np.ndarray]:
-        return {o["obj_id"]: decode_rle(o["mask"]) for o in reply["objects"]}
+    def masks(self, reply: dict, size: tuple[int, int] | None = None) -> dict[int, np.ndarray]:
+        """A ``frame`` or ``masks`` reply's masks, {obj_id: bool [H, W]}, decoded from the session's format.
+        Polygons do not carry the frame's size: it is read from the last frame this client sent, or given as
+        ``size`` (H, W)."""
+        height, width = size or self._frame_size(reply)
+        return {o["obj_id"]: decode_mask(o["mask"], self.format, height, width) for o in reply["objects"]}
+
+    def _frame_size(self, reply: dict) -> tuple[int | None, int | None]:
+        if "height" in reply and "width" in reply:
+            return reply["height"], reply["width"]
+        if self._last_frame is None:
+            return None, None  # enough for RLE and PNG; polygons raise
+        with Image.open(io.BytesIO(self._last_frame)) as image:  # reads the header only
+            return image.height, image.width
 
     # ------------------------------------------------------------------ resuming
     def _next_seq(self) -> int:
@@ -115,7 +123,7 @@ class VideoSession:
                 if reply.get("type") != "error":
                     self._acked = max(self._acked, reply.get("seq") or 0)
                     return reply
-                error = VideoSessionError(reply)
+                error = error_from_body(reply)
                 if error.code in RECONNECT:
                     self._disconnect(next_url=True)
                 elif error.code not in RETRIED:
@@ -143,13 +151,10 @@ class VideoSession:
             self.reconnects += 1
             if (started.get("last_seq") or 0) < self._acked:  # what it acknowledged before is not there
                 self._disconnect()
-                raise VideoSessionError(
-                    {
-                        "type": "error",
-                        "code": "session_lost",
-                        "field": "session",
-                        "message": f"session {self.session} is gone (expired, deleted or Redis lost it): start anew",
-                    }
+                raise SessionLostError(
+                    "session_lost",
+                    "session",
+                    f"session {self.session} is gone (expired, deleted or its store lost it): start anew",
                 )
         self._connected = True
         return started
