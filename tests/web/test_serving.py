@@ -80,6 +80,7 @@ def test_nothing_the_page_loads_comes_from_the_network():
     """First-party files name no remote address at all; every module specifier (first-party or vendored) is a
     relative path to a file that exists or a bare name the page's import map sends to a vendored file."""
     mapped = import_map()
+    assert set(mapped) >= {"fflate", "fast-png", "iobuffer"}
     for name, target in mapped.items():
         assert target.startswith("./web/vendor/"), (name, target)
         assert (STATIC_DIR / target.removeprefix("./web/")).is_file(), (name, target)
@@ -95,3 +96,11 @@ def test_nothing_the_page_loads_comes_from_the_network():
                 assert (path.parent / spec).resolve().is_file(), f"{rel} imports {spec}, which is not there"
             else:
                 assert spec in mapped, f"{rel} imports {spec!r}, which the import map does not send to a vendored file"
+
+
+def test_every_vendored_library_ships_its_license():
+    vendor = STATIC_DIR / "vendor"
+    libraries = [d for d in vendor.iterdir() if d.is_dir()]
+    assert {d.name for d in libraries} >= {"fflate", "fast-png", "iobuffer"}
+    for lib in libraries:
+        assert "Permission is hereby granted" in (lib / "LICENSE").read_text(), lib.name

@@ -2,7 +2,8 @@
 import * as api from "./api.js";
 import { decodeRle, maskStats } from "./rle.js";
 import { attachPromptInput, colorOf, drawMasks, drawPrompts, setImageSize } from "./overlay.js";
-import { download, jsonBlob, maskPng } from "./files.js";
+import { download } from "./download.js";
+import { jsonBytes, maskPng } from "./files.js";
 import { renderObjectList } from "./objects.js";
 
 const UPLOADABLE = ["image/png", "image/jpeg", "image/webp"];  // what the service decodes as is
@@ -362,11 +363,11 @@ export class ImageMode {
     return (this.image?.name || "image").replace(/\.[^.]+$/, "");
   }
 
-  async exportPng() {
+  exportPng() {
     const obj = this.selected;
     const state = obj?.history[obj.at];
     if (!state?.mask) return;
-    download(await maskPng(state.mask, this.image.width, this.image.height), `${this.baseName()}_${obj.id}_mask.png`);
+    download(maskPng(state.mask, this.image.width, this.image.height), `${this.baseName()}_${obj.id}_mask.png`, "image/png");
   }
 
   async exportCutout() {
@@ -396,11 +397,11 @@ export class ImageMode {
         score: state.score, name: o.name, refined: state.refined,
       };
     });
-    download(jsonBlob({
+    download(jsonBytes({
       info: { description: "SAM2Refiner web app export", date_created: new Date().toISOString() },
       images: [{ id: 1, file_name: name, width, height }],
       categories: [{ id: 1, name: "object" }],
       annotations,
-    }), `${this.baseName()}_coco.json`);
+    }), `${this.baseName()}_coco.json`, "application/json");
   }
 }

@@ -2,7 +2,8 @@
 // flight), clicks to add or correct objects, backward tracking for files, exports.
 import { decodeRle } from "./rle.js";
 import { attachPromptInput, centroid, colorOf, drawMasks, drawPrompts, setImageSize } from "./overlay.js";
-import { download, jsonBlob, maskPng, zipStore } from "./files.js";
+import { download } from "./download.js";
+import { jsonBytes, maskPng, zipArchive } from "./files.js";
 import { renderObjectList } from "./objects.js";
 import { VideoSocket } from "./socket.js";
 
@@ -557,20 +558,19 @@ export class VideoMode {
   }
 
   exportJson() {
-    download(jsonBlob(this.exportData()), `${this.baseName()}_masks.json`);
+    download(jsonBytes(this.exportData()), `${this.baseName()}_masks.json`, "application/json");
   }
 
-  async exportZip() {
+  exportZip() {
     const data = this.exportData();
-    const entries = [{ name: "masks.json", data: new TextEncoder().encode(JSON.stringify(data)) }];
+    const entries = [{ name: "masks.json", data: jsonBytes(data) }];
     for (const { frame_idx: frame, objects } of data.frames) {
       for (const o of objects) {
-        const png = await maskPng(decodeRle(o.mask), data.video.width, data.video.height);
         const name = `frame_${String(frame).padStart(6, "0")}_obj_${o.obj_id}.png`;
-        entries.push({ name, data: new Uint8Array(await png.arrayBuffer()) });
+        entries.push({ name, data: maskPng(decodeRle(o.mask), data.video.width, data.video.height) });
       }
     }
-    download(zipStore(entries), `${this.baseName()}_masks.zip`);
+    download(zipArchive(entries), `${this.baseName()}_masks.zip`, "application/zip");
   }
 }
 
