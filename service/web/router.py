@@ -1,8 +1,9 @@
-"""GET / : the single-page web app (image clicks and video tracking); ``/web/...`` its modules and styles, all from
-``static/`` beside this file (package data: the wheel and the Docker image ship it).
+"""GET / : the single-page web app (image clicks and video tracking); ``/web/...`` its modules, styles and vendored
+libraries, all from ``static/`` beside this file (package data: the wheel and the Docker image ship it).
 
 Same origin as the API, so the API key (if set) and the WebSocket need no CORS. The page and its modules are
-public (no API key): they hold no data, and the page asks for the key before it calls the API.
+public (no API key): they hold no data, and the page asks for the key before it calls the API. The page's
+tooling (README.md, scripts/) is not shipped.
 """
 
 from __future__ import annotations

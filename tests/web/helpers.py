@@ -33,7 +33,7 @@ def page_xy(page, selector: str, x: float, y: float) -> tuple[float, float]:
     """Page coordinates of the centre of image pixel (x, y) on a CSS-scaled canvas."""
     box = page.locator(selector).bounding_box()
     w, h = page.evaluate(
-        "(s) => { const c = document.querySelector(s); return [c.imageWidth, c.imageHeight]; }", selector
+        "(s) => { const d = document.querySelector(s).dataset; return [+d.imageWidth, +d.imageHeight]; }", selector
     )
     return box["x"] + (x + 0.5) * box["width"] / w, box["y"] + (y + 0.5) * box["height"] / h
 

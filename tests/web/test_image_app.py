@@ -37,7 +37,7 @@ def overlay_colors(page) -> np.ndarray:
 
 
 def color_of(page, index: int) -> np.ndarray:
-    return np.array(page.evaluate(f"window.sam2refiner.image.objects[{index}].color"))
+    return np.array(page.evaluate(f"window.sam2refiner.image.state.objects[{index}].color"))
 
 
 def owned_by(rgba: np.ndarray, color: np.ndarray) -> np.ndarray:
@@ -49,7 +49,9 @@ def open_image(page, tmp_path, pixels: np.ndarray, name: str = "photo.png"):
     path = tmp_path / name
     Image.fromarray(pixels).save(path)
     page.set_input_files("#image-file", str(path))
-    page.wait_for_function(f"window.sam2refiner.image.image && window.sam2refiner.image.image.name === '{name}'")
+    page.wait_for_function(
+        f"window.sam2refiner.image.state.image && window.sam2refiner.image.state.image.name === '{name}'"
+    )
     return path
 
 
@@ -82,7 +84,7 @@ def test_clicks_boxes_objects_refine_and_exports_match_the_api(page, web_server,
     obj = body["objects"][0]
     assert "image_id" in body and "image" not in body
     assert obj["labels"] == [1, 0]
-    assert obj["mask_logits_id"] == page.evaluate("window.sam2refiner.image.objects[0].history[1].logitsId")
+    assert obj["mask_logits_id"] == page.evaluate("window.sam2refiner.image.state.objects[0].history[1].logitsId")
     corrected = best_mask(replay_segment(api, body))
     assert np.array_equal(overlay_colors(page)[..., 3] > 0, corrected)
 
@@ -130,10 +132,10 @@ def test_clicks_boxes_objects_refine_and_exports_match_the_api(page, web_server,
     asked = []
     page.on("request", lambda r: r.url.endswith("/segment") and asked.append(r.post_data_json))
     page.keyboard.press("c")
-    page.wait_for_function("window.sam2refiner.image.selected.history.at(-1).sam2 !== null")
+    page.wait_for_function("window.sam2refiner.image.state.selected.history.at(-1).sam2 !== null")
     wait_idle(page)
     if streamed:
-        assert asked == [] and page.evaluate("window.sam2refiner.image.selected.history.at(-1).stream")
+        assert asked == [] and page.evaluate("window.sam2refiner.image.state.selected.history.at(-1).stream")
     else:
         assert len(asked) == 1 and asked[0]["refine"] is False and asked[0]["objects"] == body["objects"]
     sam2 = best_mask(replay_segment(api, {**body, "refine": False}))
@@ -167,7 +169,7 @@ def test_clicks_boxes_objects_refine_and_exports_match_the_api(page, web_server,
 def test_unknown_image_id_makes_the_page_resend_the_image(page, test_image, tmp_path):
     open_image(page, tmp_path, test_image)
     prompt_and_capture(page, lambda: click(page, STAGE, 130, 150))
-    page.evaluate("window.sam2refiner.image.image.imageId = 'img_' + '0'.repeat(32)")  # as if evicted
+    page.evaluate("window.sam2refiner.image.state.image.imageId = 'img_' + '0'.repeat(32)")  # as if evicted
     statuses = []
     page.on("response", lambda r: r.url.endswith("/segment") and statuses.append(r.status))
     body, answer = prompt_and_capture(page, lambda: click(page, STAGE, 140, 150))
@@ -199,12 +201,14 @@ def test_paste_and_drop_open_an_image(page, test_image):
     Image.fromarray(test_image[:100, :120]).save(buf, format="PNG")
     b64 = base64.b64encode(buf.getvalue()).decode()
     page.evaluate(DATA_TRANSFER, [b64, "pasted", "body"])
-    page.wait_for_function("window.sam2refiner.image.image?.name === 'pasted.png'")
+    page.wait_for_function("window.sam2refiner.image.state.image?.name === 'pasted.png'")
     page.evaluate(DATA_TRANSFER, [b64, "dropped", "#image-stage"])
-    page.wait_for_function("window.sam2refiner.image.image?.name === 'dropped.png'")
-    assert page.evaluate("[window.sam2refiner.image.image.width, window.sam2refiner.image.image.height]") == [120, 100]
+    page.wait_for_function("window.sam2refiner.image.state.image?.name === 'dropped.png'")
+    assert page.evaluate(
+        "[window.sam2refiner.image.state.image.width, window.sam2refiner.image.state.image.height]"
+    ) == [120, 100]
     page.keyboard.press("n")  # an object, renamed in the list
     name = page.locator("#image-objects input[aria-label='name of object 1']")
     name.fill("cat")
     name.press("Enter")
-    assert page.evaluate("window.sam2refiner.image.objects[0].name") == "cat"
+    assert page.evaluate("window.sam2refiner.image.state.objects[0].name") == "cat"

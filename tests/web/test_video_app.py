@@ -59,19 +59,19 @@ def open_video(page, webm) -> None:
 
 
 def live(page) -> int:
-    return page.evaluate("window.sam2refiner.video.live")
+    return page.evaluate("window.sam2refiner.video.state.live")
 
 
 def wait_live(page, frame: int, timeout_ms: int = 60_000) -> None:
     try:
         page.wait_for_function(
-            f"window.sam2refiner.video.live === {frame} && !window.sam2refiner.video.playing"
+            f"window.sam2refiner.video.state.live === {frame} && !window.sam2refiner.video.playing"
             " && !window.sam2refiner.video.busy",
             timeout=timeout_ms,
         )
     except Exception as e:
         state = page.evaluate(
-            "[window.sam2refiner.video.live, document.getElementById('video-status').textContent,"
+            "[window.sam2refiner.video.state.live, document.getElementById('video-status').textContent,"
             " document.getElementById('message-text').textContent]"
         )
         raise AssertionError(f"live frame {frame} not reached: (live, status, message) = {state}") from e
@@ -173,7 +173,7 @@ def test_a_cut_socket_reconnects_and_resumes_the_session(page, webm, web_server)
     click(page, STAGE, 40, 60)
     wait_live(page, 0)
     page.keyboard.press(" ")
-    page.wait_for_function("window.sam2refiner.video.live >= 3")
+    page.wait_for_function("window.sam2refiner.video.state.live >= 3")
     web_server["proxy"].cut()  # the TCP connection dies under the page mid-stream
     wait_live(page, FRAMES - 1)
 
@@ -188,7 +188,7 @@ def test_a_cut_socket_reconnects_and_resumes_the_session(page, webm, web_server)
     assert sorted(f["frame_idx"] for f in replies) == list(range(FRAMES))
     assert sum(bool(f.get("duplicate")) for f in replies) <= 1
     assert all(1 in {o["obj_id"] for o in f["objects"]} for f in replies if f["frame_idx"] > 0)
-    assert page.evaluate("window.sam2refiner.video.frames.size") == FRAMES
+    assert page.evaluate("window.sam2refiner.video.state.frames.size") == FRAMES
 
 
 def test_backward_tracking_fills_the_frames_before_the_prompt(page, webm):
@@ -225,12 +225,12 @@ def test_camera_frames_go_at_the_servers_pace_and_take_prompts(page):
     log = SocketLog(page)
     page.click("#tab-video")
     page.click("#video-camera")
-    page.wait_for_function("window.sam2refiner.video.live >= 2")
+    page.wait_for_function("window.sam2refiner.video.state.live >= 2")
     click(page, STAGE, 60, 60)  # a click pauses the stream and prompts on the last frame sent
-    page.wait_for_function("window.sam2refiner.video.objects.size === 1 && !window.sam2refiner.video.busy")
+    page.wait_for_function("window.sam2refiner.video.state.objects.size === 1 && !window.sam2refiner.video.busy")
     prompted_at = live(page)
     page.keyboard.press(" ")
-    page.wait_for_function(f"window.sam2refiner.video.live >= {prompted_at + 3}")
+    page.wait_for_function(f"window.sam2refiner.video.state.live >= {prompted_at + 3}")
     page.keyboard.press(" ")
     page.wait_for_function("!window.sam2refiner.video.playing")
 

@@ -1,48 +1,58 @@
-// Entry point: the two modes, the model banner, messages, the API key and keyboard shortcuts.
+// Entry point: the two modes, the tabs, the model banner, messages, the API key and keyboard shortcuts.
 import * as api from "./api.js";
-import { ImageMode } from "./image.js";
-import { VideoMode } from "./video.js";
+import { ImageMode } from "./image/mode.js";
+import { MessageBar } from "./messages.js";
+import { shortcutFor } from "./shortcuts.js";
+import { VideoMode } from "./video/mode.js";
+/** @import { Action, Mode } from "./shortcuts.js" */
 
-const $ = (id) => document.getElementById(id);
-
-const messageBox = $("message");
-function notify(error, retry = null) {
-  console.error(error);
-  $("message-text").textContent = error.message || String(error);
-  $("message-retry").hidden = !retry;
-  $("message-retry").onclick = () => { clearMessage(); retry(); };
-  messageBox.hidden = false;
+/**
+ * The element with this id, of this type (the page has them all: a missing one is a bug, found at load).
+ * @template {HTMLElement} T @param {string} id @param {{ new (): T, prototype: T }} type @returns {T}
+ */
+function byId(id, type) {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`the page has no ${type.name} #${id}`);
+  return el;
 }
-function clearMessage() {
-  messageBox.hidden = true;
-}
-$("message-dismiss").addEventListener("click", clearMessage);
+const $ = (/** @type {string} */ id) => byId(id, HTMLElement);
+const input = (/** @type {string} */ id) => byId(id, HTMLInputElement);
+const button = (/** @type {string} */ id) => byId(id, HTMLButtonElement);
+const canvas = (/** @type {string} */ id) => byId(id, HTMLCanvasElement);
 
+const messages = new MessageBar({
+  box: $("message"), text: $("message-text"), retry: button("message-retry"), dismiss: button("message-dismiss"),
+});
+
+// ------------------------------------------------------------------ modes
 const image = new ImageMode({
-  stage: $("image-stage"), canvas: $("image-canvas"), overlay: $("image-overlay"), prompts: $("image-prompts"),
-  file: $("image-file"), newObject: $("image-new-object"), undo: $("image-undo"), redo: $("image-redo"),
-  clearAll: $("image-clear"), refine: $("image-refine"), refineNote: $("image-refine-note"),
-  compare: $("image-compare"), split: $("image-split"), splitLine: $("image-split-line"),
-  exportPng: $("image-export-png"), exportCutout: $("image-export-cutout"), exportCoco: $("image-export-coco"),
-  list: $("image-objects"), scores: $("image-scores"), timings: $("image-timings"), status: $("image-status"),
-  busy: $("image-busy"),
-}, { notify, clearMessage });
+  stage: $("image-stage"), canvas: canvas("image-canvas"), overlay: canvas("image-overlay"),
+  prompts: canvas("image-prompts"), file: input("image-file"), newObject: button("image-new-object"),
+  undo: button("image-undo"), redo: button("image-redo"), clearAll: button("image-clear"),
+  refine: input("image-refine"), refineNote: $("image-refine-note"), compare: input("image-compare"),
+  split: input("image-split"), splitLine: $("image-split-line"), exportPng: button("image-export-png"),
+  exportCutout: button("image-export-cutout"), exportCoco: button("image-export-coco"), list: $("image-objects"),
+  scores: $("image-scores"), timings: $("image-timings"), status: $("image-status"), busy: $("image-busy"),
+}, messages.forModes);
 
 const video = new VideoMode({
-  stage: $("video-stage"), canvas: $("video-canvas"), overlay: $("video-overlay"), prompts: $("video-prompts"),
-  video: $("video-element"), file: $("video-file"), camera: $("video-camera"), fps: $("video-fps"),
-  refine: $("video-refine"), play: $("video-play"), step: $("video-step"), backward: $("video-backward"),
-  newObject: $("video-new-object"), exportJson: $("video-export-json"), exportZip: $("video-export-zip"),
-  timeline: $("video-timeline"), list: $("video-objects"), frameInfo: $("video-frame-info"),
-  fpsInfo: $("video-fps-info"), stageTimings: $("video-timings"), status: $("video-status"),
-  session: $("video-session"),
-}, { notify, clearMessage });
+  stage: $("video-stage"), canvas: canvas("video-canvas"), overlay: canvas("video-overlay"),
+  prompts: canvas("video-prompts"), video: byId("video-element", HTMLVideoElement),
+  file: input("video-file"), camera: button("video-camera"), fps: input("video-fps"), refine: input("video-refine"),
+  play: button("video-play"), step: button("video-step"), backward: button("video-backward"),
+  newObject: button("video-new-object"), exportJson: button("video-export-json"),
+  exportZip: button("video-export-zip"), timeline: canvas("video-timeline"), list: $("video-objects"),
+  frameInfo: $("video-frame-info"), fpsInfo: $("video-fps-info"), stageTimings: $("video-timings"),
+  status: $("video-status"), session: $("video-session"),
+}, messages.forModes);
 
-// For the browser tests and the console: the two modes' state.
-window.sam2refiner = { image, video };
+// For the browser tests and the console: the two modes (their state, sessions and views).
+Object.assign(window, { sam2refiner: { image, video } });
 
 // ------------------------------------------------------------------ tabs
+/** @type {Mode} */
 let mode = "image";
+/** @param {Mode} next */
 function setMode(next) {
   mode = next;
   for (const m of ["image", "video"]) {
@@ -61,7 +71,7 @@ async function loadModel() {
     model = await api.getModel();
   } catch (e) {
     $("model-banner").textContent = "model: unknown";
-    notify(e, loadModel);
+    messages.notify(e, loadModel);
     return;
   }
   const w = model.weights || {};
@@ -82,9 +92,9 @@ async function loadModel() {
 }
 
 // ------------------------------------------------------------------ API key
-const keyInput = $("api-key");
+const keyInput = input("api-key");
 keyInput.value = api.apiKey();
-keyInput.addEventListener("change", () => { api.setApiKey(keyInput.value.trim()); clearMessage(); loadModel(); });
+keyInput.addEventListener("change", () => { api.setApiKey(keyInput.value.trim()); messages.clear(); loadModel(); });
 
 // ------------------------------------------------------------------ paste and keyboard
 document.addEventListener("paste", (e) => {
@@ -96,36 +106,25 @@ document.addEventListener("paste", (e) => {
   }
 });
 
+/** @type {Record<Action, (index: number) => unknown>} */
+const ACTIONS = {
+  undo: () => image.undo(), redo: () => image.redo(), toggleHidden: () => image.toggleHidden(),
+  toggleRefine: () => image.toggleRefine(), toggleCompare: () => image.toggleCompare(),
+  select: (index) => image.selectByIndex(index), selectNone: () => image.selectNone(),
+  videoMode: () => setMode("video"),
+  newObject: () => (mode === "image" ? image : video).newObject(),
+  removeSelected: () => (mode === "image" ? image : video).removeSelected(),
+  togglePlay: () => video.togglePlay(), stepForward: () => video.step(1), stepBack: () => video.step(-1),
+  trackBackward: () => video.trackBackward(), imageMode: () => setMode("image"),
+};
+
 document.addEventListener("keydown", (e) => {
-  if (e.target.closest("input, textarea, select") || e.altKey) return;
-  if (e.target.closest("button") && (e.key === " " || e.key === "Enter")) return;  // the button's own action
-  const key = e.key.toLowerCase(), ctrl = e.ctrlKey || e.metaKey;
-  if (mode === "image") {
-    if (ctrl && key === "z") e.shiftKey ? image.redo() : image.undo();
-    else if (ctrl && key === "y") image.redo();
-    else if (ctrl) return;
-    else if (key === "n") image.newObject();
-    else if (key === "z") image.undo();
-    else if (key === "y") image.redo();
-    else if (key === "h") image.toggleHidden();
-    else if (key === "delete" || key === "backspace") image.selected && image.remove(image.selectedId);
-    else if (key === "r" && !image.el.refine.disabled) { image.el.refine.checked = !image.el.refine.checked; image.showState(); }
-    else if (key === "c") { image.el.compare.checked = !image.el.compare.checked; image.compareChanged(); }
-    else if (key === "escape") { image.selectedId = null; image.showState(); }
-    else if (/^[1-9]$/.test(key)) image.selectByIndex(Number(key) - 1);
-    else if (key === "v") setMode("video");
-    else return;
-  } else {
-    if (ctrl) return;
-    if (key === " ") video.togglePlay();
-    else if (key === "arrowright") video.step(1);
-    else if (key === "arrowleft") video.step(-1);
-    else if (key === "b") video.trackBackward();
-    else if (key === "n") video.newObject();
-    else if (key === "delete" || key === "backspace") video.selectedId && video.removeObject(video.selectedId);
-    else if (key === "i") setMode("image");
-    else return;
-  }
+  const target = e.target instanceof Element ? e.target : null;
+  if (target?.closest("input, textarea, select")) return;
+  if (target?.closest("button") && (e.key === " " || e.key === "Enter")) return;  // the button's own action
+  const shortcut = shortcutFor(mode, e);
+  if (!shortcut) return;
+  ACTIONS[shortcut.action](shortcut.index ?? 0);
   e.preventDefault();
 });
 

@@ -1,11 +1,27 @@
 // The object list shared by both modes: select, rename, hide, delete.
-import { cssColor } from "./overlay.js";
+import { cssColor } from "./colors.js";
+/** @import { Color } from "./colors.js" */
 
+/**
+ * One row of the list.
+ * @typedef {{ id: number, name: string, color: Color, hidden: boolean, selected: boolean, detail?: string }} ObjectItem
+ */
+
+/**
+ * What the list's controls do.
+ * @typedef {object} ObjectListActions
+ * @property {(id: number) => void} onSelect
+ * @property {(id: number, name: string) => void} onRename
+ * @property {(id: number) => void} onHide
+ * @property {(id: number) => void} onDelete
+ */
+
+/** @param {HTMLElement} ul @param {ObjectItem[]} items @param {ObjectListActions} actions */
 export function renderObjectList(ul, items, { onSelect, onRename, onHide, onDelete }) {
   ul.replaceChildren(...items.map((item) => {
     const li = document.createElement("li");
     li.className = item.selected ? "selected" : "";
-    li.dataset.objId = item.id;
+    li.dataset.objId = String(item.id);
     li.setAttribute("aria-selected", item.selected ? "true" : "false");
     const swatch = document.createElement("span");
     swatch.className = "swatch";
@@ -31,7 +47,20 @@ export function renderObjectList(ul, items, { onSelect, onRename, onHide, onDele
     del.textContent = "delete";
     del.setAttribute("aria-label", `delete ${item.name}`);
     del.addEventListener("click", () => onDelete(item.id));
-    li.append(swatch, select, name, ...(onHide ? [hide] : []), del, detail);
+    li.append(swatch, select, name, hide, del, detail);
     return li;
+  }));
+}
+
+/**
+ * A definition list of name / value rows (timings).
+ * @param {HTMLElement} dl @param {[string, string][]} rows
+ */
+export function renderRows(dl, rows) {
+  dl.replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement("dt"), dd = document.createElement("dd");
+    dt.textContent = k;
+    dd.textContent = v;
+    return [dt, dd];
   }));
 }

@@ -1,6 +1,13 @@
-// COCO run-length encoding, as pycocotools writes it (column-major runs, LEB128-like compressed string).
+// COCO run-length encoding as pycocotools writes it (column-major runs; counts as a list or as pycocotools'
+// compressed string), and the mask statistics COCO annotations carry. Pure functions.
 
-// Decodes {size: [h, w], counts} (string or list) into a row-major Uint8Array of 0/1.
+/** @typedef {{ size: [number, number], counts: string | number[] }} Rle  size is [height, width] */
+/** @typedef {Uint8Array} Mask  row-major, one byte per pixel, 0 or 1 */
+
+/**
+ * Decodes an RLE into a row-major 0/1 mask.
+ * @param {Rle} rle @returns {Mask}
+ */
 export function decodeRle(rle) {
   const [h, w] = rle.size;
   const counts = typeof rle.counts === "string" ? countsFromString(rle.counts) : rle.counts;
@@ -16,8 +23,13 @@ export function decodeRle(rle) {
   return mask;
 }
 
-// pycocotools' rleFrString.
-function countsFromString(s) {
+/**
+ * pycocotools' compressed counts: 5 bits a character (offset 48), 0x20 = more characters follow, 0x10 on the
+ * last character = negative; from the third count on, each is stored as the difference to the one two before.
+ * @param {string} s @returns {number[]}
+ */
+export function countsFromString(s) {
+  /** @type {number[]} */
   const counts = [];
   let p = 0;
   while (p < s.length) {
@@ -36,7 +48,11 @@ function countsFromString(s) {
   return counts;
 }
 
-// Area and [x, y, width, height] bounding box of a row-major 0/1 mask, as COCO annotations carry them.
+/**
+ * Area and [x, y, width, height] bounding box of a row-major 0/1 mask, as COCO annotations carry them.
+ * @param {ArrayLike<number>} mask @param {number} w @param {number} h
+ * @returns {{ area: number, bbox: [number, number, number, number] }}
+ */
 export function maskStats(mask, w, h) {
   let area = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
   for (let y = 0, i = 0; y < h; y++) {

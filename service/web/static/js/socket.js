@@ -5,22 +5,50 @@ import { ApiError, errorFromBody, videoSocketUrl } from "./api.js";
 const RETRY_SAME = new Set(["session_busy", "stale_state", "state_store_unavailable"]);
 const RECONNECT = new Set(["draining"]);
 const CHANGES = new Set(["frame", "prompt", "remove", "reset"]);  // messages that carry a seq
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One object in a reply: its mask on that frame (RLE) and what the server says of it.
+ * @typedef {{ obj_id: number, mask: import("./rle.js").Rle, visible: boolean, area: number, [key: string]: unknown }} TrackedObject
+ */
+
+/**
+ * A server message (the fields the page reads; the protocol document has them all).
+ * @typedef {object} VideoReply
+ * @property {string} type  "started", "frame", "masks", "removed", "closed", "error", ...
+ * @property {number} [frame_idx] @property {number | null} [last_seq]
+ * @property {TrackedObject[]} [objects]  ("started" lists the session's object ids here instead)
+ * @property {Record<string, number>} [timings]
+ * @property {boolean} [duplicate] @property {boolean} [lost]  set by the page: the reply was lost with the socket
+ * @property {number} [obj_id]
+ */
+
+/**
+ * A client message that is not a frame.
+ * @typedef {{ type: string, [key: string]: unknown }} ControlMessage
+ */
+
+/** @typedef {"reconnecting" | "resumed" | "retrying"} SocketEventKind */
+/** @typedef {(kind: SocketEventKind, detail: any) => void} SocketEvents  attempt, the "started" reply, the error */
 
 class Dropped extends Error {}
 
 export class VideoSocket {
-  // onEvent(kind, detail): "reconnecting" (attempt), "resumed" (started reply), "retrying" (error)
+  /** @param {string} session @param {{ refine: boolean, onEvent?: SocketEvents }} options */
   constructor(session, { refine, onEvent = () => {} }) {
     this.session = session;
     this.refine = refine;
     this.onEvent = onEvent;
+    /** @type {WebSocket | null} */
     this.ws = null;
-    this.waiting = null;     // {resolve, reject} of the message in flight
+    /** @type {{ resolve: (reply: VideoReply) => void, reject: (error: Error) => void } | null} the message in flight */
+    this.waiting = null;
+    /** @type {Promise<unknown>} */
     this.chain = Promise.resolve();
     this.frameIdx = -1;      // the server's index of the last frame it processed
     this.seq = -1;           // the last sequence number used
     this.closed = false;
+    /** @type {VideoReply | null} the last "started" reply */
     this.started = null;
   }
 
@@ -54,14 +82,17 @@ export class VideoSocket {
     const started = await this.exchange([{ type: "start", refine: this.refine, format: "rle" }]);
     if (started.type === "error") throw errorFromBody(0, started);
     if (started.last_seq != null) this.seq = Math.max(this.seq, started.last_seq);
-    if (this.frameIdx >= 0 && started.frame_idx < 0) {
+    if (this.frameIdx >= 0 && (started.frame_idx ?? -1) < 0) {
       throw new ApiError(0, "unknown_id", "session",
         "the server no longer has this video session (it expired or its store was lost): prompt the objects again");
     }
     this.started = started;
   }
 
-  // Sends the parts of one message (a frame's header and its bytes, or one control message): one reply.
+  /**
+   * Sends the parts of one message (a frame's header and its bytes, or one control message): one reply.
+   * @param {(ArrayBuffer | ControlMessage)[]} parts @returns {Promise<VideoReply>}
+   */
   exchange(parts) {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Dropped("not connected"));
@@ -79,21 +110,26 @@ export class VideoSocket {
         this.onEvent("resumed", this.started);
         return;
       } catch (e) {
-        if (e.code === "unknown_id" || e.code === "unauthorized" || attempt >= 12) throw e;
+        const code = e instanceof ApiError ? e.code : null;
+        if (code === "unknown_id" || code === "unauthorized" || attempt >= 12) throw e;
         await sleep(Math.min(250 * 2 ** attempt, 5000));
       }
     }
     throw new ApiError(0, "closed", null, "the video session was closed");
   }
 
-  // Sends a frame (ArrayBuffer) or a control message and returns its reply; errors the server asks to retry
-  // are retried, a dropped socket is reconnected and the message resent. Messages that change the session carry
-  // a sequence number (a frame: in a {"type": "frame", seq} header just before it), so a resend after a lost
-  // reply is answered from the server's store ("duplicate": true), never applied twice.
+  /**
+   * Sends a frame (JPEG bytes) or a control message and returns its reply; errors the server asks to retry are
+   * retried, a dropped socket is reconnected and the message resent. Messages that change the session carry a
+   * sequence number (a frame: in a {"type": "frame", seq} header just before it), so a resend after a lost reply
+   * is answered from the server's store ("duplicate": true), never applied twice.
+   * @param {ArrayBuffer | ControlMessage} message @returns {Promise<VideoReply>}
+   */
   send(message) {
     const run = async () => {
       const isFrame = message instanceof ArrayBuffer;
       const seq = CHANGES.has(isFrame ? "frame" : message.type) ? ++this.seq : null;
+      /** @type {(ArrayBuffer | ControlMessage)[]} */
       const parts = isFrame ? [{ type: "frame", seq }, message] : [seq === null ? message : { ...message, seq }];
       for (let attempt = 0; ; attempt++) {
         let reply;
@@ -123,7 +159,7 @@ export class VideoSocket {
           }
           throw err;
         }
-        if (reply.type === "frame") this.frameIdx = reply.frame_idx;
+        if (reply.type === "frame" && reply.frame_idx !== undefined) this.frameIdx = reply.frame_idx;
         return reply;
       }
     };
@@ -132,11 +168,12 @@ export class VideoSocket {
     return result;
   }
 
-  // Closes the socket without deleting the session (tests use it to drop a live socket).
+  /** Closes the socket without deleting the session (tests use it to drop a live socket). */
   drop() {
     this.ws?.close();
   }
 
+  /** @param {{ deleteSession?: boolean }} [options] */
   async close({ deleteSession = false } = {}) {
     if (deleteSession && this.ws) {
       try { await this.send({ type: "close" }); } catch { /* gone already */ }

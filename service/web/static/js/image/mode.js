@@ -1,0 +1,258 @@
+// Image mode: open an image, click / box to segment objects, correct them, compare SAM 2 with the refiner,
+// export. The controller: turns the page's events into state changes and requests, in order, and redraws.
+import { ApiError } from "../api.js";
+import { download } from "../download.js";
+import { Stage } from "../stage.js";
+import { cocoFile, cutoutFile, maskFile } from "./export.js";
+import { ServerSegmenter } from "./network.js";
+import { ImageView } from "./render.js";
+import { ImageState, nextPrompts } from "./state.js";
+/** @import { Box } from "../geometry.js" */
+/** @import { ModelInfo } from "../api.js" */
+/** @import { ImageElements } from "./render.js" */
+/** @import { PromptChange } from "../stage.js" */
+/** @import { Messages } from "../messages.js" */
+
+const UPLOADABLE = ["image/png", "image/jpeg", "image/webp"];  // what the service decodes as is
+
+/** @param {Blob} blob @returns {Promise<string>} */
+function readAsDataUrl(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+export class ImageMode {
+  /** @param {ImageElements} el @param {Messages} messages */
+  constructor(el, { notify, clearMessage }) {
+    this.el = el;
+    this.notify = notify;
+    this.clearMessage = clearMessage;
+    this.state = new ImageState();
+    this.segmenter = new ServerSegmenter();
+    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts });
+    this.view = new ImageView(el, this.stage, {
+      onSelect: (id) => this.select(id),
+      onRename: (id, name) => this.state.rename(id, name),
+      onHide: (id) => this.toggleHidden(id),
+      onDelete: (id) => this.remove(id),
+    });
+    /** @type {Box | null} the box being dragged */
+    this.draft = null;
+    this.refinerLoaded = true;
+    /** @type {Promise<unknown>} requests run one after the other, in the order of the clicks */
+    this.queue = Promise.resolve();
+    this.pending = 0;
+
+    this.stage.attachInput({
+      onPrompt: (change) => this.prompt(change),
+      onDraft: (box) => { this.draft = box; this.drawPromptLayer(); },
+    });
+    el.file.addEventListener("change", () => el.file.files?.[0] && this.open(el.file.files[0]));
+    el.stage.addEventListener("dragover", (e) => { e.preventDefault(); el.stage.classList.add("dropping"); });
+    el.stage.addEventListener("dragleave", () => el.stage.classList.remove("dropping"));
+    el.stage.addEventListener("drop", (e) => {
+      e.preventDefault();
+      el.stage.classList.remove("dropping");
+      const file = [...(e.dataTransfer?.files ?? [])].find((f) => f.type.startsWith("image/"));
+      if (file) this.open(file);
+    });
+    el.newObject.addEventListener("click", () => this.newObject());
+    el.undo.addEventListener("click", () => this.undo());
+    el.redo.addEventListener("click", () => this.redo());
+    el.clearAll.addEventListener("click", () => this.clearAll());
+    el.refine.addEventListener("change", () => this.showState());
+    el.compare.addEventListener("change", () => this.compareChanged());
+    el.split.addEventListener("input", () => this.view.drawOverlay(this.state));
+    el.exportPng.addEventListener("click", () => this.exportPng());
+    el.exportCutout.addEventListener("click", () => this.exportCutout());
+    el.exportCoco.addEventListener("click", () => this.exportCoco());
+    this.showState();
+  }
+
+  /** @param {ModelInfo} model */
+  setModel(model) {
+    this.refinerLoaded = !(model.refiner === "none" || Object.values(model.modules || {}).every((on) => !on));
+    this.el.refine.disabled = !this.refinerLoaded;
+    this.el.refine.checked = this.refinerLoaded && (model.refine_default ?? true);
+    this.el.refineNote.textContent = this.refinerLoaded ? "" : "no refiner loaded";
+    this.showState();
+  }
+
+  // ------------------------------------------------------------------ image
+  /** @param {File} file */
+  async open(file) {
+    const img = new Image();
+    img.src = URL.createObjectURL(file);
+    try {
+      await img.decode();
+    } catch {
+      this.notify(new Error(`${file.name || "the pasted file"} is not an image this browser can read`));
+      return;
+    }
+    const { naturalWidth: width, naturalHeight: height } = img;
+    this.stage.setImageSize({ width, height });
+    this.stage.picture.drawImage(img, 0, 0);
+    // JPEG, PNG and WebP go up as they are (EXIF orientation is applied by both sides); anything else as PNG.
+    const dataUrl = UPLOADABLE.includes(file.type) ? await readAsDataUrl(file) : this.el.canvas.toDataURL("image/png");
+    const name = file.name || "pasted.png";
+    this.state.open({ name, dataUrl, width, height, imageId: null });
+    this.el.canvas.setAttribute("aria-label", `image ${name}, ${width} by ${height} pixels`);
+    this.clearMessage();
+    this.el.prompts.focus();
+    this.el.status.textContent = `${name}: ${width} x ${height}. Click on an object.`;
+    this.showState();
+  }
+
+  // ------------------------------------------------------------------ objects
+  newObject() {
+    const obj = this.state.newObject();
+    this.showState();
+    return obj;
+  }
+
+  /** @param {number} id */
+  select(id) {
+    this.state.select(id);
+    this.compareChanged();
+  }
+
+  /** @param {number} i */
+  selectByIndex(i) {
+    if (this.state.selectByIndex(i)) this.compareChanged();
+  }
+
+  selectNone() {
+    this.state.select(null);
+    this.showState();
+  }
+
+  /** @param {number} id */
+  remove(id) {
+    this.state.remove(id);
+    this.showState();
+  }
+
+  removeSelected() {
+    if (this.state.selectedId !== null) this.remove(this.state.selectedId);
+  }
+
+  undo() {
+    this.state.undo();
+    this.showState();
+  }
+
+  redo() {
+    this.state.redo();
+    this.showState();
+  }
+
+  clearAll() {
+    this.state.clearAll();
+    this.showState();
+  }
+
+  /** @param {number | null} [id] */
+  toggleHidden(id = this.state.selectedId) {
+    this.state.toggleHidden(id);
+    this.showState();
+  }
+
+  toggleRefine() {
+    if (this.el.refine.disabled) return;
+    this.el.refine.checked = !this.el.refine.checked;
+    this.showState();
+  }
+
+  toggleCompare() {
+    this.el.compare.checked = !this.el.compare.checked;
+    this.compareChanged();
+  }
+
+  // ------------------------------------------------------------------ prompts and requests
+  /** A click or a box on the selected object (a new one if none is selected). @param {PromptChange} change */
+  prompt(change) {
+    const image = this.state.image;
+    if (!image) {
+      this.notify(new Error("Open an image first (button, drag and drop, or paste)."));
+      return;
+    }
+    const obj = this.state.selected || this.state.newObject();
+    if (!obj) return;
+    this.pending++;
+    this.showState();
+    const run = async () => {
+      const prev = this.state.current(obj);
+      const prompts = nextPrompts(prev, change);
+      this.state.inFlight = { objId: obj.id, prompts };
+      this.drawPromptLayer();
+      const state = await this.segmenter.segment(image, prompts, prev.logitsId, {
+        refine: this.el.refine.checked,
+        onPartial: (partial) => {
+          obj.preview = partial;  // SAM 2's mask of a stream, shown until the refined one arrives
+          this.showState();
+        },
+      });
+      obj.preview = null;
+      this.state.commit(obj, state);
+      this.clearMessage();
+    };
+    this.queue = this.queue.then(run).catch((e) => {
+      if (e instanceof ApiError && e.code === "refiner_not_loaded") this.setModel({ refiner: "none" });
+      this.notify(e, e instanceof ApiError && e.retryable ? () => this.prompt(change) : null);
+    }).finally(() => {
+      this.pending--;
+      this.state.inFlight = null;
+      obj.preview = null;
+      this.showState();
+    });
+    return this.queue;
+  }
+
+  /** In the compare view, the selected object's SAM 2 mask is asked for when its answer did not bring it. */
+  async compareChanged() {
+    const obj = this.state.selected;
+    const current = obj && this.state.current(obj);
+    if (this.el.compare.checked && this.state.image && current?.mask && !current.sam2) {
+      try {  // SAM 2's own answer to the same prompts (the image's features are cached: decoder only)
+        current.sam2 = await this.segmenter.segment(this.state.image, current, current.usedLogitsId, { refine: false });
+      } catch (e) {
+        this.notify(e);
+      }
+    }
+    this.showState();
+  }
+
+  // ------------------------------------------------------------------ drawing
+  showState() {
+    this.view.render(this.state, { draft: this.draft, pending: this.pending });
+  }
+
+  drawPromptLayer() {
+    this.view.drawPromptLayer(this.state, this.draft);
+  }
+
+  // ------------------------------------------------------------------ export
+  exportPng() {
+    const obj = this.state.selected, image = this.state.image;
+    const file = obj && image && maskFile(image, obj);
+    if (file) download(file.data, file.name, "image/png");
+  }
+
+  exportCutout() {
+    const obj = this.state.selected, image = this.state.image;
+    if (!obj || !image) return;
+    const pixels = this.stage.picture.getImageData(0, 0, image.width, image.height).data;
+    const file = cutoutFile(image, obj, pixels);
+    if (file) download(file.data, file.name, "image/png");
+  }
+
+  exportCoco() {
+    if (!this.state.image) return;
+    const file = cocoFile(this.state.image, this.state.objects);
+    download(file.data, file.name, "application/json");
+  }
+}

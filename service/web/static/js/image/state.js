@@ -1,0 +1,176 @@
+// Image mode's document: the open image, its objects, each object's history of prompt states (undo / redo) and
+// the selection. Plain data and methods that only change it: no DOM, no network.
+import { colorOf } from "../colors.js";
+/** @import { Box, Point } from "../geometry.js" */
+/** @import { Color } from "../colors.js" */
+/** @import { Mask, Rle } from "../rle.js" */
+
+/** @typedef {{ points: Point[], labels: number[], box: Box | null }} Prompts  one object's click set */
+
+/** @import { PromptChange } from "../stage.js" */
+
+/**
+ * One state in an object's history: its prompts and, once the server answered them, the mask it kept.
+ * @typedef {object} MaskState
+ * @property {Point[]} points @property {number[]} labels @property {Box | null} box
+ * @property {Mask | null} mask  null until answered (the first state of every object)
+ * @property {Rle} [rle]  the mask as the server sent it (exports carry it unchanged)
+ * @property {number} [score] @property {string} [logitsId]  the server's id for this mask's logits
+ * @property {string | null} [usedLogitsId]  the previous mask's logits, sent as the corrective prompt
+ * @property {boolean} [refined]  whether the refiner made this mask
+ * @property {MaskState | null} [sam2]  SAM 2's mask for the same prompts (compare view); itself when not refined
+ * @property {boolean} [stream]  whether it came as a stream (SAM 2's part first)
+ * @property {Record<string, number | boolean>} [timings]  the server's, in ms
+ * @property {number} [roundTripMs]
+ */
+
+/**
+ * The image being segmented. imageId is the server's id for its cached features (null: send the pixels).
+ * @typedef {{ name: string, dataUrl: string, width: number, height: number, imageId: string | null }} ImageRecord
+ */
+
+/**
+ * @typedef {object} ImageObject
+ * @property {number} id @property {string} name @property {Color} color @property {boolean} hidden
+ * @property {MaskState[]} history @property {number} at  the state shown (undo moves it back)
+ * @property {MaskState | null} preview  SAM 2's streamed mask, shown until the refined one arrives
+ */
+
+/** @type {Readonly<MaskState>} */
+export const EMPTY = Object.freeze({ points: [], labels: [], box: null, mask: null });
+
+/**
+ * The click set after a gesture: a point is added, a box replaces the box.
+ * @param {Prompts} prev @param {PromptChange} change @returns {Prompts}
+ */
+export function nextPrompts(prev, change) {
+  const next = { points: [...prev.points], labels: [...prev.labels], box: prev.box };
+  if ("point" in change) {
+    next.points.push(change.point);
+    next.labels.push(change.label);
+  } else {
+    next.box = change.box;
+  }
+  return next;
+}
+
+export class ImageState {
+  constructor() {
+    /** @type {ImageRecord | null} */
+    this.image = null;
+    /** @type {ImageObject[]} */
+    this.objects = [];
+    /** @type {number | null} */
+    this.selectedId = null;
+    this.nextId = 1;
+    /** @type {{ objId: number, prompts: Prompts } | null} prompts shown while their request is in flight */
+    this.inFlight = null;
+  }
+
+  /** A new image: no objects. @param {ImageRecord} image */
+  open(image) {
+    this.image = image;
+    this.objects = [];
+    this.selectedId = null;
+    this.nextId = 1;
+    this.inFlight = null;
+  }
+
+  /** @param {number | null} id */
+  find(id) {
+    return this.objects.find((o) => o.id === id) ?? null;
+  }
+
+  get selected() {
+    return this.find(this.selectedId);
+  }
+
+  /** The state an object is at. @param {ImageObject} obj */
+  current(obj) {
+    return obj.history[obj.at];
+  }
+
+  /** What is drawn for an object: its streamed preview while one is shown. @param {ImageObject} obj */
+  shown(obj) {
+    return obj.preview ?? obj.history[obj.at];
+  }
+
+  /** A new, selected object with no prompts (null without an image). */
+  newObject() {
+    if (!this.image) return null;
+    const id = this.nextId++;
+    /** @type {ImageObject} */
+    const obj = { id, name: `object ${id}`, color: colorOf(id - 1), hidden: false, history: [EMPTY], at: 0, preview: null };
+    this.objects.push(obj);
+    this.selectedId = id;
+    return obj;
+  }
+
+  /** @param {number | null} id */
+  select(id) {
+    this.selectedId = id;
+  }
+
+  /** @param {number} i the object's position in the list */
+  selectByIndex(i) {
+    const obj = this.objects[i];
+    if (obj) this.selectedId = obj.id;
+    return Boolean(obj);
+  }
+
+  /** @param {number} id */
+  remove(id) {
+    this.objects = this.objects.filter((o) => o.id !== id);
+    if (this.selectedId === id) this.selectedId = this.objects.at(-1)?.id ?? null;
+  }
+
+  clearAll() {
+    this.objects = [];
+    this.selectedId = null;
+  }
+
+  /** @param {number | null} [id] */
+  toggleHidden(id = this.selectedId) {
+    const obj = this.find(id);
+    if (obj) obj.hidden = !obj.hidden;
+  }
+
+  /** @param {number} id @param {string} name */
+  rename(id, name) {
+    const obj = this.find(id);
+    if (obj) obj.name = name;
+  }
+
+  get canUndo() {
+    const obj = this.selected;
+    return Boolean(obj && obj.at > 0);
+  }
+
+  get canRedo() {
+    const obj = this.selected;
+    return Boolean(obj && obj.at < obj.history.length - 1);
+  }
+
+  /** Moves the selected object one state back. */
+  undo() {
+    const obj = this.selected;
+    if (obj && this.canUndo) obj.at--;
+  }
+
+  redo() {
+    const obj = this.selected;
+    if (obj && this.canRedo) obj.at++;
+  }
+
+  /** A new state for the object after the one shown (the states undone before it are dropped). @param {ImageObject} obj @param {MaskState} state */
+  commit(obj, state) {
+    obj.history = obj.history.slice(0, obj.at + 1);
+    obj.history.push(state);
+    obj.at = obj.history.length - 1;
+  }
+
+  /** Objects whose current state has a mask (what the exports hold). */
+  withMasks() {
+    return this.objects.filter((o) => o.history[o.at].mask);
+  }
+}

@@ -1,0 +1,165 @@
+// Video mode on screen: the shown frame's masks with their labels, the prompt layer, the timeline, the object
+// list, the frame / rate readouts and which controls are enabled. Reads the state, never changes it.
+import { centroid } from "../geometry.js";
+import { renderObjectList, renderRows } from "../objects.js";
+/** @import { ObjectListActions } from "../objects.js" */
+/** @import { MaskLayer } from "../paint.js" */
+/** @import { Stage, Tag } from "../stage.js" */
+/** @import { Box } from "../geometry.js" */
+/** @import { VideoState } from "./state.js" */
+/** @import { VideoSource } from "./source.js" */
+
+/**
+ * The page's video-mode elements (main.js finds them).
+ * @typedef {object} VideoElements
+ * @property {HTMLElement} stage @property {HTMLCanvasElement} canvas @property {HTMLCanvasElement} overlay
+ * @property {HTMLCanvasElement} prompts @property {HTMLVideoElement} video @property {HTMLInputElement} file
+ * @property {HTMLButtonElement} camera @property {HTMLInputElement} fps @property {HTMLInputElement} refine
+ * @property {HTMLButtonElement} play @property {HTMLButtonElement} step @property {HTMLButtonElement} backward
+ * @property {HTMLButtonElement} newObject @property {HTMLButtonElement} exportJson
+ * @property {HTMLButtonElement} exportZip @property {HTMLCanvasElement} timeline @property {HTMLElement} list
+ * @property {HTMLElement} frameInfo @property {HTMLElement} fpsInfo @property {HTMLElement} stageTimings
+ * @property {HTMLElement} status @property {HTMLElement} session
+ */
+
+/** What the controls depend on besides the state. @typedef {{ playing: boolean, busy: boolean, hasSession: boolean }} Activity */
+
+/** Camera timelines show the last this many frames. */
+export const CAMERA_TIMELINE_FRAMES = 300;
+
+/**
+ * The masks of the shown frame and a label at each one's centroid.
+ * @param {VideoState} state @param {number} width the frame's width @returns {{ layers: MaskLayer[], tags: Tag[] }}
+ */
+export function frameLayers(state, width) {
+  /** @type {MaskLayer[]} */
+  const layers = [];
+  /** @type {Tag[]} */
+  const tags = [];
+  for (const o of state.objectsAt(state.current)) {
+    const obj = state.objects.get(o.obj_id);
+    const mask = obj && !obj.hidden && o.visible ? state.maskAt(state.current, o.obj_id) : null;
+    if (!obj || !mask) continue;
+    layers.push({ mask, color: obj.color });
+    const c = centroid(mask, width);
+    if (c) tags.push({ ...c, text: `${o.obj_id}`, color: obj.color });
+  }
+  return { layers, tags };
+}
+
+/**
+ * Which frames the timeline shows: all of a file's, a camera's latest.
+ * @param {VideoState} state @param {VideoSource} source @returns {{ first: number, count: number }}
+ */
+export function timelineSpan(state, source) {
+  if (source.isFile) return { first: 0, count: source.frameCount };
+  const count = Math.min(CAMERA_TIMELINE_FRAMES, state.live + 1);
+  return { first: Math.max(0, state.live - count + 1), count };
+}
+
+/** @param {number} v */
+const ms = (v) => `${v.toFixed(1)} ms`;
+
+export class VideoView {
+  /** @param {VideoElements} el @param {Stage} stage @param {ObjectListActions} actions */
+  constructor(el, stage, actions) {
+    this.el = el;
+    this.stage = stage;
+    this.actions = actions;
+    /** @type {Tag[]} the shown frame's labels, redrawn with the prompt layer */
+    this.tags = [];
+  }
+
+  /**
+   * Everything, after a change of state.
+   * @param {VideoState} state @param {VideoSource | null} source @param {Activity} activity @param {Box | null} draft
+   */
+  render(state, source, activity, draft) {
+    if (source) {
+      const { layers, tags } = frameLayers(state, source.width);
+      this.stage.drawMasks(layers);
+      this.tags = tags;
+      this.drawPromptLayer(state, draft);
+      this.drawTimeline(state, source);
+      this.renderList(state);
+      this.renderStats(state, source);
+    }
+    this.updateControls(state, source, activity);
+  }
+
+  /** The selected object's click set on the shown frame, the labels, the box being dragged. @param {VideoState} state @param {Box | null} draft */
+  drawPromptLayer(state, draft) {
+    if (!this.stage.size) return;
+    const set = state.clickSet(state.current, state.selectedId);
+    this.stage.drawPrompts({ ...(set || {}), draft, tags: this.tags });
+  }
+
+  /** One cell per frame (lighter once tracked) with a row per object where it is visible; a line at the shown one. @param {VideoState} state @param {VideoSource} source */
+  drawTimeline(state, source) {
+    const canvas = this.el.timeline;
+    const width = canvas.clientWidth || 600;
+    canvas.width = width;
+    const ctx = canvas.getContext("2d");
+    if (!ctx) return;
+    ctx.clearRect(0, 0, width, canvas.height);
+    const { first, count } = timelineSpan(state, source);
+    if (!count) return;
+    const cell = width / count, cellWidth = Math.max(1, cell - (cell > 3 ? 1 : 0));
+    const ids = [...state.objects.keys()];
+    const rowH = Math.max(3, (canvas.height - 8) / Math.max(1, ids.length));
+    for (let i = 0; i < count; i++) {
+      const frame = first + i;
+      const tracked = state.frames.has(frame);
+      ctx.fillStyle = tracked ? "#444" : "#222";
+      ctx.fillRect(i * cell, 0, cellWidth, canvas.height);
+      if (!tracked) continue;
+      for (const o of state.objectsAt(frame)) {
+        const obj = state.objects.get(o.obj_id);
+        if (!obj || !o.visible || !o.area) continue;
+        ctx.fillStyle = `rgb(${obj.color.join(",")})`;
+        ctx.fillRect(i * cell, 4 + ids.indexOf(o.obj_id) * rowH, cellWidth, rowH - 1);
+      }
+    }
+    ctx.fillStyle = "white";
+    ctx.fillRect((state.current - first) * cell + cell / 2 - 1, 0, 2, canvas.height);
+    canvas.setAttribute("aria-label",
+      `timeline: ${state.frames.size} frames tracked, ${state.framesWithMasks()} with masks; frame ${state.current} shown`);
+  }
+
+  /** @param {VideoState} state */
+  renderList(state) {
+    renderObjectList(this.el.list, [...state.objects.values()].map((o) => ({
+      id: o.id, name: o.name, color: o.color, selected: o.id === state.selectedId, hidden: o.hidden,
+      detail: o.firstFrame === null ? "click on the frame to place it" : `from frame ${o.firstFrame}`,
+    })), this.actions);
+  }
+
+  /** @param {VideoState} state @param {VideoSource} source */
+  renderStats(state, source) {
+    const total = source.isFile ? ` of ${source.frameCount}` : "";
+    const info = this.el.frameInfo;
+    info.textContent = `frame ${state.current}${total} · live ${state.live} · tracked ${state.frames.size}`;
+    info.dataset.current = String(state.current);
+    info.dataset.live = String(state.live);
+    info.dataset.tracked = String(state.frames.size);
+    let fps = `${state.fps.toFixed(1)} frames/s`;
+    if (!source.isFile && state.presented) fps += ` · camera frames dropped ${Math.max(0, state.presented - state.sent)}`;
+    this.el.fpsInfo.textContent = fps;
+    renderRows(this.el.stageTimings, Object.entries(state.lastTimings).map(([k, v]) => [
+      k.replaceAll("_", " "), typeof v === "number" ? ms(v) : String(v),
+    ]));
+  }
+
+  /** @param {VideoState} state @param {VideoSource | null} source @param {Activity} activity */
+  updateControls(state, source, { playing, busy, hasSession }) {
+    const e = this.el, file = Boolean(source?.isFile);
+    e.play.disabled = !source || (file && hasSession && state.live >= source.frameCount - 1) || busy;
+    e.play.textContent = playing ? "Pause" : "Play";
+    e.play.setAttribute("aria-label", playing ? "pause tracking (space)" : "play and track (space)");
+    e.step.disabled = !file || playing || busy;
+    e.backward.disabled = !file || !hasSession || playing || busy;
+    e.newObject.disabled = !source;
+    e.exportJson.disabled = e.exportZip.disabled = !state.frames.size;
+    e.stage.setAttribute("aria-busy", busy || playing ? "true" : "false");
+  }
+}

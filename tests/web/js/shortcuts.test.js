@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { shortcutFor } from "../../../service/web/static/js/shortcuts.js";
+
+/** @param {string} key @param {{ ctrl?: boolean, meta?: boolean, shift?: boolean, alt?: boolean }} [mods] */
+const press = (key, { ctrl = false, meta = false, shift = false, alt = false } = {}) =>
+  ({ key, ctrlKey: ctrl, metaKey: meta, shiftKey: shift, altKey: alt });
+
+test("image mode: the keys of the page's table", () => {
+  const action = (/** @type {ReturnType<typeof press>} */ e) => shortcutFor("image", e)?.action ?? null;
+  assert.equal(action(press("z")), "undo");
+  assert.equal(action(press("z", { ctrl: true })), "undo");
+  assert.equal(action(press("Z", { ctrl: true, shift: true })), "redo");
+  assert.equal(action(press("y", { meta: true })), "redo");
+  assert.equal(action(press("N")), "newObject");
+  assert.equal(action(press("Delete")), "removeSelected");
+  assert.equal(action(press("Escape")), "selectNone");
+  assert.equal(action(press("v")), "videoMode");
+  assert.deepEqual(shortcutFor("image", press("3")), { action: "select", index: 2 });
+});
+
+test("video mode: play, step, backward, new, remove, back to images", () => {
+  const action = (/** @type {ReturnType<typeof press>} */ e) => shortcutFor("video", e)?.action ?? null;
+  assert.equal(action(press(" ")), "togglePlay");
+  assert.equal(action(press("ArrowRight")), "stepForward");
+  assert.equal(action(press("ArrowLeft")), "stepBack");
+  assert.equal(action(press("b")), "trackBackward");
+  assert.equal(action(press("i")), "imageMode");
+  assert.equal(action(press("z")), null, "undo is image mode's");
+});
+
+test("the browser keeps what the page does not use", () => {
+  assert.equal(shortcutFor("image", press("c", { ctrl: true })), null, "copy");
+  assert.equal(shortcutFor("image", press("v", { ctrl: true })), null, "paste");
+  assert.equal(shortcutFor("video", press(" ", { ctrl: true })), null);
+  assert.equal(shortcutFor("image", press("n", { alt: true })), null);
+  assert.equal(shortcutFor("image", press("0")), null);
+  assert.equal(shortcutFor("image", press("F5")), null);
+});
