@@ -24,7 +24,10 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="stable machine-readable reason, listed in the README")
     message: str = Field(description="what went wrong, for a person")
     field: str | None = Field(None, description="the request field at fault (dotted path), if any")
-    details: list[FieldIssue] | None = Field(None, description="every validation issue, when there were several")
+    # In JSON ``field`` is always there (null when none), ``details`` only when there are some.
+    details: list[FieldIssue] | None = Field(
+        None, description="every validation issue, when there were several", exclude_if=lambda v: v is None
+    )
 
 
 class ErrorBody(BaseModel):
@@ -34,18 +37,11 @@ class ErrorBody(BaseModel):
 
     @classmethod
     def of(cls, code: str, field: str | None, message: str, details=None) -> dict:
-        return cls(error=ErrorDetail(code=code, field=field, message=message, details=details)).dump()
+        return cls(error=ErrorDetail(code=code, field=field, message=message, details=details)).model_dump()
 
     @classmethod
     def from_error(cls, exc: ServiceError) -> dict:
         return cls.of(exc.code, exc.field, exc.message)
-
-    def dump(self) -> dict:
-        """As JSON: ``field`` is always there (null when none), ``details`` only when there are some."""
-        body = self.model_dump()
-        if body["error"]["details"] is None:
-            del body["error"]["details"]
-        return body
 
 
 def as_service_error(exc: Exception, internal_message: str = "internal error") -> ServiceError:

@@ -1,26 +1,27 @@
-"""Video sessions: for each message, take the session's lease, load its state, run the tracker, save the state.
+"""Video sessions: for each message, take the session's lease, load its state, run the tracker on the device
+worker, save the state. The outcome is the tracker's result; the router and ``protocol.py`` make the wire messages.
 
-    sessions = VideoSessions(runtime, settings)             # the store: Redis when settings.redis_url is set
-    await sessions.start("cam-1", refine=True)               # creates the session, or resumes a stored one
-    reply = await sessions.frame("cam-1", jpeg_bytes, "rle", seq=7)   # tracks every object into the new frame
-    reply = await sessions.prompt("cam-1", frame_idx, [{"obj_id": 1, "points": ...}], "rle")
+    sessions = VideoSessions(runtime, settings)                   # the store: Redis when settings.redis_url is set
+    status = await sessions.start("cam-1", refine=True)           # creates the session, or resumes a stored one
+    applied = await sessions.frame("cam-1", jpeg, pixels, reply, seq=7)   # every object tracked into the frame
+    applied = await sessions.prompt("cam-1", frame_idx, prompts_at, reply)
 
-Each operation returns the client's reply message. Torch runs on the runtime's device worker; Redis I/O on a
-thread of the pool. A message that fails (bad input, store down, another worker in between) saves nothing, so
-the stored session stays as it was. A message with a client sequence number ``seq`` is saved together with its
-reply, in the same transaction as the state: a resend of it (the client lost the reply) gets that reply again
-instead of being applied twice. This worker keeps the current frame's encoder features of recent sessions; a
-prompt that reaches another worker re-encodes the current frame from the bytes saved with the state.
+Redis I/O runs on a thread of the pool, torch on the runtime's device worker. A message that fails (bad input,
+store down, another worker in between) saves nothing, so the stored session stays as it was. ``reply`` is made
+while the lease is held (``Reply``): a message with a client sequence number ``seq`` is saved with its reply, in
+the transaction that saves the state, and a resend of it (the client lost the reply) is answered with that kept
+reply instead of being applied twice. This worker keeps the current frame's encoder features of recent sessions;
+a prompt that reaches another worker re-encodes the current frame from the bytes saved with the state.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import numpy as np
@@ -28,26 +29,56 @@ from starlette.concurrency import run_in_threadpool
 
 from sam2refiner.model.config import RefinerSwitches
 from sam2refiner.model.errors import InvalidInputError
-from sam2refiner.model.prompts import check_boxes, check_mask_size, check_points
-from sam2refiner.model.video import StreamingTracker, TrackPrompt
+from sam2refiner.model.video import FrameResult, StreamingTracker, TrackPrompt
 from sam2refiner.model.video.codec import StateFormatError, model_fingerprint
 
 from ..core import metrics
-from ..core.errors import DuplicateFrameError, InvalidFieldError, PayloadTooLargeError, UnknownIdError
+from ..core.errors import DuplicateFrameError, InvalidFieldError, UnknownIdError
 from ..core.images import decode_image_bytes
-from ..core.masks import decode_mask, encode_mask
 from ..core.runtime import Runtime
 from ..core.settings import Settings
 from . import pause_point
-from .store import AppliedMessage, StateStoreError, StoredSession, make_state_store
+from .store import AppliedMessage, SessionInfo, StateStoreError, StoredSession, make_state_store
 
 FEATURE_COPIES = 8  # sessions whose current-frame features this worker keeps
 
+# The prompts of a message checked against the session's frame size (height, width).
+PromptsAt = Callable[[tuple[int, int]], list[TrackPrompt]]
+
+
+class Reply(Protocol):
+    """A message's reply, made while the session's lease is held."""
+
+    def make(self, result: FrameResult | None) -> None:
+        """Builds the reply from the tracker's result (None for messages without masks)."""
+
+    def kept(self) -> bytes:
+        """The reply as kept with the message's ``seq`` (sent again to a resend)."""
+
 
 @dataclass
-class SessionOptions:
-    refine: bool | RefinerSwitches = True  # or the session's module set
-    format: str = "rle"
+class SessionStatus:
+    """Where a session stands (what ``started`` and ``GET /video/{session}`` report)."""
+
+    frame_idx: int  # -1 before the first frame
+    objects: list[int]
+    switches: RefinerSwitches  # the modules the session runs
+    last_seq: int | None  # of the last message applied with a seq
+
+    @classmethod
+    def of(cls, stored: StoredSession) -> SessionStatus:
+        state = stored.state
+        return cls(state.frame_idx, list(state.objects), state.switches, stored.applied.seq if stored.applied else None)
+
+
+@dataclass
+class Applied:
+    """What a message did: the tracker's result (None for messages without masks), or for a resend of a message
+    applied before the reply kept then (nothing ran this time)."""
+
+    result: FrameResult | None = None
+    kept: bytes | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, with state_load and state_save
 
 
 class VideoSessions:
@@ -74,7 +105,7 @@ class VideoSessions:
         self.store.close()
 
     # ------------------------------------------------------------------ operations
-    async def start(self, session: str, refine: bool | RefinerSwitches) -> dict:
+    async def start(self, session: str, refine: bool | RefinerSwitches) -> SessionStatus:
         """Creates the session, or returns where a stored one stands (its stored options win)."""
 
         def op(stored):
@@ -83,17 +114,13 @@ class VideoSessions:
                 return None, None
             return self.tracker.new_state(refine=refine), None
 
-        outcome = await self._run(session, op, create=True)
-        return self.describe(outcome.stored)
+        stored, _ = await self._run(session, op, create=True)
+        return SessionStatus.of(stored)
 
-    async def frame(self, session: str, raw: bytes, fmt: str, seq: int | None = None) -> dict:
-        if len(raw) > self.settings.video_max_frame_bytes:
-            raise PayloadTooLargeError(
-                "frame", f"{len(raw)} bytes is over the limit of {self.settings.video_max_frame_bytes}"
-            )
-        start = time.perf_counter()
-        pixels = await run_in_threadpool(decode_image_bytes, raw, self.settings.max_image_pixels, "frame")
-        decode_s = time.perf_counter() - start
+    async def frame(
+        self, session: str, raw: bytes, pixels: np.ndarray, reply: Reply, seq: int | None = None
+    ) -> Applied:
+        """Tracks every object into a new frame: ``pixels`` decoded from ``raw`` (kept as the current frame)."""
 
         def op(stored):
             state = stored.state
@@ -109,19 +136,17 @@ class VideoSessions:
             feats = self.tracker.encode_frame(pixels, state.switches)
             encode_s = time.perf_counter() - t
             new_state, result = self.tracker.step(state, feats)
-            result.timings.update(decode_frame=decode_s, encode=encode_s)
+            result.timings["encode"] = encode_s
             self._keep_features(session, new_state.frame_idx, raw, feats)
             return new_state, result
 
-        reply = (await self._run(session, op, _masks_reply("frame", fmt), seq=seq, fmt=fmt, frame=raw)).reply
-        if not reply.get("duplicate"):
-            metrics.VIDEO_FRAMES.inc()
-        return reply
+        return (await self._run(session, op, reply, seq=seq, frame=raw))[1]
 
     async def prompt(
-        self, session: str, frame_idx: int | None, objects: list[dict], fmt: str, seq: int | None = None
-    ) -> dict:
-        """``objects``: [{"obj_id", "points", "labels", "box", "mask" (in ``fmt``)}], already type-checked."""
+        self, session: str, frame_idx: int | None, prompts_at: PromptsAt, reply: Reply, seq: int | None = None
+    ) -> Applied:
+        """Applies prompts on the current frame (``frame_idx``, if given, must be it); ``prompts_at(frame_hw)`` gives
+        them checked against the session's frame size."""
 
         def op(stored):
             state = stored.state
@@ -131,53 +156,41 @@ class VideoSessions:
                 raise InvalidFieldError(
                     "frame_idx", f"prompts apply to the current frame {state.frame_idx}, not {frame_idx}"
                 )
-            added = {o["obj_id"] for o in objects} - set(state.objects)
+            prompts = prompts_at(tuple(state.orig_hw))
+            added = {p.obj_id for p in prompts} - set(state.objects)
             if len(state.objects) + len(added) > self.settings.video_max_objects:
                 raise InvalidFieldError(
                     "objects",
                     f"the session tracks {len(state.objects)} objects; {len(added)} more "
                     f"would pass the limit of {self.settings.video_max_objects} per session",
                 )
-            prompts = [self._object_prompt(i, o, fmt, state.orig_hw) for i, o in enumerate(objects)]
             feats = self._current_features(session, stored)
             try:
                 return self.tracker.prompt(state, feats, prompts)
             except InvalidInputError as e:
                 raise InvalidFieldError(f"objects.{e.argument}", e.detail) from e
 
-        return (await self._run(session, op, _masks_reply("masks", fmt), seq=seq, fmt=fmt, keep_frame=True)).reply
+        return (await self._run(session, op, reply, seq=seq, keep_frame=True))[1]
 
-    async def remove(self, session: str, obj_id: int, seq: int | None = None) -> dict:
+    async def remove(self, session: str, obj_id: int, reply: Reply, seq: int | None = None) -> Applied:
         def op(stored):
             try:
                 return self.tracker.remove_object(stored.state, obj_id), None
             except InvalidInputError as e:
                 raise InvalidFieldError("obj_id", e.detail) from e
 
-        return (
-            await self._run(session, op, lambda _: {"type": "removed", "obj_id": obj_id}, seq=seq, keep_frame=True)
-        ).reply
+        return (await self._run(session, op, reply, seq=seq, keep_frame=True))[1]
 
-    async def reset(self, session: str, seq: int | None = None) -> dict:
-        outcome = await self._run(
-            session,
-            lambda stored: (self.tracker.reset(stored.state), None),
-            lambda _: {"type": "reset"},
-            seq=seq,
-            keep_frame=True,
-        )
-        return outcome.reply
+    async def reset(self, session: str, reply: Reply, seq: int | None = None) -> Applied:
+        def op(stored):
+            return self.tracker.reset(stored.state), None
 
-    async def info(self, session: str) -> dict:
+        return (await self._run(session, op, reply, seq=seq, keep_frame=True))[1]
+
+    async def info(self, session: str) -> tuple[SessionStatus, SessionInfo]:
+        """Where the session stands and what it holds; renews its TTL."""
         stored, info = await run_in_threadpool(self._load_with_info, session)
-        return {
-            **self.describe(stored),
-            "session": session,
-            "bytes": info.bytes,
-            "frame_bytes": info.frame_bytes,
-            "ttl_s": round(info.ttl_s, 3),
-            "version": info.version,
-        }
+        return SessionStatus.of(stored), info
 
     async def delete(self, session: str) -> bool:
         self._features.pop(session, None)
@@ -186,36 +199,22 @@ class VideoSessions:
         finally:
             self.refresh_metrics()
 
-    @staticmethod
-    def describe(stored: StoredSession) -> dict:
-        """Where a session stands: what ``started`` and ``GET /video/{session}`` report."""
-        state = stored.state
-        return {
-            "frame_idx": state.frame_idx,
-            "frames_processed": state.frame_idx + 1,
-            "objects": list(state.objects),
-            "refine": state.switches.any(),
-            "modules": state.switches.as_dict(),  # what the session runs: the request, limited to the refiner's
-            "last_seq": stored.applied.seq if stored.applied else None,
-        }
-
     # ------------------------------------------------------------------ internals
     async def _run(
         self,
         session: str,
         op,
-        reply: Callable[[object], dict] | None = None,
+        reply: Reply | None = None,
         *,
         seq: int | None = None,
-        fmt: str = "rle",
         create: bool = False,
         frame: bytes | None = None,
         keep_frame: bool = False,
-    ) -> _Outcome:
-        """Lease, load, ``op(stored)`` on the device worker, the reply, save; the stored session and the reply.
+    ) -> tuple[StoredSession, Applied]:
+        """Lease, load, ``op(stored)`` on the device worker, ``reply``, save; the stored session and the outcome.
 
-        ``op`` returns (new state or None for no change, result); ``reply(result)`` makes the client's message.
-        With a ``seq`` the reply is saved with the state, and a ``seq`` already applied is answered from there.
+        ``op`` returns (new state or None for no change, the tracker's result or None). With a ``seq`` the reply is
+        saved with the state, and a ``seq`` already applied is answered with the kept reply.
         """
 
         def locked():
@@ -226,27 +225,22 @@ class VideoSessions:
                 if stored is None and not create:
                     raise UnknownIdError("session", f"session {session} does not exist (expired or closed): send start")
                 if seq is not None and stored is not None:
-                    replayed = _replay(stored, seq, fmt)
-                    if replayed is not None:
-                        return _Outcome(stored, replayed)
+                    kept = _kept_reply(stored, seq)
+                    if kept is not None:
+                        return stored, Applied(kept=kept)
                 (state, result), _ = anyio.from_thread.run(self.runtime.worker.submit, lambda: op(stored))
-                message = reply(result) if reply is not None else {}
-                if seq is not None:
-                    message["seq"] = seq
+                if reply is not None:
+                    reply.make(result)
                 if state is None:
-                    return _Outcome(stored, message)
-                applied = (
-                    None
-                    if seq is None
-                    else AppliedMessage(seq, json.dumps({"format": fmt, "message": message}).encode())
-                )
+                    return stored, Applied(result)
+                applied = None if seq is None else AppliedMessage(seq, reply.kept())
                 t = time.perf_counter()
                 saved_frame = stored.frame if keep_frame and stored else frame
                 saved = self.store.save(session, state, saved_frame, stored, applied)
+                timings = {}
                 if result is not None:
-                    result.timings.update(state_load=load_s, state_save=time.perf_counter() - t)
-                    message["timings"] = _observed_ms(result.timings)
-                return _Outcome(saved, message)
+                    timings = {**result.timings, "state_load": load_s, "state_save": time.perf_counter() - t}
+                return saved, Applied(result, timings=timings)
 
         try:
             return await run_in_threadpool(self._store_call, locked)
@@ -263,27 +257,6 @@ class VideoSessions:
         except StateFormatError as e:
             metrics.VIDEO_STORE_ERRORS.labels("format").inc()
             raise InvalidFieldError("session", str(e)) from e
-
-    @staticmethod
-    def _object_prompt(i: int, o: dict, fmt: str, orig_hw) -> TrackPrompt:
-        mask = None
-        if o.get("mask") is not None:
-            try:
-                mask = decode_mask(o["mask"], fmt, *orig_hw)
-            except (InvalidFieldError, ValueError, KeyError, TypeError) as e:
-                detail = e.message if isinstance(e, InvalidFieldError) else str(e)
-                raise InvalidFieldError(f"objects.{i}.mask", f"not a valid {fmt} mask: {detail}") from e
-        # The frame-dependent checks, with the message's field names (the tracker checks again, by its own names).
-        where = f"objects.{i}"
-        if mask is not None:
-            check_mask_size(mask.shape, orig_hw, f"{where}.mask")
-        if o.get("points") is not None:
-            check_points(
-                o["points"], o.get("labels"), orig_hw, points_arg=f"{where}.points", labels_arg=f"{where}.labels"
-            )
-        if o.get("box") is not None:
-            check_boxes(o["box"], orig_hw, f"{where}.box")
-        return TrackPrompt(o["obj_id"], o.get("points"), o.get("labels"), o.get("box"), mask)
 
     def _load_with_info(self, session):
         stored = self._store_call(self.store.load, session)
@@ -311,62 +284,18 @@ class VideoSessions:
             self._features.popitem(last=False)
 
 
-@dataclass
-class _Outcome:
-    stored: StoredSession | None  # as stored after the message
-    reply: dict  # the client's message
-
-
-def _masks_reply(kind: str, fmt: str) -> Callable[[object], dict]:
-    """The ``frame`` / ``masks`` message of a tracker result, its masks in the session's format."""
-
-    def build(result) -> dict:
-        t = time.perf_counter()
-        objects = []
-        for r in result.objects:
-            mask = (r.logits > 0).cpu().numpy()
-            objects.append(
-                {
-                    "obj_id": r.obj_id,
-                    "mask": encode_mask(mask, fmt),
-                    "score": round(r.score, 6),
-                    "object_score": round(r.object_score, 6),
-                    "visible": bool(r.visible),
-                    "area": int(np.count_nonzero(mask)),
-                }
-            )
-        result.timings["encode_output"] = time.perf_counter() - t
-        return {"type": kind, "frame_idx": result.frame_idx, "objects": objects}
-
-    return build
-
-
-def _replay(stored: StoredSession, seq: int, fmt: str) -> dict | None:
-    """The kept reply to a resent message; None for a message not applied yet."""
+def _kept_reply(stored: StoredSession, seq: int) -> bytes | None:
+    """The reply kept for a resent message; None for a message not applied yet."""
     applied = stored.applied
     if applied is None or seq > applied.seq:
         return None
     if seq == applied.seq:
-        kept = json.loads(applied.reply)
-        if kept["format"] == fmt:
-            return {**kept["message"], "duplicate": True, "timings": {}}  # nothing ran this time
-        raise DuplicateFrameError(
-            "seq",
-            f"message {seq} was applied already; its reply was in format {kept['format']}, "
-            f"not {fmt}: go on with the next message",
-        )
+        return applied.reply
     raise DuplicateFrameError(
         "seq",
         f"message {seq} was applied already (the last applied is {applied.seq}) and its "
         "reply is no longer kept: go on with the next message",
     )
-
-
-def _observed_ms(timings: dict[str, float]) -> dict[str, float]:
-    """Feeds the per-stage histogram; the reply's timings in ms."""
-    for stage, seconds in timings.items():
-        metrics.VIDEO_STAGE_SECONDS.labels(stage).observe(seconds)
-    return {k: round(v * 1000, 3) for k, v in timings.items()}
 
 
 def _digest(raw: bytes) -> bytes:

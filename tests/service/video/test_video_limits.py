@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from sam2refiner.service.app import create_app
 from sam2refiner.service.core.masks import encode_rle
-from sam2refiner.service.video.protocol import WsErrorMessage
+from sam2refiner.service.video.protocol import ErrorMessage
 from tests.model.video.helpers import clip
 
 from .video_helpers import png_bytes, video_settings
@@ -34,7 +34,7 @@ def frame():
 def _error(ws) -> dict:
     reply = ws.receive_json()
     assert reply["type"] == "error", reply
-    WsErrorMessage.model_validate(reply)
+    ErrorMessage.model_validate(reply)
     assert reply["error"] == {"code": reply["code"], "field": reply["field"], "message": reply["message"]}
     return reply
 
