@@ -12,7 +12,7 @@ import numpy as np
 from sam2refiner.model.image_predictor import StagedEncoding
 from sam2refiner_client import AsyncSAM2RefinerClient
 from tests.service.conftest import png_b64
-from tests.service.test_segment import _masks
+from tests.service.image.test_segment import _masks
 
 BOX = {"box": [40, 30, 120, 90]}
 

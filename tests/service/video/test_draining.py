@@ -1,4 +1,4 @@
-"""The drain on its own (the SIGTERM path with real uvicorn processes is in tests/service/video/test_video_faults.py)."""
+"""The drain on its own (the SIGTERM path with real uvicorn processes is in test_video_faults.py)."""
 
 from __future__ import annotations
 
