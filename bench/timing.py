@@ -7,12 +7,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-
-def sync(device) -> None:
-    if getattr(device, "type", str(device)) == "cuda":
-        import torch
-
-        torch.cuda.synchronize()
+from sam2refiner.model.runtime import synchronize
 
 
 def interleaved(
@@ -22,10 +17,10 @@ def interleaved(
     times: dict[str, list[float]] = {name: [] for name in fns}
     for i in range(warmup + repeats):
         for name, fn in fns.items():
-            sync(device)
+            synchronize(device)
             start = time.perf_counter()
             fn()
-            sync(device)
+            synchronize(device)
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
     return times

@@ -93,7 +93,8 @@ def build_sam2refiner(
         has_refiner=modules.any(),
     )
     if sam2_sha is None:
-        log.warning("SAM 2 %s is running on RANDOM weights (%s): masks are meaningless", config, choice.sam2.weights)
+        reason = choice.sam2.weights.removeprefix("RANDOM: ")
+        log.warning("SAM 2 %s is running on RANDOM weights (%s): masks are meaningless", config, reason)
     if refiner_sha is None and modules.any():
         log.warning("SAM2Refiner modules %s are RANDOM (no refiner checkpoint given)", modules.as_dict())
     return model

@@ -188,19 +188,18 @@ class SAM2RefinerImagePredictor:
             raise ImageNotSetError()
         if self._is_batch:
             raise InvalidInputError("image", "a batch of images is set: use predict_batch(...)")
-        return self._to_numpy(
-            self.predict_on_features(
-                self._features,
-                point_coords,
-                point_labels,
-                box,
-                mask_input,
-                multimask_output,
-                return_logits,
-                normalize_coords,
-                refine,
-            )
+        one = lambda prompt: None if prompt is None else [prompt]  # noqa: E731  (the image's prompts, as a batch)
+        outputs = self.predict_batch(
+            one(point_coords),
+            one(point_labels),
+            one(box),
+            one(mask_input),
+            multimask_output,
+            return_logits,
+            normalize_coords,
+            refine,
         )
+        return tuple(output[0] for output in outputs)
 
     def predict_batch(
         self,
@@ -219,9 +218,10 @@ class SAM2RefinerImagePredictor:
         results = ([], [], [])
         pick = lambda seq, i: None if seq is None else seq[i]  # noqa: E731
         for i in range(self._features.batch_size):
+            features = self._features if self._features.batch_size == 1 else self._features.select(i)
             out = self._to_numpy(
                 self.predict_on_features(
-                    self._features.select(i),
+                    features,
                     pick(point_coords_batch, i),
                     pick(point_labels_batch, i),
                     pick(box_batch, i),
