@@ -36,7 +36,10 @@ def tier(*marks: str) -> Callable:
 
 def marks_of_fixtures(item: pytest.Item) -> Iterator[str]:
     """The tiers declared by the fixtures ``item`` uses (the definition it gets of each name)."""
-    definitions = item._fixtureinfo.name2fixturedefs  # pytest's own resolution of the item's fixture closure
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own resolution of a test function's fixture closure
+    if info is None:  # not a test function (a doctest, a plugin's item): no fixtures of ours
+        return
+    definitions = info.name2fixturedefs
     for name in item.fixturenames:
         if definitions.get(name):
             yield from getattr(definitions[name][-1].func, "tiers", ())
