@@ -10,6 +10,7 @@ from PIL import Image
 
 from sam2refiner.service.core.masks import encode_rle
 from tests.service.conftest import png_b64
+from tests.waiting import wait_until
 
 BOX = {"box": [40, 30, 120, 90]}
 
@@ -196,11 +197,7 @@ def test_full_queue_answers_503_with_retry_after(api, image_id):
     try:
         assert running.wait(30)
         blockers += [api.portal.start_task_soon(worker.submit, lambda: release.wait(30)) for _ in range(2)]
-        for _ in range(250):
-            if worker.depth == 2:
-                break
-            threading.Event().wait(0.02)
-        assert worker.depth == 2
+        wait_until(lambda: worker.depth == 2, what="the two blockers to fill the queue")
         r = api.post("/segment", json={"image_id": image_id, "objects": [BOX]})
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert r.json()["error"]["code"] == "queue_full"

@@ -7,6 +7,7 @@ from pycocotools import mask as mask_utils
 
 from sam2refiner.model.image_predictor import SAM2RefinerImagePredictor
 from sam2refiner.service.core.masks import decode_mask, encode_rle
+from tests.waiting import wait_until
 
 H, W = 120, 160
 
@@ -160,17 +161,15 @@ def test_concurrent_clicks_on_one_image_share_a_decoder_pass(api, image_id):
         {"image_id": image_id, "objects": [PROMPTS["clicks"], {"points": [[20, 100]], "labels": [1]}]},
     ]
     alone = [_masks(_segment(api, **b)) for b in bodies]
-    release, worker = threading.Event(), api.runtime.worker
-    blocker = api.portal.start_task_soon(worker.submit, lambda: release.wait(30))
+    release, running, worker = threading.Event(), threading.Event(), api.runtime.worker
+    blocker = api.portal.start_task_soon(worker.submit, lambda: running.set() or release.wait(30))
     try:
+        assert running.wait(30)  # the blocker is on the worker, off the queue
         pending = []
         for b in bodies:
             pending.append(api.portal.start_task_soon(lambda b=b: api.http.post("/segment", json=b)))
-            for _ in range(200):  # keep the queue order: each request is queued before the next is sent
-                if worker.depth == len(pending):
-                    break
-                threading.Event().wait(0.01)
-        assert worker.depth == len(bodies)
+            # keep the queue order: each request is queued before the next is sent
+            wait_until(lambda: worker.depth == len(pending), what=f"request {len(pending)} to be queued")
     finally:
         release.set()
     blocker.result(timeout=30)
@@ -187,19 +186,28 @@ def test_one_new_image_sent_by_two_concurrent_requests_is_encoded_once(api, rgb_
     from tests.service.conftest import png_b64
 
     engine = api.engine
-    calls = []
-    encode = engine.predictor.start_encoding
+    calls, sources = [], []
+    encode, source = engine.predictor.start_encoding, engine.feature_source
     monkeypatch.setattr(engine.predictor, "start_encoding", lambda image: calls.append(1) or encode(image))
+
+    def counted_source(*args, **kwargs):  # a request has joined the image's encoding once this has returned
+        found = source(*args, **kwargs)
+        sources.append(found)
+        return found
+
+    monkeypatch.setattr(engine, "feature_source", counted_source)
     fresh = rgb_image.copy()
     fresh[5, 5] = [9, 9, 9]
     body = {"image": png_b64(fresh), "objects": [PROMPTS["box"]]}
-    release = threading.Event()
-    blocker = api.portal.start_task_soon(api.runtime.worker.submit, lambda: release.wait(30))
+    release, running = threading.Event(), threading.Event()
+    blocker = api.portal.start_task_soon(api.runtime.worker.submit, lambda: running.set() or release.wait(30))
     try:
+        assert running.wait(30)  # the blocker is on the worker, off the queue
         first = api.portal.start_task_soon(lambda: api.http.post("/segment", json=body))
         second = api.portal.start_task_soon(lambda: api.http.post("/segment", json=body))
-        threading.Event().wait(1.0)  # both requests are in: one encode job queued, the other request waits on it
-        assert api.runtime.worker.depth == 1 and not second.done()
+        # both requests in: one encode job queued, the other request waiting on that encoding
+        wait_until(lambda: len(sources) == 2 and api.runtime.worker.depth >= 1, what="both requests to be in")
+        assert api.runtime.worker.depth == 1 and not second.done() and sources[0] is sources[1]
     finally:
         release.set()
     blocker.result(timeout=30)

@@ -4,7 +4,6 @@ new image's quadrants are encoded; the Python clients' stream iterators."""
 from __future__ import annotations
 
 import json
-import threading
 
 import httpx
 import numpy as np
@@ -13,6 +12,7 @@ from sam2refiner.model.image_predictor import StagedEncoding
 from sam2refiner_client import AsyncSAM2RefinerClient
 from tests.service.conftest import png_b64
 from tests.service.image.test_segment import _masks
+from tests.waiting import wait_until
 
 BOX = {"box": [40, 30, 120, 90]}
 
@@ -83,11 +83,8 @@ def _post_while_quadrants_encode(api, monkeypatch, first_body: dict, second_body
 
     def send_second():
         second["task"] = api.portal.start_task_soon(lambda: api.http.post("/segment", json=second_body))
-        for _ in range(600):  # the worker thread waits here until the second request's job is in the queue
-            if api.runtime.worker.depth >= 1:
-                return
-            threading.Event().wait(0.05)
-        raise AssertionError("the second request's job never reached the queue")
+        # the worker thread waits here until the second request's job is in the queue
+        wait_until(lambda: api.runtime.worker.depth >= 1, what="the second request's job to reach the queue")
 
     jobs = _record_jobs(engine, monkeypatch, send_second)
     first = api.post("/segment", json=first_body)
