@@ -7,6 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test starts a fresh interpreter that imports torch and sam2 (seconds each)
+
 # Every sam2 module, every attribute of each and of each class defined there, and torch's TF32 flags, by identity.
 _SNAPSHOT = """
 import importlib, pkgutil, sys
