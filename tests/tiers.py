@@ -1,6 +1,7 @@
-"""The test tiers: pytest markers a test gets from the fixtures it uses (declared in pyproject.toml).
+"""The test tiers: pytest markers (declared in pyproject.toml), most of them taken from the fixtures a test uses.
 
-    slow      long CPU runs (training, evaluation and equivalence runs of whole models)
+    slow      over about a second of CPU each: models built, new images encoded, whole-model runs against
+              sam2, training and evaluation runs, fresh interpreters
     service   starts the service (uvicorn) as processes on ports
     browser   drives Debian's chromium
     redis     needs the ``redis-server`` program (the session starts its own on a free port)

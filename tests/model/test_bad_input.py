@@ -9,6 +9,8 @@ from PIL import Image
 from sam2refiner.model import ImageNotSetError, InvalidInputError, SAM2RefinerImagePredictor
 from tests.conftest import TEST_IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # its fixtures build the refiner and encode an image (seconds of CPU)
+
 M = TEST_IMAGE_SIZE // 4
 
 
@@ -40,7 +42,6 @@ def test_bad_images(refiner_model, image, message):
         SAM2RefinerImagePredictor(refiner_model).set_image(image)
 
 
-@pytest.mark.slow
 def test_pil_images_of_any_mode_are_converted(refiner_model, test_image):
     p = SAM2RefinerImagePredictor(refiner_model)
     p.set_image(Image.fromarray(test_image).convert("RGBA"))
@@ -95,7 +96,6 @@ def test_bad_prompts(predictor, prompts, argument, message):
     assert str(err.value).startswith(f"{argument}: ")
 
 
-@pytest.mark.slow
 def test_predict_on_a_batch_needs_predict_batch(refiner_model, test_image):
     p = SAM2RefinerImagePredictor(refiner_model)
     p.set_image_batch([test_image, test_image])

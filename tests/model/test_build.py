@@ -25,6 +25,7 @@ def trained_refiner(tmp_path):
     return path
 
 
+@pytest.mark.slow  # builds models
 def test_load_model_says_which_weights_and_why(sam2_checkpoint, trained_refiner):
     model, weights = load_model(
         config="auto", image_size=TEST_IMAGE_SIZE, sam2_checkpoint=sam2_checkpoint, refiner_checkpoint=trained_refiner
@@ -45,6 +46,7 @@ def test_without_checkpoints_the_reasons_say_random():
     assert weights.random_sam2 and weights.refiner == "none"
 
 
+@pytest.mark.slow  # builds models
 def test_the_refiner_file_is_read_once(monkeypatch, trained_refiner):
     """It names the config (auto), the module switches and the tensors: one reading serves all three."""
     opened = []

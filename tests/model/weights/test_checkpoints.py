@@ -15,6 +15,7 @@ from sam2refiner.model.weights.refiner_checkpoint import save_refiner_checkpoint
 from tests.conftest import TEST_CONFIG, TEST_IMAGE_SIZE
 
 
+@pytest.mark.slow  # builds a model
 def test_official_checkpoint_is_loaded(sam2_checkpoint):
     model = build_sam2refiner(TEST_CONFIG, TEST_IMAGE_SIZE, sam2_checkpoint=sam2_checkpoint, seed=99)
     saved = torch.load(sam2_checkpoint, weights_only=True)["model"]

@@ -64,6 +64,7 @@ def test_16_bit_rgb_png_keeps_its_colours():
     assert np.abs(pixels.astype(int) - expected).max() <= 1
 
 
+@pytest.mark.slow  # encodes two new images
 def test_16_bit_png_segments_as_its_8_bit_equivalent(api):
     ramp = np.linspace(0, 65535, 48 * 64).round().astype(np.uint16).reshape(48, 64)
     eight = np.repeat(((ramp.astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8)[..., None], 3, axis=2)

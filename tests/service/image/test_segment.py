@@ -72,6 +72,7 @@ def test_multi_object_request_matches_one_object_at_a_time(api, image_id):
         assert np.array_equal(alone, masks)
 
 
+@pytest.mark.slow  # encodes new images
 def test_mask_prompts_from_rle_and_from_logits_id(api, image_id, rgb_image):
     first = _segment(api, image_id=image_id, objects=[PROMPTS["clicks"]])
     logits_id = first["objects"][0]["masks"][0]["logits_id"]
@@ -118,6 +119,7 @@ def test_refine_true_differs_from_refine_false(api, image_id):
     assert not np.array_equal(on, off)  # random refiner weights: the modules change the mask
 
 
+@pytest.mark.slow  # encodes new images
 def test_second_click_skips_the_encoder(api, rgb_image):
     fresh = rgb_image.copy()
     fresh[0, 0] = [1, 2, 3]  # an image the cache has never seen
@@ -136,6 +138,7 @@ def test_second_click_skips_the_encoder(api, rgb_image):
     assert again["image_id"] == first["image_id"] and again["timings_ms"]["cache_hit"] is True
 
 
+@pytest.mark.slow  # encodes new images
 def test_jpeg_and_webp_images_are_accepted(api, rgb_image):
     from tests.service.conftest import png_b64
 
@@ -180,6 +183,7 @@ def test_concurrent_clicks_on_one_image_share_a_decoder_pass(api, image_id):
             assert np.array_equal(got, want)
 
 
+@pytest.mark.slow  # encodes new images
 def test_one_new_image_sent_by_two_concurrent_requests_is_encoded_once(api, rgb_image, monkeypatch):
     import threading
 

@@ -7,12 +7,15 @@ import json
 
 import httpx
 import numpy as np
+import pytest
 
 from sam2refiner.model.image_predictor import StagedEncoding
 from sam2refiner_client import AsyncSAM2RefinerClient
 from tests.service.conftest import png_b64
 from tests.service.image.test_segment import _masks
 from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # each test sends new images through the staged encoder
 
 BOX = {"box": [40, 30, 120, 90]}
 
