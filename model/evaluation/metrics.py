@@ -10,6 +10,10 @@ Video (semi-supervised, after DAVIS 2017 / LVOS):
     boundary_f      follows the same file's ``f_measure`` / ``_seg2bmap`` (one-pixel contours matched within
                     a disk of radius ceil(0.008 * diagonal))
 
+Ground truth: image GT PNGs are read as sam-hq reads them (``model.training.datasets.read_binary_mask``: channel 0,
+foreground above 128, sam-hq fb181f8 ``train/utils/misc.py`` lines 489 and 530); video GT is LVOS's / DAVIS's
+palette label maps, compared by object id as their toolkits do (no threshold).
+
 Edge cases: an empty prediction against an empty ground truth scores 1 everywhere (DAVIS's convention for J
 and F; sam-hq divides 0 by 0 there, which never happens on its test sets whose masks are never empty).
 """

@@ -68,13 +68,15 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def read_binary_mask(path: Path) -> np.ndarray:
-    """0/255 (or 0/1) PNG -> bool [H, W]; as sam-hq, a pixel is foreground above 127 (or any non-zero for 0/1)."""
+    """0/255 (or 0/1) PNG -> bool [H, W] as SysCV/sam-hq (fb181f8) reads GT: channel 0 of a colour PNG
+    (train/utils/dataloader.py line 248), foreground above 128 (train/utils/misc.py lines 489, 530); 0/1 PNGs
+    (which sam-hq would read as empty) keep every non-zero pixel."""
     try:
         with Image.open(path) as im:
-            m = np.asarray(im.convert("L"))
+            m = np.asarray(im.convert("RGB"))[..., 0]  # sam-hq's gt[:, :, 0]; for a grey PNG its grey level
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read mask {path}: {e}") from e
-    return m > (127 if m.max() > 1 else 0)
+    return m > (128 if m.max() > 1 else 0)
 
 
 class ImageMaskFolder:
