@@ -11,16 +11,24 @@ read palette PNGs and compare ``label == object_id``). Overlaps are resolved by 
 does before it writes its PNGs (``non_overlap_masks``: at each pixel only the highest-scoring object keeps it);
 equal scores (bool masks) go to the lower object id, as sam2's ``vos_inference.py`` paints its label maps.
 
-Which frames count follows the toolkits:
-    "lvos"  (LVOS-Benchmark): every annotated frame from the object's first one (included) up to its end
-            frame (excluded), i.e. ``range(start, end, 5)`` over LVOS's annotations every 5th frame;
-    "davis" (davis2017-evaluation): every annotated frame except the first and the last of the sequence.
-Per object, J and F are means over those frames. How a data set's figures are formed (``aggregate``):
-    "all"          (davis2017-evaluation, LVOS v1's toolkit): J and F are means over all objects, J&F = (J + F) / 2;
-    "seen-unseen"  (LVOS v2's toolkit, ``lvos-evaluation/evaluation_method.py``): J_s, F_s over the objects of
-                   seen-category sequences, J_u, F_u over unseen ones; J&F = (J_s + F_s + J_u + F_u) / 4,
-                   J = (J_s + J_u) / 2, F = (F_s + F_u) / 2 (the paper's v2 row: 79.9 = mean(78.7, 87.9, 71.6, 81.5)).
-Both report all seven numbers (J_s ... F_u under "all" as well, for the table's columns).
+Which frames count follows the toolkits (each at the commit named, read for this code):
+    "lvos"  (LingyiHongfd/lvos-evaluation at HEAD 25cb02d, code as of c05e889 "update code for v2", 2024-05-10,
+            which serves LVOS v1 and v2; ``lvos/evaluation.py`` lines 63-73, ``_evaluate_semisupervised``): per
+            object, a loop over its annotated frames ``range(start, end, 5)`` of the meta's ``frame_range`` that
+            skips loop index 0 (the object's first, prompted frame) and index ``frame_nums - 1`` (its last
+            annotated frame). Until c05e889 the toolkit scored every frame of that loop.
+    "davis" (davisvideochallenge/davis2017-evaluation at ac7c43f, ``davis2017/evaluation.py`` line 85): every
+            annotated frame except the first and the last of the sequence.
+Per object, J and F are means over those frames (an object with no frame left scores nan and is left out of
+the means). How a data set's figures are formed (``aggregate``):
+    "seen-unseen"  (lvos-evaluation's ``evaluation_method.py``, HEAD lines 139-150, the same since 457d397 of
+                   2022-11-28, for v1 as for v2): J_s, F_s over the objects of seen-category sequences, J_u, F_u
+                   over unseen ones (the toolkit's ``unseen_videos.txt``); J&F = (J_s + F_s + J_u + F_u) / 4,
+                   J = (J_s + J_u) / 2, F = (F_s + F_u) / 2 (the paper's v2 row: 79.9 = mean(78.7, 87.9, 71.6,
+                   81.5)). The default: both LVOS versions are reported this way.
+    "all-objects"  (davis2017-evaluation's ``evaluation_method.py`` line 43, and lvos-evaluation's only in its first
+                   weeks, Oct-Nov 2022): J and F are means over all objects, J&F = (J + F) / 2.
+Both report all seven numbers (J_s ... F_u under "all-objects" as well, for the table's columns).
 """
 
 from __future__ import annotations
@@ -30,16 +38,22 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
+from sam2refiner.model.training.datasets import VIDEO_AGGREGATES as AGGREGATES  # ("seen-unseen", "all-objects")
+
 from .metrics import boundary_f, region_j
 
 Segmenter = Callable[[np.ndarray, dict], dict]
-AGGREGATES = ("all", "seen-unseen")
 
 
 def evaluated_frames(sequence, obj, protocol: str) -> list[int]:
+    """The frames (positions) at which ``obj`` is scored under ``protocol`` (see the module docstring)."""
     annotated = sequence.annotated_frames()
     if protocol == "lvos":
-        return [t for t in annotated if obj.start <= t < obj.end]
+        # lvos-evaluation 25cb02d (c05e889) lvos/evaluation.py lines 69-73: over the object's annotated frames in
+        # [start, end), ``if oidx == 0 or oidx == frame_nums - 1: continue``; with no meta count, the span's own
+        span = [t for t in annotated if obj.start <= t < obj.end]
+        count = len(span) if obj.frame_nums is None else obj.frame_nums
+        return [t for i, t in enumerate(span) if i not in (0, count - 1)]
     if protocol == "davis":
         inner = annotated[1:-1]
         return inner if inner else annotated[1:] or annotated
@@ -104,7 +118,7 @@ def evaluate_sequence(sequence, segment: Segmenter, protocol: str = "lvos") -> l
     return rows
 
 
-def summarize(rows: list[dict], aggregate: str = "all") -> dict:
+def summarize(rows: list[dict], aggregate: str = "seen-unseen") -> dict:
     """Percent figures of a data set from its per-object rows (see the module docstring for ``aggregate``)."""
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
@@ -115,12 +129,12 @@ def summarize(rows: list[dict], aggregate: str = "all") -> dict:
 
     seen, unseen = (lambda r: not r["unseen"]), (lambda r: r["unseen"])
     out = {"J_s": mean("J", seen), "F_s": mean("F", seen), "J_u": mean("J", unseen), "F_u": mean("F", unseen)}
-    if aggregate == "all":
-        out["J"], out["F"] = mean("J"), mean("F")
-        out["J&F"] = (out["J"] + out["F"]) / 2
-    else:  # a split with no objects gives nan, as the toolkit's np.mean of an empty list does
+    if aggregate == "seen-unseen":  # a split with no objects gives nan, as the toolkit's np.mean of [] does
         out["J"], out["F"] = (out["J_s"] + out["J_u"]) / 2, (out["F_s"] + out["F_u"]) / 2
         out["J&F"] = (out["J_s"] + out["F_s"] + out["J_u"] + out["F_u"]) / 4
+    else:
+        out["J"], out["F"] = mean("J"), mean("F")
+        out["J&F"] = (out["J"] + out["F"]) / 2
     return {
         "J&F": out["J&F"],
         "J": out["J"],
@@ -132,7 +146,12 @@ def summarize(rows: list[dict], aggregate: str = "all") -> dict:
 
 
 def evaluate_video_set(
-    sequences, segment: Segmenter, protocol: str = "lvos", progress: bool = True, name: str = "", aggregate: str = "all"
+    sequences,
+    segment: Segmenter,
+    protocol: str = "lvos",
+    progress: bool = True,
+    name: str = "",
+    aggregate: str = "seen-unseen",
 ) -> dict:
     rows: list[dict] = []
     bar = tqdm(list(sequences), desc=f"eval {name}".strip(), disable=not progress, unit="seq")

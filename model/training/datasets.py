@@ -53,10 +53,9 @@ IMAGE_TEST_SETS = {
 LVOS_SETS = {"LVOS-v1": "LVOS/v1/valid", "LVOS-v2": "LVOS/v2/valid"}
 
 
-def default_aggregate(name: str) -> str:
-    """How a video set's toolkit forms its figures (``video_eval.summarize``): LVOS v2's toolkit averages seen
-    and unseen categories ("seen-unseen"), LVOS v1's and DAVIS's average over all objects ("all")."""
-    return "seen-unseen" if "v2" in name.lower() else "all"
+# How a video set's figures are formed (``video_eval.summarize``): lvos-evaluation at HEAD averages seen and unseen
+# categories for LVOS v1 and v2 alike ("seen-unseen"); "all-objects" is DAVIS's mean over all objects.
+VIDEO_AGGREGATES = ("seen-unseen", "all-objects")
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -166,7 +165,8 @@ class ConcatImages:
 class VideoObject:
     object_id: int
     start: int  # first annotated frame index (position in the frame list) where the object is present
-    end: int  # exclusive; LVOS-Benchmark evaluates range(start, end) over annotated frames
+    end: int  # exclusive; lvos-evaluation loops over the annotated frames in range(start, end)
+    frame_nums: int | None = None  # the meta's annotated-frame count (the toolkit skips loop index frame_nums - 1)
 
 
 @dataclass
@@ -220,9 +220,9 @@ class LVOSDataset:
         self, name: str, root, meta: str | None = None, unseen_list: str | None = None, aggregate: str | None = None
     ):
         self.name, self.root = name, Path(root)
-        self.aggregate = aggregate or default_aggregate(name)
-        if self.aggregate not in ("all", "seen-unseen"):
-            raise DatasetError(f"{name}: aggregate must be 'all' or 'seen-unseen', got {self.aggregate!r}")
+        self.aggregate = aggregate or VIDEO_AGGREGATES[0]
+        if self.aggregate not in VIDEO_AGGREGATES:
+            raise DatasetError(f"{name}: aggregate must be one of {VIDEO_AGGREGATES}, got {self.aggregate!r}")
         if not self.root.is_dir():
             raise DatasetError(f"{name}: LVOS folder {self.root} does not exist")
         meta_path = self.root / (meta or f"{self.root.name}_meta.json")
@@ -235,6 +235,11 @@ class LVOSDataset:
             videos = json.loads(meta_path.read_text())["videos"]
         except (ValueError, KeyError) as e:
             raise DatasetError(f"{name}: {meta_path} is not an LVOS meta file with a 'videos' key: {e}") from e
+        if self.aggregate == "seen-unseen" and unseen_list is None:
+            raise DatasetError(
+                f"{name}: the seen/unseen mean needs the unseen-category list (unseen_list, the toolkit's "
+                "unseen_videos.txt); or set aggregate: all-objects"
+            )
         unseen = set()
         if unseen_list is not None:
             path = self.root / unseen_list
@@ -258,7 +263,8 @@ class LVOSDataset:
             rng = obj.get("frame_range", {})
             start = position.get(_frame_key(rng.get("start")), min(annotations) if annotations else 0)
             end = position.get(_frame_key(rng.get("end")), len(frames))
-            objects.append(VideoObject(int(obj_id), start, end))
+            count = rng.get("frame_nums")
+            objects.append(VideoObject(int(obj_id), start, end, None if count is None else int(count)))
         return VideoSequence(seq, frames, annotations, objects, unseen)
 
     def __len__(self) -> int:
@@ -310,10 +316,10 @@ def load_manifest(path) -> dict:
           DIS-VD: {images: DIS5K/DIS-VD/im, masks: DIS5K/DIS-VD/gt}
         video:                          # LVOS-style video sets
           LVOS-v1: {root: LVOS/v1/valid, meta: valid_meta.json, unseen_list: unseen_videos.txt}
-          LVOS-v2: {root: LVOS/v2/valid, unseen_list: unseen_videos.txt, aggregate: seen-unseen}
+          LVOS-v2: {root: LVOS/v2/valid, unseen_list: unseen_videos.txt}
 
-    ``aggregate`` (video): ``all`` (LVOS v1 / DAVIS: means over all objects) or ``seen-unseen`` (LVOS v2's toolkit:
-    J&F = mean of J_s, F_s, J_u, F_u); by default ``seen-unseen`` when the name contains "v2".
+    ``aggregate`` (video): ``seen-unseen`` (the default; lvos-evaluation for v1 and v2: J&F = mean of J_s, F_s,
+    J_u, F_u; needs ``unseen_list``) or ``all-objects`` (DAVIS: J&F = (J + F) / 2 over all objects).
     ``layout: hqseg44k`` (with ``root``) fills in HQ-SAM's folders for train/test and LVOS under root/LVOS.
     """
     path = Path(path)
@@ -331,7 +337,7 @@ def load_manifest(path) -> dict:
     if doc.get("layout") == "hqseg44k":
         manifest["train"] = {k: {"images": i, "masks": m} for k, (i, m) in HQSEG44K_TRAIN.items()}
         manifest["test"] = {k: {"images": i, "masks": m} for k, (i, m) in IMAGE_TEST_SETS.items()}
-        manifest["video"] = {k: {"root": r} for k, r in LVOS_SETS.items()}
+        manifest["video"] = {k: {"root": r, "unseen_list": "unseen_videos.txt"} for k, r in LVOS_SETS.items()}
     elif doc.get("layout") not in (None, "custom"):
         raise DatasetError(f"manifest {path}: unknown layout {doc.get('layout')!r} (use 'hqseg44k' or leave it out)")
     for section in ("train", "test", "video"):
@@ -389,7 +395,7 @@ __all__ = [
     "SyntheticImages",
     "VideoObject",
     "VideoSequence",
-    "default_aggregate",
+    "VIDEO_AGGREGATES",
     "load_manifest",
     "open_image_set",
     "open_video_set",

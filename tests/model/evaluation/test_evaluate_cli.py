@@ -1,6 +1,7 @@
 """`python -m sam2refiner.model.evaluate` on synthetic data sets written in the real layouts (HQ-SAM's folders, LVOS's)."""
 
 import json
+import math
 
 import pytest
 
@@ -62,8 +63,11 @@ def test_prints_tables_1_2_3_4(fake_data, tmp_path, capsys):
     assert {f"ablation|{label}" for label, _ in ABLATION} <= set(dis)
     assert results["table4"]["mode"] == "switches"
     v1, v2 = results["video"]["LVOS-v1"], results["video"]["LVOS-v2"]
-    assert v1["SAM 2"]["aggregate"] == "all" and v2["SAM2Refiner"]["aggregate"] == "seen-unseen"
-    assert v1["SAM 2"]["objects"] >= 1 and 0 <= v1["SAM 2"]["J&F"] <= 100
+    # both LVOS versions as lvos-evaluation at HEAD reports them, from seen and unseen categories: the one
+    # sequence kept (--limit 1) is a seen one, so J_u and with it J&F are nan (the toolkit's np.mean of [])
+    for row in (v1["SAM 2"], v1["SAM2Refiner"], v2["SAM 2"], v2["SAM2Refiner"]):
+        assert row["aggregate"] == "seen-unseen" and row["objects"] >= 1
+        assert 0 <= row["J_s"] <= 100 and math.isnan(row["J_u"]) and math.isnan(row["J&F"])
     assert (tmp_path / "results.md").read_text().startswith("**Table 1**")
 
 
