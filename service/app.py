@@ -17,6 +17,7 @@ from .core.middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
 from .core.openapi import install_openapi
 from .core.settings import Settings, get_settings
 from .image.router import router as image_router
+from .integrations.labelstudio.router import router as labelstudio_router
 from .lifespan import lifespan
 from .system.router import router as system_router
 from .video.draining import Drain
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.drain = Drain()
     install_error_handlers(app)
     install_openapi(app)
-    for router in (system_router, image_router, video_router):
+    for router in (system_router, image_router, video_router, labelstudio_router):
         app.include_router(router)
     mount_web_app(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

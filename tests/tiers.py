@@ -5,6 +5,7 @@
     service   starts the service (uvicorn) as processes on ports
     browser   drives Debian's chromium
     redis     needs the ``redis-server`` program (the session starts its own on a free port)
+    labelstudio  starts a real Label Studio (its own virtualenv, ``.venv-labelstudio``; .ci/run installs it)
 
 The fast tier is ``pytest -m "not slow and not service and not browser"``; add ``and not redis`` where
 redis-server is not installed. Plain ``pytest`` runs everything.
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-TIERS = ("slow", "service", "browser", "redis")
+TIERS = ("slow", "service", "browser", "redis", "labelstudio")
 
 
 def tier(*marks: str) -> Callable:

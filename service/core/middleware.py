@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import secrets
@@ -12,6 +14,8 @@ from . import metrics
 from .error_handlers import ErrorBody
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers carry no key
+# Label Studio connects ML backends with basic auth only: there the key may come as the password (any user name).
+BASIC_AUTH_PREFIX = "/labelstudio/"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
@@ -45,6 +49,21 @@ def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The password of ``Authorization: Basic base64(user:password)``, else None."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, encoded = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            try:
+                decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return decoded.partition(":")[2] or None
+    return None
+
+
 def _digest(text: str) -> bytes:
     # Comparing fixed-length digests keeps the comparison's time independent of the key's length too.
     return hashlib.sha256(text.encode()).digest()
@@ -53,7 +72,7 @@ def _digest(text: str) -> bytes:
 class ApiKeyAuth:
     """The one API key check, for HTTP and WebSocket alike, in front of everything but probes and metrics.
 
-    The key comes as ``Authorization: Bearer <key>``; a WebSocket may also send ``?api_key=<key>`` (browsers
+    The key comes as ``Authorization: Bearer <key>`` (under ``/labelstudio/`` also as a basic-auth password); a WebSocket may also send ``?api_key=<key>`` (browsers
     cannot set headers on a WebSocket). ``settings.api_key`` is read per request: unset lets everything through.
     The API docs (/docs, /redoc, /openapi.json) need the key too unless ``settings.public_docs``.
     """
@@ -69,6 +88,8 @@ class ApiKeyAuth:
         if scope["type"] == "http" and scope.get("method") == "OPTIONS":
             return True  # CORS preflights carry no credentials
         given = bearer_token(scope.get("headers") or [])
+        if given is None and path.startswith(BASIC_AUTH_PREFIX):
+            given = basic_password(scope.get("headers") or [])
         if given is None and scope["type"] == "websocket":
             given = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("api_key") or [None])[0]
         return given is not None and secrets.compare_digest(_digest(given), _digest(key.get_secret_value()))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sam2refiner.model.config import SAM2_CONFIGS, check_image_size
 
@@ -70,6 +71,21 @@ class Settings(BaseSettings):
     video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
     redis_timeout_s: float = Field(2.0, gt=0, description="seconds before an unanswered Redis call counts as failed")
 
+    # --- Label Studio ML backend (/labelstudio; service/integrations/labelstudio)
+    labelstudio_url: str | None = Field(
+        None, description="Label Studio's URL, for task data under /data/upload and /data/local-files"
+    )
+    labelstudio_token: SecretStr | None = Field(None, description="Label Studio API token sent with those fetches")
+    labelstudio_allowed_hosts: Annotated[list[str], NoDecode] | None = Field(
+        None,
+        description="hosts task data may be fetched from, comma-separated; unset = Label Studio's host and loopback",
+    )
+    labelstudio_fetch_timeout_s: float = Field(10.0, gt=0, description="seconds one task-data fetch may take")
+    labelstudio_max_video_bytes: int = Field(512 * MiB, gt=0, description="largest video file a task may point to")
+    labelstudio_max_video_frames: int = Field(
+        300, gt=0, description="frames tracked per video request, from the first keyframe on"
+    )
+
     # --- shutdown (SIGTERM)
     drain_timeout_s: float = Field(20.0, ge=0, description="longest wait for video messages in flight after SIGTERM")
     drain_delay_s: float = Field(0.0, ge=0, description="seconds /readyz answers 503 before the server stops listening")
@@ -83,11 +99,26 @@ class Settings(BaseSettings):
     workers: int = Field(1, description="uvicorn worker processes (each loads its own model)")
     log_level: str = Field("info", description="uvicorn / service log level")
 
-    @field_validator("api_key", "sam2_checkpoint", "refiner_checkpoint", "redis_url", mode="before")
+    @field_validator(
+        "api_key",
+        "sam2_checkpoint",
+        "refiner_checkpoint",
+        "redis_url",
+        "labelstudio_url",
+        "labelstudio_token",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, v):
         # docker-compose passes unset variables as "" (e.g. SAM2REFINER_API_KEY: ${SAM2REFINER_API_KEY:-}).
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("labelstudio_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, v):
+        if isinstance(v, str):  # "ls.example.org, 10.0.0.5"
+            v = [h.strip() for h in v.split(",") if h.strip()] or None
+        return v
 
     @field_validator("sam2_config")
     @classmethod
