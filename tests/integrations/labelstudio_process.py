@@ -71,7 +71,8 @@ def running_label_studio(workdir: Path, port: int) -> Iterator[LabelStudio]:
     env.update(
         LABEL_STUDIO_BASE_DATA_DIR=str(data),
         DJANGO_DB="sqlite",
-        ML_BLOCK_LOCAL_IP="false",  # the backend under test listens on loopback
+        ML_BLOCK_LOCAL_IP="false",  # the backend under test listens on loopback ...
+        SSRF_PROTECTION_ENABLED="false",  # ... and connecting it adds a webhook to it, checked by this one
         LATEST_VERSION_CHECK="false",  # no call to PyPI
         LOCAL_FILES_SERVING_ENABLED="true",
         LOCAL_FILES_DOCUMENT_ROOT=str(media),

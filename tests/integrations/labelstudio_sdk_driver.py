@@ -27,7 +27,7 @@ def project(ls: LabelStudio, spec: dict, url: str, token: str) -> dict:
     for path in spec.get("uploads", []):  # the web page's upload: multipart files -> /data/upload/... tasks
         with open(path, "rb") as f:
             answer = requests.post(
-                f"{url}/api/projects/{created.id}/import",
+                f"{url}/api/projects/{created.id}/import?return_task_ids=true",
                 headers={"Authorization": f"Token {token}"},
                 files={"file": (path.rsplit("/", 1)[-1], f)},
                 timeout=60,
