@@ -58,15 +58,18 @@ class LabelStudioBackend:
         project = project_id(req.project)
         refine = self._refine(config, project)
         version = self.model_version(refine)
-        context = (req.params.context or {}).get("result") if req.params else None
+        for i, task in enumerate(req.tasks):
+            if not isinstance(task, dict):
+                raise InvalidFieldError(f"tasks.{i}", "a task must be an object")
+        context = (req.params.context or {}).get("result")
+        if context is not None and not isinstance(context, list):
+            raise InvalidFieldError("params.context.result", "must be a list of regions")
         if context:  # a smart tool (or a video's keyframes), on one task
             if _is_video(context):
                 return [await self._video(req.tasks[0], context, "context.result", config, refine, version)]
             return [await self.images.interactive(req.tasks[0], context, config, refine, version)]
         answers = []
         for i, task in enumerate(req.tasks):  # predictions for tasks: a mask per box they hold, video keyframes
-            if not isinstance(task, dict):
-                raise InvalidFieldError(f"tasks.{i}", "a task must be an object")
             regions, where = task_video_regions(task, config)
             if regions:
                 answers.append(await self._video(task, regions, where, config, refine, version))

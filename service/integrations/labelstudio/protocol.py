@@ -117,17 +117,20 @@ def context_objects(results: list, config: LabelConfig, hw: tuple[int, int]) -> 
 def task_boxes(task: dict, config: LabelConfig, image: ObjectTag, hw: tuple[int, int], where: str) -> list[ImageObject]:
     """The boxes a task already holds on ``image`` (its latest annotation, else its predictions) as objects."""
     for source in ("annotations", "predictions"):
-        entries = task.get(source) or []
+        entries = task.get(source)
+        if not isinstance(entries, list):
+            continue
         for k in reversed(range(len(entries))):
             entry = entries[k]
             results = entry.get("result") if isinstance(entry, dict) else None
+            results = results if isinstance(results, list) else []
             boxes = [
                 ImageObject(
                     box=_box(_value(r, f"{where}.{source}.{k}.result.{i}"), hw, f"{where}.{source}.{k}.result.{i}"),
                     label=_first_label(r.get("value") or {}, "rectanglelabels"),
                     where=f"{where}.{source}.{k}.result.{i}",
                 )
-                for i, r in enumerate(results or [])
+                for i, r in enumerate(results)
                 if isinstance(r, dict)
                 and r.get("type") == "rectanglelabels"
                 and config.controls.get(str(r.get("from_name"))) is not None
@@ -228,10 +231,13 @@ def video_tracks(regions: list, config: LabelConfig, where: str) -> tuple[Object
 def task_video_regions(task: dict, config: LabelConfig) -> tuple[list, str]:
     """The video rectangles a task already holds (its latest annotation, else its predictions)."""
     for source in ("annotations", "predictions"):
-        entries = task.get(source) or []
+        entries = task.get(source)
+        if not isinstance(entries, list):
+            continue
         for k in reversed(range(len(entries))):
             results = entries[k].get("result") if isinstance(entries[k], dict) else None
-            regions = [r for r in results or [] if isinstance(r, dict) and r.get("type") == "videorectangle"]
+            results = results if isinstance(results, list) else []
+            regions = [r for r in results if isinstance(r, dict) and r.get("type") == "videorectangle"]
             if regions:
                 return regions, f"tasks.0.{source}.{k}.result"
     return [], ""

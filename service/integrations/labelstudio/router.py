@@ -25,7 +25,8 @@ from .backend import LabelStudioBackend
 from .protocol import PredictRequest, SetupRequest
 
 PREFIX = "/labelstudio"
-router = APIRouter(prefix=PREFIX, tags=["label studio"])
+# Label Studio's protocol, not this service's API: documented in docs/annotation-tools.md, not in /openapi.json.
+router = APIRouter(prefix=PREFIX, tags=["label studio"], include_in_schema=False)
 log = logging.getLogger("sam2refiner.service.labelstudio")
 
 
