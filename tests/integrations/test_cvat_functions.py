@@ -10,11 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-import nuclio_sdk
 import numpy as np
 import pytest
 import yaml
-from nuclio_sdk.test import Platform
 
 from tests.integrations.conftest import API_KEY
 from tests.integrations.direct import DirectSegment, png_bytes, websocket_boxes
@@ -35,6 +33,9 @@ def load(name: str):
 def call(service, monkeypatch):
     monkeypatch.setenv("SAM2REFINER_URL", service[0])
     monkeypatch.setenv("SAM2REFINER_API_KEY", API_KEY)
+    import nuclio_sdk  # a dev dependency (pyproject); imported here so collecting needs none of it
+    from nuclio_sdk.test import Platform
+
     platform = Platform()
 
     def run(module, body: dict):

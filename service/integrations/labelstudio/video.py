@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import av
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from sam2refiner.model.video import StreamingTracker, TrackPrompt
 
-from ...core.errors import InvalidFieldError, PayloadTooLargeError
+from ...core.errors import InvalidFieldError, NotReadyError, PayloadTooLargeError
 from ...core.runtime import Runtime
 from .protocol import mask_box
 
@@ -47,6 +46,7 @@ class VideoFrames:
         await run_in_threadpool(self._open)
 
     def _open(self) -> None:
+        av = _pyav()
         try:
             self._container = av.open(self.path)
             stream = self._container.streams.video[0]
@@ -78,7 +78,7 @@ class VideoFrames:
     def _next(self):
         try:
             return next(self._frames, None)
-        except av.error.FFmpegError as e:
+        except _pyav().error.FFmpegError as e:
             raise InvalidFieldError(self.field, f"the video could not be decoded: {e}") from None
 
     def _pixels(self, frame) -> np.ndarray:
@@ -92,6 +92,16 @@ class VideoFrames:
         if self._container is not None:
             self._container.close()
             self._container = None
+
+
+def _pyav():
+    """PyAV, imported when a video is read (a declared dependency; an environment made before it was added still
+    serves everything else)."""
+    try:
+        import av
+    except ImportError as e:
+        raise NotReadyError(None, f"videos need PyAV (pip install av): {e}") from e
+    return av
 
 
 @dataclass
