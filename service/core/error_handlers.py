@@ -52,7 +52,7 @@ def as_service_error(exc: Exception, internal_message: str = "internal error") -
     if isinstance(exc, InvalidInputError):
         return InvalidFieldError(exc.argument, exc.detail)
     if isinstance(exc, DomainError) and exc.answer is not InternalError:
-        return exc.answer(None, str(exc))
+        return exc.answer(exc.field, str(exc))
     return InternalError(None, internal_message)
 
 

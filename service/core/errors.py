@@ -80,6 +80,13 @@ class DuplicateFrameError(ServiceError):
     status, code = 409, "duplicate_frame"
 
 
+class SeqConflictError(ServiceError):
+    """A video message whose ``seq`` was applied before with another content (another client numbering the same
+    session, or one number used twice): it is not applied, and no other message's reply is sent for it."""
+
+    status, code = 409, "seq_conflict"
+
+
 class DrainingError(ServiceError):
     """The worker is shutting down: reconnect, another worker continues the session."""
 
@@ -105,6 +112,13 @@ class StaleStateAnswer(ServiceError):
     status, code = 409, "stale_state"
 
 
+class SessionUnreadableError(ServiceError):
+    """The video session's stored state cannot be read (damaged, or written by another model or format): the
+    client deletes it (``DELETE /video/{session}`` or a ``close`` message) and starts it anew."""
+
+    status, code = 422, "session_unreadable"
+
+
 class InternalError(ServiceError):
     """A bug: answered without details (they are in the log)."""
 
@@ -113,9 +127,10 @@ class InternalError(ServiceError):
 
 class DomainError(Exception):
     """A plain exception of a layer that knows nothing of HTTP; ``answer`` is the error its client gets (with the
-    exception's text as the message)."""
+    exception's text as the message, and ``field`` as its field)."""
 
     answer: ClassVar[type[ServiceError]] = InternalError
+    field: ClassVar[str | None] = None
 
 
 ERROR_CODES["http_error"] = 404  # Starlette's own errors: an unknown route (404) or a wrong method (405)

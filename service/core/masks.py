@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 from typing import Literal, get_args
 
 import cv2
@@ -92,14 +93,49 @@ def encode_png(mask: np.ndarray) -> str:
 
 
 def decode_png(data: str) -> np.ndarray:
-    try:
-        buf = np.frombuffer(base64.b64decode(data, validate=True), np.uint8)
-    except binascii.Error as e:
-        raise ValueError(f"not base64: {e}") from e
-    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    buf = _png_bytes(data)
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise ValueError("not a PNG image")
     return img > 127
+
+
+def _png_bytes(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, TypeError, ValueError) as e:
+        raise ValueError(f"not base64: {e}") from e
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: str) -> tuple[int, int]:
+    """(height, width) that a base64 PNG declares, read from its header (the PNG spec puts the IHDR chunk first:
+    length 13, width and height as 4-byte big-endian integers) without decoding a pixel. Image libraries refuse
+    to even open a header this large (PIL's decompression-bomb check), so it is read here."""
+    head = _png_bytes(data[:64])  # 48 bytes of PNG, more than the signature and IHDR need
+    if head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR" or len(head) < 24:
+        raise ValueError("not a PNG image (no PNG signature and IHDR header)")
+    width, height = struct.unpack(">II", head[16:24])
+    return height, width
+
+
+def declared_size(payload, fmt: str) -> tuple[int, int] | None:
+    """(height, width) that a mask says it has, read before any decoding (None: polygons, drawn at the image's
+    size). Raises ``ValueError`` for a payload that does not say."""
+    if fmt == "rle":
+        if not isinstance(payload, dict) or "size" not in payload:
+            raise ValueError("not a COCO RLE ({'size': [h, w], 'counts': ...})")
+        size = payload["size"]
+        if not isinstance(size, list | tuple) or len(size) != 2 or not all(type(v) is int for v in size):
+            raise ValueError("size must be [height, width] as two integers")
+        return size[0], size[1]
+    if fmt == "png":
+        if not isinstance(payload, str):
+            raise ValueError("a PNG mask is a base64 string")
+        return png_size(payload)
+    return None
 
 
 def encode_polygons(mask: np.ndarray) -> list[list[float]]:

@@ -19,7 +19,8 @@ STATUS_MEANING = {
     409: "Conflicting state: refine asked of a server without a refiner (`refiner_not_loaded`), another worker "
     "advancing the session (`session_busy`, `stale_state`)",
     413: "Body or image over the limit (`too_large`)",
-    422: "Malformed JSON (`malformed_json`) or an invalid field (`invalid_field`), named in `error.field`",
+    422: "Malformed JSON (`malformed_json`) or an invalid field (`invalid_field`), named in `error.field`; a video "
+    "session whose stored state cannot be read (`session_unreadable`: delete it)",
     503: "Queue full, model not ready or worker draining (`queue_full`, `not_ready`, `draining`), state store down "
     "(`state_store_unavailable`); "
     "with `Retry-After` where retrying helps",

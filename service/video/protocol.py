@@ -14,6 +14,7 @@ mask against the frame once the session's frame size is known (``Prompt.track_pr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -36,21 +37,33 @@ from pydantic import (
     model_validator,
 )
 
+from sam2refiner.model.errors import InvalidInputError
 from sam2refiner.model.prompts import check_mask_size
 from sam2refiner.model.video import FrameResult, TrackPrompt
 
 from ..core import metrics
 from ..core.error_handlers import ErrorDetail, as_service_error, clean_message, field_of
-from ..core.errors import DuplicateFrameError, InvalidFieldError, PayloadTooLargeError, parse_json_message
+from ..core.errors import (
+    DuplicateFrameError,
+    InvalidFieldError,
+    PayloadTooLargeError,
+    SeqConflictError,
+    SessionUnreadableError,
+    parse_json_message,
+)
 from ..core.images import decode_image_bytes
-from ..core.masks import MaskFormat, decode_mask, encode_mask
+from ..core.masks import MaskFormat, declared_size, decode_mask, encode_mask
 from ..core.prompts import check_geometry
 from ..core.settings import Settings
 
-MAX_SEQ = 2**63  # seq numbers are stored as Redis integers (signed 64-bit)
+MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client holds exactly (and far inside Redis' 64 bits)
 Seq = Annotated[
     StrictInt,
-    Field(ge=0, lt=MAX_SEQ, description="the client's number of this message, increasing; a resend keeps it"),
+    Field(
+        ge=0,
+        le=MAX_SEQ,
+        description=f"the client's number of this message, increasing, at most {MAX_SEQ}; a resend keeps it",
+    ),
 ]
 MaskPayload = Annotated[
     Any,
@@ -329,6 +342,11 @@ class SessionOut(BaseModel):
 def parse_message(text: str | None, max_chars: int) -> ClientMessage:
     """A text message as its typed message; any fault is one ``invalid_field`` (or ``malformed_json``,
     ``too_large``) error naming the field."""
+    return typed_message(parse_object(text, max_chars))
+
+
+def parse_object(text: str | None, max_chars: int) -> dict:
+    """A text message as a JSON object (not checked against the protocol yet)."""
     if text is not None and len(text) > max_chars:  # characters <= bytes: anything counted over is over
         raise PayloadTooLargeError(
             "message", f"a text message of {len(text)} characters is over the limit of {max_chars}"
@@ -336,10 +354,30 @@ def parse_message(text: str | None, max_chars: int) -> ClientMessage:
     message = parse_json_message(text)
     if not isinstance(message, dict):
         raise InvalidFieldError("message", 'a control message is a JSON object with a "type"')
+    return message
+
+
+def typed_message(message: dict) -> ClientMessage:
+    """A JSON object as the protocol's message of its ``type``."""
     try:
         return CLIENT_MESSAGES.validate_python(message)
     except ValidationError as e:
         raise _invalid(e, message.get("type")) from None
+
+
+def message_digest(message: BaseModel) -> str:
+    """What a numbered control message says, whatever its JSON spelling (key order, spaces, 1.0 or 1): a resend
+    has the same digest, another message under the same ``seq`` another one."""
+    return _digest(message.model_dump_json(exclude={"seq"}).encode())
+
+
+def frame_digest(raw: bytes) -> str:
+    """A numbered frame's digest: its bytes as sent."""
+    return _digest(b"frame\0" + raw)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _invalid(error: ValidationError, kind) -> InvalidFieldError:
@@ -358,8 +396,15 @@ def decode_frame(raw: bytes, settings: Settings) -> np.ndarray:
 
 
 def _decode_mask_prompt(payload, fmt: str, frame_hw: tuple[int, int], field: str) -> np.ndarray:
+    """A mask prompt decoded at the frame's size; the size it declares (RLE ``size``, the PNG's header) is checked
+    first, so a small message declaring a huge mask costs nothing."""
     try:
+        declared = declared_size(payload, fmt)
+        if declared is not None:
+            check_mask_size(declared, frame_hw, f"{field}.size" if fmt == "rle" else field)
         mask = decode_mask(payload, fmt, *frame_hw)
+    except InvalidInputError:
+        raise
     except (InvalidFieldError, ValueError, KeyError, TypeError) as e:
         detail = e.message if isinstance(e, InvalidFieldError) else str(e)
         raise InvalidFieldError(field, f"not a valid {fmt} mask: {detail}") from e
@@ -372,10 +417,11 @@ class PendingReply:
     """A message's reply, made while the session is leased (``VideoSessions`` keeps it with the message's ``seq``,
     in the transaction that saves the state, so a resend gets it again) and finished once the message is applied.
 
-    ``build(result)`` makes the reply from the tracker's result (None for messages without masks)."""
+    ``build(result)`` makes the reply, of type ``kind``, from the tracker's result (None for messages without
+    masks)."""
 
-    def __init__(self, fmt: str, seq: int | None, build: Callable[[FrameResult | None], _SeqReply]):
-        self.fmt, self.seq, self._build = fmt, seq, build
+    def __init__(self, fmt: str, seq: int | None, kind: str, build: Callable[[FrameResult | None], _SeqReply]):
+        self.fmt, self.seq, self.kind, self._build = fmt, seq, kind, build
         self.message: _SeqReply | None = None
         self._encode_s = 0.0
 
@@ -393,23 +439,39 @@ class PendingReply:
         """The reply to send once ``applied`` (``VideoSessions``' outcome): this one, with the stage timings (also
         observed in the stage histogram), or a resend's kept reply."""
         if applied.kept is not None:
-            return resent(applied.kept, self.fmt)
+            return resent(applied.kept, self.fmt, self.kind)
         if applied.result is not None:
             self.message.timings = observed_ms({**seconds, **applied.timings, "encode_output": self._encode_s})
         return self.message
 
 
-def resent(kept: bytes, fmt: str) -> _SeqReply:
-    """A kept reply, sent again to a resend of its message: marked ``duplicate``, with no timings (nothing ran)."""
-    kept = json.loads(kept)
-    message = kept["message"]
-    if kept["format"] != fmt:
+def resent(kept: bytes, fmt: str, kind: str) -> _SeqReply:
+    """A kept reply, sent again to a resend of its message: marked ``duplicate``, with no timings (nothing ran).
+    ``kind``: the type of reply the resent message gets (a kept reply of another type answered another message)."""
+    try:
+        kept = json.loads(kept)
+        message = kept["message"]
+        kept_format = kept["format"]
+        duplicate = SERVER_MESSAGES.validate_python({**message, "duplicate": True, "timings": {}})
+    except (ValueError, TypeError, KeyError) as e:  # ValidationError and JSONDecodeError are ValueErrors
+        raise SessionUnreadableError(
+            "session",
+            f"the reply kept with the session's last_seq cannot be read ({str(e)[:200]}); delete the session "
+            "(DELETE /video/{session}, or a close message) and start it anew",
+        ) from e
+    if message.get("type") != kind:
+        raise SeqConflictError(
+            "seq",
+            f"message {message.get('seq')} was applied already and was another kind of message: this one is not "
+            "applied; number the next message above the session's last_seq",
+        )
+    if kept_format != fmt:
         raise DuplicateFrameError(
             "seq",
-            f"message {message.get('seq')} was applied already; its reply was in format {kept['format']}, "
+            f"message {message.get('seq')} was applied already; its reply was in format {kept_format}, "
             f"not {fmt}: go on with the next message",
         )
-    return SERVER_MESSAGES.validate_python({**message, "duplicate": True, "timings": {}})
+    return duplicate
 
 
 def tracked_masks(result: FrameResult, fmt: str) -> list[TrackedMask]:
@@ -432,22 +494,22 @@ def tracked_masks(result: FrameResult, fmt: str) -> list[TrackedMask]:
 
 def frame_reply(fmt: str, seq: int | None) -> PendingReply:
     return PendingReply(
-        fmt, seq, lambda result: FrameReply(frame_idx=result.frame_idx, objects=tracked_masks(result, fmt))
+        fmt, seq, "frame", lambda result: FrameReply(frame_idx=result.frame_idx, objects=tracked_masks(result, fmt))
     )
 
 
 def masks_reply(fmt: str, seq: int | None) -> PendingReply:
     return PendingReply(
-        fmt, seq, lambda result: MasksReply(frame_idx=result.frame_idx, objects=tracked_masks(result, fmt))
+        fmt, seq, "masks", lambda result: MasksReply(frame_idx=result.frame_idx, objects=tracked_masks(result, fmt))
     )
 
 
 def removed_reply(fmt: str, seq: int | None, obj_id: int) -> PendingReply:
-    return PendingReply(fmt, seq, lambda _: Removed(obj_id=obj_id))
+    return PendingReply(fmt, seq, "removed", lambda _: Removed(obj_id=obj_id))
 
 
 def reset_reply(fmt: str, seq: int | None) -> PendingReply:
-    return PendingReply(fmt, seq, lambda _: ResetDone())
+    return PendingReply(fmt, seq, "reset", lambda _: ResetDone())
 
 
 def started(session: str, fmt: str, status) -> Started:

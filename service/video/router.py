@@ -33,7 +33,7 @@ from ..core.settings import Settings
 from . import protocol
 from .draining import Drain
 from .protocol import Close, ErrorMessage, FrameHeader, Prompt, Remove, Reset, SessionOut, Start
-from .sessions import VideoSessions
+from .sessions import Numbered, VideoSessions
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["video"])
@@ -93,6 +93,7 @@ class Connection:
     settings: Settings
     format: str | None = None  # the sessions' mask format, chosen by start (None: no start yet)
     frame_seq: int | None = None  # from a frame header: the seq of the binary frame that follows
+    orphan_frame: bool = False  # a frame header was refused: the binary frame after it was answered with it
     closed: bool = False
 
     def started(self, field: str = "type") -> str:
@@ -122,7 +123,8 @@ async def _frame(c: Connection, raw: bytes) -> protocol.FrameReply:
     pixels = await run_in_threadpool(protocol.decode_frame, raw, c.settings)
     decode_s = time.perf_counter() - t
     reply = protocol.frame_reply(fmt, seq)
-    message = reply.answer(await c.sessions.frame(c.session, raw, pixels, reply, seq), decode_frame=decode_s)
+    numbered = None if seq is None else Numbered(seq, protocol.frame_digest(raw))
+    message = reply.answer(await c.sessions.frame(c.session, raw, pixels, reply, numbered), decode_frame=decode_s)
     if not message.duplicate:
         metrics.VIDEO_FRAMES.inc()
     return message
@@ -132,17 +134,21 @@ async def _prompt(c: Connection, msg: Prompt) -> protocol.MasksReply:
     check_prompt_set(msg.objects, prompt_limits(c.settings))  # counts, and which prompts go together
     reply = protocol.masks_reply(c.format, msg.seq)
     prompts_at = partial(msg.track_prompts, c.format)  # the rest against the session's frame, under its lease
-    return reply.answer(await c.sessions.prompt(c.session, msg.frame_idx, prompts_at, reply, msg.seq))
+    return reply.answer(await c.sessions.prompt(c.session, msg.frame_idx, prompts_at, reply, _numbered(msg)))
 
 
 async def _remove(c: Connection, msg: Remove) -> protocol.Removed:
     reply = protocol.removed_reply(c.format, msg.seq, msg.obj_id)
-    return reply.answer(await c.sessions.remove(c.session, msg.obj_id, reply, msg.seq))
+    return reply.answer(await c.sessions.remove(c.session, msg.obj_id, reply, _numbered(msg)))
 
 
 async def _reset(c: Connection, msg: Reset) -> protocol.ResetDone:
     reply = protocol.reset_reply(c.format, msg.seq)
-    return reply.answer(await c.sessions.reset(c.session, reply, msg.seq))
+    return reply.answer(await c.sessions.reset(c.session, reply, _numbered(msg)))
+
+
+def _numbered(msg: Prompt | Remove | Reset) -> Numbered | None:
+    return None if msg.seq is None else Numbered(msg.seq, protocol.message_digest(msg))
 
 
 async def _close(c: Connection, msg: Close) -> protocol.Closed:
@@ -155,12 +161,23 @@ HANDLERS = {Start: _start, FrameHeader: _frame_header, Prompt: _prompt, Remove: 
 
 
 async def _answer(c: Connection, message: dict) -> BaseModel | None:
-    """The reply to one WebSocket message (None: a frame header, answered with its frame)."""
+    """The reply to one WebSocket message (None: a frame header, answered with its frame, or the frame of a
+    refused header, answered with the refusal)."""
     if message.get("bytes") is not None:
+        if c.orphan_frame:
+            c.orphan_frame = False
+            return None
         return await _frame(c, message["bytes"])
-    msg = protocol.parse_message(message.get("text"), c.settings.max_body_bytes)
-    if not isinstance(msg, Start):
-        c.started()
+    c.orphan_frame = False
+    raw = protocol.parse_object(message.get("text"), c.settings.max_body_bytes)
+    try:
+        msg = protocol.typed_message(raw)
+        if not isinstance(msg, (Start, Close)):  # close needs no start: it deletes whatever is stored
+            c.started()
+    except ServiceError:
+        # A refused frame header and its frame are one message with one reply: the frame is not applied alone.
+        c.orphan_frame = raw.get("type") == "frame"
+        raise
     return await HANDLERS[type(msg)](c, msg)
 
 

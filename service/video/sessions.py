@@ -3,14 +3,15 @@ worker, save the state. The outcome is the tracker's result; the router and ``pr
 
     sessions = VideoSessions(runtime, settings)                   # the store: Redis when settings.redis_url is set
     status = await sessions.start("cam-1", refine=True)           # creates the session, or resumes a stored one
-    applied = await sessions.frame("cam-1", jpeg, pixels, reply, seq=7)   # every object tracked into the frame
+    applied = await sessions.frame("cam-1", jpeg, pixels, reply, Numbered(7, digest))  # every object tracked
     applied = await sessions.prompt("cam-1", frame_idx, prompts_at, reply)
 
 Redis I/O runs on a thread of the pool, torch on the runtime's device worker. A message that fails (bad input,
 store down, another worker in between) saves nothing, so the stored session stays as it was. ``reply`` is made
-while the lease is held (``Reply``): a message with a client sequence number ``seq`` is saved with its reply, in
-the transaction that saves the state, and a resend of it (the client lost the reply) is answered with that kept
-reply instead of being applied twice. This worker keeps the current frame's encoder features of recent sessions;
+while the lease is held (``Reply``): a message with a client sequence number (``Numbered``: its ``seq`` and the
+digest of what it says) is saved with its reply, in the transaction that saves the state, and a resend of it (the
+client lost the reply) is answered with that kept reply instead of being applied twice; another message under the
+same ``seq`` is refused (``seq_conflict``), never answered with that reply. This worker keeps the current frame's encoder features of recent sessions;
 a prompt that reaches another worker re-encodes the current frame from the bytes saved with the state.
 """
 
@@ -30,10 +31,10 @@ from starlette.concurrency import run_in_threadpool
 from sam2refiner.model.config import RefinerSwitches
 from sam2refiner.model.errors import InvalidInputError
 from sam2refiner.model.video import FrameResult, StreamingTracker, TrackPrompt
-from sam2refiner.model.video.codec import StateFormatError, model_fingerprint
+from sam2refiner.model.video.codec import model_fingerprint
 
 from ..core import metrics
-from ..core.errors import DuplicateFrameError, InvalidFieldError, UnknownIdError
+from ..core.errors import DuplicateFrameError, InvalidFieldError, SeqConflictError, UnknownIdError
 from ..core.images import decode_image_bytes
 from ..core.runtime import Runtime
 from ..core.settings import Settings
@@ -54,6 +55,14 @@ class Reply(Protocol):
 
     def kept(self) -> bytes:
         """The reply as kept with the message's ``seq`` (sent again to a resend)."""
+
+
+@dataclass(frozen=True)
+class Numbered:
+    """A client message's sequence number and the digest of what it says: a resend has both the same."""
+
+    seq: int
+    digest: str
 
 
 @dataclass
@@ -108,21 +117,21 @@ class VideoSessions:
     async def start(self, session: str, refine: bool | RefinerSwitches) -> SessionStatus:
         """Creates the session, or returns where a stored one stands (its stored options win)."""
 
-        def op(stored):
+        def plan(stored):
             if stored is not None:  # a reconnect: the stored session goes on as it was
                 self.store.touch(session)
-                return None, None
-            return self.tracker.new_state(refine=refine), None
+                return None
+            return lambda: (self.tracker.new_state(refine=refine), None)
 
-        stored, _ = await self._run(session, op, create=True)
+        stored, _ = await self._run(session, plan, create=True)
         return SessionStatus.of(stored)
 
     async def frame(
-        self, session: str, raw: bytes, pixels: np.ndarray, reply: Reply, seq: int | None = None
+        self, session: str, raw: bytes, pixels: np.ndarray, reply: Reply, numbered: Numbered | None = None
     ) -> Applied:
         """Tracks every object into a new frame: ``pixels`` decoded from ``raw`` (kept as the current frame)."""
 
-        def op(stored):
+        def plan(stored):
             state = stored.state
             if state.orig_hw is not None and tuple(pixels.shape[:2]) != tuple(state.orig_hw):
                 raise InvalidFieldError(
@@ -130,25 +139,35 @@ class VideoSessions:
                     f"frame is {pixels.shape[1]}x{pixels.shape[0]}, the session's frames are "
                     f"{state.orig_hw[1]}x{state.orig_hw[0]}",
                 )
-            if pause_point.ENABLED:  # fault tests only: the lease held, the state loaded, nothing tracked yet
-                pause_point.frame(session, state.frame_idx + 1)
-            t = time.perf_counter()
-            feats = self.tracker.encode_frame(pixels, state.switches)
-            encode_s = time.perf_counter() - t
-            new_state, result = self.tracker.step(state, feats)
-            result.timings["encode"] = encode_s
-            self._keep_features(session, new_state.frame_idx, raw, feats)
-            return new_state, result
 
-        return (await self._run(session, op, reply, seq=seq, frame=raw))[1]
+            def track():
+                if pause_point.ENABLED:  # fault tests only: the lease held, the state loaded, nothing tracked yet
+                    pause_point.frame(session, state.frame_idx + 1)
+                t = time.perf_counter()
+                feats = self.tracker.encode_frame(pixels, state.switches)
+                encode_s = time.perf_counter() - t
+                new_state, result = self.tracker.step(state, feats)
+                result.timings["encode"] = encode_s
+                self._keep_features(session, new_state.frame_idx, raw, feats)
+                return new_state, result
+
+            return track
+
+        return (await self._run(session, plan, reply, numbered=numbered, frame=raw))[1]
 
     async def prompt(
-        self, session: str, frame_idx: int | None, prompts_at: PromptsAt, reply: Reply, seq: int | None = None
+        self,
+        session: str,
+        frame_idx: int | None,
+        prompts_at: PromptsAt,
+        reply: Reply,
+        numbered: Numbered | None = None,
     ) -> Applied:
         """Applies prompts on the current frame (``frame_idx``, if given, must be it); ``prompts_at(frame_hw)`` gives
-        them checked against the session's frame size."""
+        them checked against the session's frame size, mask prompts decoded (in a thread of the pool: the device
+        worker only tracks)."""
 
-        def op(stored):
+        def plan(stored):
             state = stored.state
             if state.frame_idx < 0:
                 raise InvalidFieldError("frame_idx", "no frame has been sent yet: send a frame, then prompt on it")
@@ -164,28 +183,35 @@ class VideoSessions:
                     f"the session tracks {len(state.objects)} objects; {len(added)} more "
                     f"would pass the limit of {self.settings.video_max_objects} per session",
                 )
-            feats = self._current_features(session, stored)
-            try:
-                return self.tracker.prompt(state, feats, prompts)
-            except InvalidInputError as e:
-                raise InvalidFieldError(f"objects.{e.argument}", e.detail) from e
 
-        return (await self._run(session, op, reply, seq=seq, keep_frame=True))[1]
+            def track():
+                feats = self._current_features(session, stored)
+                try:
+                    return self.tracker.prompt(state, feats, prompts)
+                except InvalidInputError as e:
+                    raise InvalidFieldError(f"objects.{e.argument}", e.detail) from e
 
-    async def remove(self, session: str, obj_id: int, reply: Reply, seq: int | None = None) -> Applied:
-        def op(stored):
-            try:
-                return self.tracker.remove_object(stored.state, obj_id), None
-            except InvalidInputError as e:
-                raise InvalidFieldError("obj_id", e.detail) from e
+            return track
 
-        return (await self._run(session, op, reply, seq=seq, keep_frame=True))[1]
+        return (await self._run(session, plan, reply, numbered=numbered, keep_frame=True))[1]
 
-    async def reset(self, session: str, reply: Reply, seq: int | None = None) -> Applied:
-        def op(stored):
-            return self.tracker.reset(stored.state), None
+    async def remove(self, session: str, obj_id: int, reply: Reply, numbered: Numbered | None = None) -> Applied:
+        def plan(stored):
+            def remove():
+                try:
+                    return self.tracker.remove_object(stored.state, obj_id), None
+                except InvalidInputError as e:
+                    raise InvalidFieldError("obj_id", e.detail) from e
 
-        return (await self._run(session, op, reply, seq=seq, keep_frame=True))[1]
+            return remove
+
+        return (await self._run(session, plan, reply, numbered=numbered, keep_frame=True))[1]
+
+    async def reset(self, session: str, reply: Reply, numbered: Numbered | None = None) -> Applied:
+        def plan(stored):
+            return lambda: (self.tracker.reset(stored.state), None)
+
+        return (await self._run(session, plan, reply, numbered=numbered, keep_frame=True))[1]
 
     async def info(self, session: str) -> tuple[SessionStatus, SessionInfo]:
         """Where the session stands and what it holds; renews its TTL."""
@@ -203,18 +229,21 @@ class VideoSessions:
     async def _run(
         self,
         session: str,
-        op,
+        plan,
         reply: Reply | None = None,
         *,
-        seq: int | None = None,
+        numbered: Numbered | None = None,
         create: bool = False,
         frame: bytes | None = None,
         keep_frame: bool = False,
     ) -> tuple[StoredSession, Applied]:
-        """Lease, load, ``op(stored)`` on the device worker, ``reply``, save; the stored session and the outcome.
+        """Lease, load, ``plan(stored)``, its job on the device worker, ``reply``, save; the stored session and the
+        outcome.
 
-        ``op`` returns (new state or None for no change, the tracker's result or None). With a ``seq`` the reply is
-        saved with the state, and a ``seq`` already applied is answered with the kept reply.
+        ``plan`` runs here, in a thread of the pool under the lease: the checks against the stored session and any
+        decoding, then it returns the device worker's job (None: nothing to run, nothing changes). The job returns
+        (new state or None for no change, the tracker's result or None). A ``numbered`` message's reply is saved
+        with the state, and a resend of the message applied last is answered with the kept reply.
         """
 
         def locked():
@@ -224,16 +253,19 @@ class VideoSessions:
                 load_s = time.perf_counter() - t
                 if stored is None and not create:
                     raise UnknownIdError("session", f"session {session} does not exist (expired or closed): send start")
-                if seq is not None and stored is not None:
-                    kept = _kept_reply(stored, seq)
+                if numbered is not None and stored is not None:
+                    kept = _kept_reply(stored, numbered)
                     if kept is not None:
                         return stored, Applied(kept=kept)
-                (state, result), _ = anyio.from_thread.run(self.runtime.worker.submit, lambda: op(stored))
+                job = plan(stored)
+                if job is None:
+                    return stored, Applied()
+                (state, result), _ = anyio.from_thread.run(self.runtime.worker.submit, job)
                 if reply is not None:
                     reply.make(result)
                 if state is None:
                     return stored, Applied(result)
-                applied = None if seq is None else AppliedMessage(seq, reply.kept())
+                applied = None if numbered is None else AppliedMessage(numbered.seq, numbered.digest, reply.kept())
                 t = time.perf_counter()
                 saved_frame = stored.frame if keep_frame and stored else frame
                 saved = self.store.save(session, state, saved_frame, stored, applied)
@@ -251,12 +283,9 @@ class VideoSessions:
         """Runs a store operation, counting store failures by kind."""
         try:
             return fn(*args)
-        except StateStoreError as e:
+        except StateStoreError as e:  # a state that does not decode is one too (UnreadableSessionError)
             metrics.VIDEO_STORE_ERRORS.labels(e.kind).inc()
             raise
-        except StateFormatError as e:
-            metrics.VIDEO_STORE_ERRORS.labels("format").inc()
-            raise InvalidFieldError("session", str(e)) from e
 
     def _load_with_info(self, session):
         stored = self._store_call(self.store.load, session)
@@ -284,12 +313,20 @@ class VideoSessions:
             self._features.popitem(last=False)
 
 
-def _kept_reply(stored: StoredSession, seq: int) -> bytes | None:
+def _kept_reply(stored: StoredSession, numbered: Numbered) -> bytes | None:
     """The reply kept for a resent message; None for a message not applied yet."""
-    applied = stored.applied
+    applied, seq = stored.applied, numbered.seq
     if applied is None or seq > applied.seq:
         return None
     if seq == applied.seq:
+        # No digest: saved by a version that kept none; protocol.resent still checks the reply's type.
+        if applied.digest is not None and applied.digest != numbered.digest:
+            raise SeqConflictError(
+                "seq",
+                f"message {seq} was applied already and said something else: this one is not applied (another "
+                "client may be sending to this session under the same numbers); number the next message above "
+                f"the session's last_seq {applied.seq}",
+            )
         return applied.reply
     raise DuplicateFrameError(
         "seq",

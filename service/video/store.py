@@ -4,8 +4,10 @@ Redis layout (one hash and one lease per session, both with the session TTL, ren
 
     {prefix}:video:{session}:state   hash  ver -> int, epoch -> random id drawn when the session was created,
                                            meta -> state blob, frame -> current frame's bytes,
-                                           seq, reply -> the client's number of the last message applied with one,
-                                                         and the reply it got (JSON),
+                                           seq, digest, reply -> the client's number of the last message applied
+                                                         with one, a digest of that message (a resend with
+                                                         the same seq and another digest is another
+                                                         message) and the reply it got (JSON),
                                            mem:{obj}:{t} -> one spatial memory blob (see model/video/codec.py)
     {prefix}:video:{session}:lease   string "{worker}:{attempt}": who is advancing the session (short PX)
 
@@ -40,7 +42,13 @@ from dataclasses import dataclass
 from sam2refiner.model.video.codec import StateFormatError, decode_state, encode_memory, encode_state, memory_field
 from sam2refiner.model.video.state import TrackerState
 
-from ..core.errors import DomainError, SessionBusyAnswer, StaleStateAnswer, StoreUnavailableError
+from ..core.errors import (
+    DomainError,
+    SessionBusyAnswer,
+    SessionUnreadableError,
+    StaleStateAnswer,
+    StoreUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,7 @@ __all__ = [
     "StateStoreUnavailable",
     "SessionBusyError",
     "StaleStateError",
+    "UnreadableSessionError",
     "StateFormatError",
     "make_state_store",
 ]
@@ -89,11 +98,36 @@ class StaleStateError(StateStoreError):
     answer = StaleStateAnswer
 
 
+class UnreadableSessionError(StateStoreError):
+    """What is stored under the session's keys cannot be read (a damaged field, a key of another Redis type): only
+    deleting the session helps."""
+
+    kind = "unreadable"
+    answer = SessionUnreadableError
+    field = "session"
+
+
+DELETE_IT = "delete the session (DELETE /video/{session}, or a close message) and start it anew"
+
+
+@contextmanager
+def _readable(session: str, what: str):
+    """Turns a stored value that does not parse into ``UnreadableSessionError``."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:  # StateFormatError is a ValueError
+        raise UnreadableSessionError(
+            f"session {session}: its stored {what} cannot be read ({e}); " + DELETE_IT.format(session=session)
+        ) from e
+
+
 @dataclass(frozen=True)
 class AppliedMessage:
-    """The last client message applied with a sequence number, and its reply (sent again to a resend of it)."""
+    """The last client message applied with a sequence number: its ``seq``, the digest of what it said (a resend
+    says the same; None where a version before digests saved it) and its reply (sent again to a resend of it)."""
 
     seq: int
+    digest: str | None
     reply: bytes
 
 
@@ -126,6 +160,12 @@ def _check_unchanged(session: str, stored: tuple[int, str] | None, expected: Sto
     if expected is None or stored[1] != expected.epoch:
         raise StaleStateError(f"session {session} was created anew elsewhere while being advanced")
     raise StaleStateError(f"session {session} was changed elsewhere (version {stored[0]}, expected {expected.version})")
+
+
+def _stored_identity(session: str, raw_version, raw_epoch) -> tuple[int, str]:
+    """(version, epoch) as Redis holds them."""
+    with _readable(session, "version"):
+        return int(raw_version), (raw_epoch or b"").decode()
 
 
 def _new_epoch() -> str:
@@ -295,6 +335,7 @@ class RedisStateStore(VideoStateStore):
 
         self._redis_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         self._watch_error = redis.exceptions.WatchError
+        self._response_error = redis.exceptions.ResponseError
         self.client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self.prefix = prefix
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"  # this worker, in lease tokens
@@ -313,30 +354,40 @@ class RedisStateStore(VideoStateStore):
         return f"{self.prefix}:video:{session}:{part}"
 
     @contextmanager
-    def _errors(self, what: str):
+    def _errors(self, what: str, session: str):
         try:
             yield
         except self._redis_errors as e:
             raise StateStoreUnavailable(f"video state store (Redis) unreachable while {what}: {e}") from e
+        except self._response_error as e:
+            if "WRONGTYPE" not in str(e):
+                raise
+            raise UnreadableSessionError(
+                f"session {session}: a key of it holds another Redis type ({e}); " + DELETE_IT.format(session=session)
+            ) from e
 
     def load(self, session):
         key = self._key(session, "state")
-        with self._errors("loading the session"):
+        with self._errors("loading the session", session):
             raw_version, raw_epoch = self.client.hmget(key, "ver", "epoch")
             if raw_version is None:
                 self._forget(session)
                 return None
-            identity = (int(raw_version), (raw_epoch or b"").decode())
+            identity = _stored_identity(session, raw_version, raw_epoch)
             cached = self._local_copy(session)
             if cached is not None and _identity(cached.stored) == identity:
                 return cached.stored
             blobs = self.client.hgetall(key)
-        fields = {k.decode(): v for k, v in blobs.items()}
-        if "meta" not in fields or (int(fields.get("ver", -1)), fields.get("epoch", b"").decode()) != identity:
-            raise StaleStateError(f"session {session} changed while being read; retry")
-        memories = {k: v for k, v in fields.items() if k.startswith("mem:")}
-        applied = AppliedMessage(int(fields["seq"]), fields["reply"]) if "seq" in fields and "reply" in fields else None
-        state = decode_state(fields["meta"], memories, self.fingerprint)
+        with _readable(session, "state"):
+            fields = {k.decode(): v for k, v in blobs.items()}
+            if not fields or _stored_identity(session, fields.get("ver"), fields.get("epoch")) != identity:
+                raise StaleStateError(f"session {session} changed while being read; retry")
+            memories = {k: v for k, v in fields.items() if k.startswith("mem:")}
+            applied = None
+            if "seq" in fields and "reply" in fields:
+                digest = fields.get("digest")
+                applied = AppliedMessage(int(fields["seq"]), digest.decode() if digest else None, fields["reply"])
+            state = decode_state(fields["meta"], memories, self.fingerprint)
         stored = StoredSession(identity[0], identity[1], state, fields.get("frame"), applied)
         self._remember(session, stored, set(memories))
         return stored
@@ -352,12 +403,12 @@ class RedisStateStore(VideoStateStore):
         )
         version, epoch = (expected.version + 1, expected.epoch) if expected is not None else (1, _new_epoch())
         ttl_ms = int(self.ttl_s * 1000)
-        with self._errors("saving the session"):
+        with self._errors("saving the session", session):
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(key)
                     raw_version, raw_epoch = pipe.hmget(key, "ver", "epoch")
-                    stored = None if raw_version is None else (int(raw_version), (raw_epoch or b"").decode())
+                    stored = None if raw_version is None else _stored_identity(session, raw_version, raw_epoch)
                     _check_unchanged(session, stored, expected)
                     if known is None:  # no local copy of what is stored: list it
                         known = {k.decode() for k in pipe.hkeys(key) if k.startswith(b"mem:")}
@@ -374,7 +425,7 @@ class RedisStateStore(VideoStateStore):
                     if frame is not None:
                         mapping["frame"] = frame
                     if applied is not None:
-                        mapping.update(seq=applied.seq, reply=applied.reply)
+                        mapping.update(seq=applied.seq, digest=applied.digest or "", reply=applied.reply)
                     pipe.hset(key, mapping=mapping)
                     if to_drop:
                         pipe.hdel(key, *to_drop)
@@ -390,12 +441,12 @@ class RedisStateStore(VideoStateStore):
 
     def delete(self, session):
         self._forget(session)
-        with self._errors("deleting the session"):
+        with self._errors("deleting the session", session):
             return self.client.delete(self._key(session, "state"), self._key(session, "lease")) > 0
 
     def info(self, session):
         key = self._key(session, "state")
-        with self._errors("reading the session"):
+        with self._errors("reading the session", session):
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.hget(key, "ver")
                 pipe.pttl(key)
@@ -407,10 +458,12 @@ class RedisStateStore(VideoStateStore):
                 for f in fields:
                     pipe.hstrlen(key, f)
                 sizes = dict(zip(fields, pipe.execute()))
-        return SessionInfo(int(raw), int(sum(sizes.values())), int(sizes.get(b"frame", 0)), max(0, ttl_ms) / 1000)
+        with _readable(session, "version"):
+            version = int(raw)
+        return SessionInfo(version, int(sum(sizes.values())), int(sizes.get(b"frame", 0)), max(0, ttl_ms) / 1000)
 
     def touch(self, session):
-        with self._errors("renewing the session"):
+        with self._errors("renewing the session", session):
             self.client.pexpire(self._key(session, "state"), int(self.ttl_s * 1000))
         with self._local_lock:
             if session in self._local:
@@ -438,15 +491,14 @@ class RedisStateStore(VideoStateStore):
 
     def _acquire(self, session: str, key: str, token: str) -> None:
         try:
-            outcome = self._acquire_script(
-                keys=[key], args=[token, f"{self.owner}:", int(self.lease_s * 1000)], client=self.client
-            )
-        except self._redis_errors as e:
+            with self._errors("taking the session lease", session):
+                outcome = self._acquire_script(
+                    keys=[key], args=[token, f"{self.owner}:", int(self.lease_s * 1000)], client=self.client
+                )
+        except StateStoreUnavailable:
             # Redis may still run the SET once it answers again: clear that lease when it does.
             self._release_later(session, key, token)
-            raise StateStoreUnavailable(
-                f"video state store (Redis) unreachable while taking the session lease: {e}"
-            ) from e
+            raise
         if isinstance(outcome, bytes):
             raise SessionBusyError(f"session {session} is being advanced by another worker ({outcome.decode()}); retry")
         if outcome == 1:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from sam2refiner.service.core import masks as server
-from sam2refiner_client import FORMATS, AsyncSAM2RefinerClient, SAM2RefinerClient, VideoSession
+from sam2refiner_client import FORMATS, AsyncSAM2RefinerClient, SAM2RefinerClient, SeqConflictError, VideoSession
 from tests.model.video.helpers import click_on, clip
 from tests.service.processes import running_service
 from tests.tiers import tier
@@ -130,3 +130,21 @@ def _assert_formats_agree(truth: np.ndarray, payloads: dict, decoded: dict) -> N
         assert payloads["polygons"][i] == server.encode_polygons(mask)
         assert np.array_equal(decoded["polygons"][i], server.decode_polygons(payloads["polygons"][i], h, w))
         assert not np.any(mask & ~decoded["polygons"][i])
+
+
+def test_two_clients_on_one_session_never_take_each_others_replies(service, video):
+    """N1: two VideoSession clients on one session (two tabs, a restarted client whose old one still runs) both
+    number from last_seq. The second one's message under an applied seq is refused (seq_conflict), and the very
+    same message is answered as a duplicate, which a first send cannot be: both raise SeqConflictError."""
+    _, pngs, _ = video
+    url = service.replace("http", "ws")
+    with VideoSession(url, "two-clients", refine=False) as a, VideoSession(url, "two-clients", refine=False) as b:
+        assert a.frame(pngs[0])["frame_idx"] == 0  # seq 1
+        with pytest.raises(SeqConflictError) as refused:
+            b.frame(pngs[1])  # seq 1 too, another picture: the server refuses it
+        assert (refused.value.code, refused.value.field) == ("seq_conflict", "seq")
+        assert a.frame(pngs[1])["frame_idx"] == 1  # seq 2
+        with pytest.raises(SeqConflictError, match="another client"):
+            b.frame(pngs[1])  # seq 2, the same bytes: a duplicate of A's message, not B's own reply
+        assert a.frame(pngs[2])["frame_idx"] == 2
+        a.close()

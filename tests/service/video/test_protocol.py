@@ -113,6 +113,7 @@ def test_the_docs_message_table_names_only_what_the_models_have():
         ({"type": "frame", "seq": 1.0}, "seq"),
         ({"type": "frame", "seq": True}, "seq"),
         ({"type": "frame", "seq": 2**63}, "seq"),
+        ({"type": "frame", "seq": 2**53}, "seq"),  # over protocol.MAX_SEQ: a JavaScript number is exact below it
         ({"type": "prompt", "objects": []}, "objects"),
         ({"type": "prompt", "frame_idx": True, "objects": [{"obj_id": 1, "box": [1, 1, 5, 5]}]}, "frame_idx"),
         ({"type": "prompt", "objects": [{"box": [1, 1, 5, 5]}]}, "objects.0.obj_id"),
@@ -135,7 +136,7 @@ def test_messages_parse_to_their_types_and_replies_leave_out_what_does_not_apply
     start = protocol.parse_message('{"type": "start", "refine": {"pr": true}}', 1000)
     assert isinstance(start, protocol.Start) and start.requested_refine() == {"la": False, "pr": True, "mr": False}
     assert protocol.parse_message('{"type": "start"}', 1000).requested_refine() is None
-    assert protocol.parse_message('{"type": "frame", "seq": 9223372036854775807}', 1000).seq == 2**63 - 1
+    assert protocol.parse_message('{"type": "frame", "seq": 9007199254740991}', 1000).seq == protocol.MAX_SEQ
     with pytest.raises(PayloadTooLargeError):
         protocol.parse_message('{"type": "reset"}', 10)
     with pytest.raises(InvalidFieldError) as refused:

@@ -12,7 +12,6 @@ import redis
 import torch
 
 from sam2refiner.model.config import RefinerSwitches
-from sam2refiner.model.video.codec import StateFormatError
 from sam2refiner.model.video.state import FrameMemory, ObjectTrack, TrackerState
 from sam2refiner.service.video.store import (
     AppliedMessage,
@@ -21,6 +20,7 @@ from sam2refiner.service.video.store import (
     SessionBusyError,
     StaleStateError,
     StateStoreUnavailable,
+    UnreadableSessionError,
 )
 from tests.service.processes import frozen, start_redis, stop_redis
 from tests.tiers import tier
@@ -99,7 +99,7 @@ def test_round_trip_versions_and_stale_writes(store):
     with pytest.raises(StaleStateError):
         store.save("s1", make_state(4), None, None)
     assert store.load("s1").version == 1  # the refused write changed nothing
-    applied = AppliedMessage(5, b'{"reply": 1}')
+    applied = AppliedMessage(5, "digest-of-message-5", b'{"reply": 1}')
     assert store.save("s1", make_state(4), None, loaded, applied).version == 2
     second = store.load("s1")
     assert second.applied == applied and second.epoch == loaded.epoch
@@ -128,7 +128,7 @@ def test_another_worker_reads_what_one_wrote_and_refuses_another_model(redis_sto
     # The second worker advances it; the first one's local copy is now stale and is not used.
     other.save("s3", make_state(11), None, loaded)
     assert redis_store.load("s3").state.frame_idx == 11
-    with pytest.raises(StateFormatError, match="another model"):
+    with pytest.raises(UnreadableSessionError, match="another model"):
         RedisStateStore(redis_url, "hiera_l/1024/other", ttl_s=60, prefix=redis_prefix).load("s3")
 
 
@@ -170,10 +170,12 @@ def test_store_errors_are_plain_exceptions_mapped_in_one_place():
         (StateStoreUnavailable("x"), 503, "state_store_unavailable"),
         (SessionBusyError("x"), 409, "session_busy"),
         (StaleStateError("x"), 409, "stale_state"),
+        (UnreadableSessionError("x"), 422, "session_unreadable"),
     ):
         assert not isinstance(exc, ServiceError) and not hasattr(exc, "status")
         mapped = as_service_error(exc)
         assert (mapped.status, mapped.code, mapped.message) == (status, code, "x")
+        assert mapped.field == ("session" if code == "session_unreadable" else None)
     assert isinstance(as_service_error(KeyError("a bug")), InternalError)
 
 
@@ -256,3 +258,46 @@ def test_a_release_that_fails_is_logged_and_retried(own_redis, caplog):
     assert _no_lease_within(client, "stall:video:s2:lease")  # released once Redis answers again
     with other.lease("s2"):
         pass
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["ver_not_a_number", "seq_not_a_number", "meta_missing", "meta_garbage", "state_key_a_string", "lease_a_hash"],
+)
+def test_a_damaged_field_or_key_is_unreadable_and_the_session_can_be_deleted(redis_store, redis_url, damage):
+    """N5: every damaged stored field (not only the blobs) is ``UnreadableSessionError`` (answered
+    ``session_unreadable``: delete the session), never a ValueError or a Redis ResponseError (answered
+    ``internal``); deleting it works whatever is stored."""
+    redis_store.save("s9", make_state(), b"frame", None, AppliedMessage(4, "d", b"{}"))
+    state_key, lease_key = (redis_store._key("s9", part) for part in ("state", "lease"))
+    with redis.Redis.from_url(redis_url) as client:
+        if damage == "state_key_a_string":
+            client.delete(state_key)
+            client.set(state_key, "not a hash")
+        elif damage == "lease_a_hash":
+            client.hset(lease_key, "worker", "x")
+        elif damage == "meta_missing":
+            client.hdel(state_key, "meta")
+        else:
+            field, value = {"ver_not_a_number": ("ver", "x"), "seq_not_a_number": ("seq", "5.5")}.get(
+                damage, ("meta", b"\x00garbage")
+            )
+            client.hset(state_key, field, value)
+    fresh = RedisStateStore(redis_url, FP, ttl_s=60, lease_s=5, prefix=redis_store.prefix)  # no local copy
+    try:
+        with pytest.raises(UnreadableSessionError, match="delete the session"):
+            if damage == "lease_a_hash":
+                with fresh.lease("s9"):
+                    pass
+            else:
+                fresh.load("s9")
+        if damage in ("ver_not_a_number", "state_key_a_string"):
+            with pytest.raises(UnreadableSessionError):
+                fresh.info("s9")
+            with pytest.raises(UnreadableSessionError):
+                fresh.save("s9", make_state(), None, None)
+        assert fresh.delete("s9") and fresh.load("s9") is None
+        with fresh.lease("s9"):
+            pass
+    finally:
+        fresh.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from sam2refiner.service.app import create_app
+from sam2refiner.service.video.protocol import MAX_SEQ
 from tests.model.video.helpers import clip
 from tests.waiting import wait_until
 
@@ -258,3 +261,96 @@ def test_start_chooses_the_module_set_and_bad_sets_are_refused(client, video_cli
         assert ws.receive_json()["type"] == "masks"
         reply = send_frame(ws, pngs[1])
         assert reply["type"] == "frame" and "refine" in reply["timings"], reply
+
+
+def test_a_seq_gets_only_the_reply_of_the_message_it_numbered(client, video_clip):
+    """N1: a resend is recognised by its seq and what it says; another message under an applied seq (another
+    picture, a frame under a prompt's seq) is refused with seq_conflict, never answered with the kept reply."""
+    _, pngs, click = video_clip
+    with client.websocket_connect("/video/ws-conflict") as ws:
+        start(ws)
+        first = _frame(ws, 1, pngs[0])
+        assert first["frame_idx"] == 0 and "duplicate" not in first
+        assert _frame(ws, 1, pngs[1])["code"] == "seq_conflict"  # seq 1 again, with another picture
+        again = _frame(ws, 1, pngs[0])  # the true resend
+        assert again["duplicate"] is True and (again["frame_idx"], again["objects"]) == (0, first["objects"])
+        prompt = {"type": "prompt", "seq": 2, "objects": [{"obj_id": 1, "points": click, "labels": [1]}]}
+        ws.send_json(prompt)
+        masks = ws.receive_json()
+        assert masks["type"] == "masks" and masks["seq"] == 2
+        conflict = _frame(ws, 2, pngs[1])  # a frame under the prompt's seq
+        assert (conflict["type"], conflict["code"], conflict["field"]) == ("error", "seq_conflict", "seq"), conflict
+        ws.send_text(json.dumps(dict(reversed(prompt.items())), indent=1))  # the same prompt, spelt otherwise
+        resent = ws.receive_json()
+        assert resent["duplicate"] is True and resent["objects"] == masks["objects"]
+        for other in (
+            {**prompt, "objects": [{"obj_id": 1, "points": click, "labels": [0]}]},
+            {"type": "reset", "seq": 2},
+            {"type": "remove", "obj_id": 1, "seq": 2},
+        ):
+            ws.send_json(other)
+            expect_error(ws, "seq_conflict", "seq")
+    info = client.get("/video/ws-conflict").json()
+    assert (info["frames_processed"], info["objects"], info["last_seq"]) == (1, [1], 2)  # nothing else applied
+
+
+def test_a_refused_frame_header_and_its_frame_get_one_reply(client, video_clip):
+    """N6: a frame header refused for its seq is answered once, and the binary frame after it is not applied as
+    a frame of its own (it used to get a second reply); seq is bounded by protocol.MAX_SEQ."""
+    _, pngs, _ = video_clip
+    with client.websocket_connect("/video/ws-orphan") as ws:
+        ws.send_json({"type": "frame", "seq": 1})  # before start: refused, and its frame with it
+        ws.send_bytes(pngs[0])
+        expect_error(ws, "invalid_field", "type")
+        start(ws)
+        assert send_frame(ws, pngs[0])["frame_idx"] == 0
+        for bad in (-1, 1.5, True, "7", 2**63, MAX_SEQ + 1):
+            ws.send_text(json.dumps({"type": "frame", "seq": bad}))
+            ws.send_bytes(pngs[1])
+            expect_error(ws, "invalid_field", "seq")
+        # One reply each: the next thing on the socket is the reply to the next message.
+        ws.send_json({"type": "reset", "seq": MAX_SEQ})
+        assert ws.receive_json() == {"type": "reset", "seq": MAX_SEQ}
+        assert _frame(ws, MAX_SEQ, pngs[1])["code"] == "seq_conflict"
+        ws.send_json({"type": "reset", "seq": 5})
+        expect_error(ws, "duplicate_frame", "seq")
+        assert send_frame(ws, pngs[1])["frame_idx"] == 1  # messages without seq still go
+    assert client.get("/video/ws-orphan").json()["frames_processed"] == 2
+
+
+@pytest.mark.parametrize("damage", ["ver", "seq", "reply", "state_key_a_string"])
+def test_damaged_stored_fields_answer_session_unreadable_and_close_needs_no_start(
+    client, video_clip, video_prefix, redis_url, damage
+):
+    """N5: a stored field that does not parse is answered like a damaged blob, session_unreadable (delete the
+    session), on the socket and on GET, never internal or a 500; close works without start and deletes it."""
+    _, pngs, _ = video_clip
+    name = f"ws-damaged-{damage.replace('_', '-')}"
+    with client.websocket_connect(f"/video/{name}") as ws:
+        start(ws)
+        assert _frame(ws, 1, pngs[0])["frame_idx"] == 0
+    key = f"{video_prefix}:video:{name}:state"
+    with redis.Redis.from_url(redis_url) as r:
+        if damage == "state_key_a_string":
+            r.delete(key)
+            r.set(key, "not a hash")
+        else:
+            r.hset(key, damage, {"ver": "x", "seq": "one", "reply": "{not json"}[damage])
+    client.app.state.video_sessions.store._forget(name)  # read it as another worker would, not from this copy
+    with client.websocket_connect(f"/video/{name}") as ws:
+        if damage == "reply":  # read only when the message it answered is resent
+            assert start(ws)["last_seq"] == 1
+            refused = _frame(ws, 1, pngs[0])
+        else:
+            ws.send_json({"type": "start", "refine": False})
+            refused = ws.receive_json()
+        assert (refused["type"], refused["code"], refused["field"]) == ("error", "session_unreadable", "session")
+        assert "delete the session" in refused["message"], refused
+        if damage != "reply":
+            r = client.get(f"/video/{name}")
+            assert r.status_code == 422 and r.json()["error"]["code"] == "session_unreadable", r.text
+    with client.websocket_connect(f"/video/{name}") as ws:
+        ws.send_json({"type": "close"})
+        assert ws.receive_json() == {"type": "closed", "session": name}
+    assert client.get(f"/video/{name}").status_code == 404
+    assert [k for k in keys_of(redis_url, video_prefix) if f":{name}:".encode() in k] == []

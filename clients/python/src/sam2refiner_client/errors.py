@@ -40,6 +40,13 @@ class InternalServerError(ServiceError):
     """A fault of the server (its details are in the server's log), or a 5xx from something in front of it."""
 
 
+class SeqConflictError(ServiceError):
+    """Another client is sending to the same video session under the same numbers (two tabs, or a restarted
+    client whose old one still runs): the server applied another message under this message's ``seq`` (code
+    ``seq_conflict``, from the server or from ``VideoSession``, which also raises it when a first send is answered
+    as a duplicate). This client's message was not applied; stop one of the two clients."""
+
+
 class SessionLostError(ServiceError):
     """Raised by ``VideoSession`` (not sent by the server): on reconnecting, the session no longer holds what the
     server had acknowledged (it expired, was deleted, or its store lost it)."""
@@ -53,6 +60,8 @@ KIND_OF_CODE: dict[str, type[ServiceError]] = {
     "too_large": BadRequestError,
     "refiner_not_loaded": BadRequestError,
     "duplicate_frame": BadRequestError,
+    "seq_conflict": SeqConflictError,
+    "session_unreadable": BadRequestError,
     "http_error": BadRequestError,
     "unauthorized": AuthenticationError,
     "unknown_id": UnknownIdError,

@@ -14,7 +14,9 @@ The client numbers every message that changes the session (``seq``) and resumes 
 drops or the worker answers ``draining`` (it is shutting down), it reconnects (to the next of several URLs, if
 given: workers that share a Redis) and sends the message again, which the server answers from what it stored
 if it had applied it already. ``session_busy``, ``stale_state`` and ``state_store_unavailable`` are retried
-with backoff too, all within ``retry_s``.
+with backoff too, all within ``retry_s``. Another client sending to the same session under the same numbers
+raises ``SeqConflictError``: the server refused this client's message (``seq_conflict``), or answered its first
+send as a duplicate (the other client had sent the very same message).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from .errors import SessionLostError, error_from_body
+from .errors import SeqConflictError, SessionLostError, error_from_body
 from .masks import decode_mask
 
 RETRIED = ("session_busy", "stale_state", "state_store_unavailable")  # the server says: retry the same message
@@ -114,12 +116,20 @@ class VideoSession:
 
     def _until_done(self, exchange) -> dict:
         """Runs ``exchange`` (None: only connect) until it gets an answer that is not "retry" or "reconnect"."""
-        deadline, delay = time.monotonic() + self.retry_s, 0.1
+        deadline, delay, sends = time.monotonic() + self.retry_s, 0.1, 0
         while True:
             try:
                 reply = self._connect() if self._ws is None else None
                 if reply is None or (reply.get("type") == "started" and exchange is not None):
+                    sends += 1
                     reply = exchange()
+                if reply.get("duplicate") and sends == 1:  # only a resend can have been applied before
+                    raise SeqConflictError(
+                        "seq_conflict",
+                        "seq",
+                        f"message {reply.get('seq')} was applied before this client sent it: another client is "
+                        f"sending to session {self.session} under the same numbers",
+                    )
                 if reply.get("type") != "error":
                     self._acked = max(self._acked, reply.get("seq") or 0)
                     return reply

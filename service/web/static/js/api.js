@@ -32,6 +32,8 @@ const HINTS = {
   refiner_not_loaded: ["No refiner is loaded on the server: switch Refine off.", false],
   session_busy: ["Another worker is advancing this video session.", true],
   stale_state: ["Another worker advanced this video session meanwhile.", true],
+  seq_conflict: ["Another tab or client is sending to this video session.", false],
+  session_unreadable: ["The server cannot read this video session's stored state: start a new one.", false],
   state_store_unavailable: ["The server's video state store (Redis) is down.", true],
   draining: ["The server is shutting down; reconnecting elsewhere.", true],
   unknown_id: ["The server no longer knows this id.", true],

@@ -16,7 +16,7 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
  * A server message (the fields the page reads; the protocol document has them all).
  * @typedef {object} VideoReply
  * @property {string} type  "started", "frame", "masks", "removed", "closed", "error", ...
- * @property {number} [frame_idx] @property {number | null} [last_seq]
+ * @property {number} [frame_idx] @property {number | null} [last_seq] @property {number} [seq]
  * @property {TrackedObject[]} [objects]  ("started" lists the session's object ids here instead)
  * @property {Record<string, number>} [timings]
  * @property {boolean} [duplicate] @property {boolean} [lost]  set by the page: the reply was lost with the socket
@@ -158,6 +158,9 @@ export class VideoSocket {
             return { type: "frame", frame_idx: this.frameIdx + 1, objects: [], timings: {}, lost: true };
           }
           throw err;
+        }
+        if (reply.duplicate && attempt === 0) {  // only a resend can have been applied before
+          throw new ApiError(0, "seq_conflict", "seq", `message ${reply.seq} was applied before this tab sent it`);
         }
         if (reply.type === "frame" && reply.frame_idx !== undefined) this.frameIdx = reply.frame_idx;
         return reply;
