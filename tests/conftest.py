@@ -54,6 +54,15 @@ def refiner_model(sam2_checkpoint):
 
 
 @pytest.fixture(scope="session")
+@tier("slow")
+def decoder_onnx(refiner_model, tmp_path_factory):
+    """The test model's SAM 2 prompt encoder + mask decoder exported to ONNX once per session (seconds): the path."""
+    from sam2refiner.model.sam2_compat.onnx_decoder import cached_decoder_onnx
+
+    return cached_decoder_onnx(refiner_model.sam2, tmp_path_factory.mktemp("onnx"))
+
+
+@pytest.fixture(scope="session")
 def test_image() -> np.ndarray:
     """A 300x400 RGB image with a bright disc and a thin bar on a noisy background."""
     rng = np.random.default_rng(0)

@@ -52,6 +52,11 @@ PRIVATE_METHODS = (
         ("current_vision_feats", "feat_sizes", "pred_masks_high_res", "object_score_logits", "is_mask_from_pts"),
     ),
     PrivateMethod("sam2.modeling.position_encoding:PositionEmbeddingSine", "_encode_xy", ("x", "y")),
+    PrivateMethod(
+        "sam2.modeling.sam.mask_decoder:MaskDecoder",
+        "_dynamic_multimask_via_stability",
+        ("all_mask_logits", "all_iou_scores"),
+    ),
 )
 
 
@@ -130,8 +135,15 @@ def encode_xy(position_encoding, *, x, y):
     return position_encoding._encode_xy(x=x, y=y)
 
 
+def dynamic_multimask_via_stability(mask_decoder, *, all_mask_logits, all_iou_scores):
+    """``MaskDecoder._dynamic_multimask_via_stability``: the single-mask answer SAM 2 gives in eval mode (token 0,
+    or the best multimask token when token 0's mask is unstable) from all four tokens' logits and IoUs."""
+    return mask_decoder._dynamic_multimask_via_stability(all_mask_logits=all_mask_logits, all_iou_scores=all_iou_scores)
+
+
 __all__ = [
     "PRIVATE_METHODS",
+    "dynamic_multimask_via_stability",
     "PrivateMethod",
     "encode_new_memory",
     "encode_xy",
