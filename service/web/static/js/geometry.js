@@ -1,5 +1,8 @@
 // Image pixels, the element a picture is drawn in, and pointer events: the one mapping between them, used by
 // hit-testing (clicks and drags), the prompt layer's drawing and the timeline. Pure functions, no DOM.
+// The picture is letterboxed: fitRect places it in the stage at its own aspect ratio, on whole device pixels;
+// the stage gives that one rect to the picture, the overlay and the prompt layer alike, so a pointer's position
+// in it (imagePoint) and a mark drawn through layerTransform agree with what the user sees.
 
 /** @typedef {[number, number]} Point  x, y in image pixels */
 /** @typedef {[number, number, number, number]} Box  x0, y0, x1, y1 in image pixels */
@@ -12,6 +15,27 @@ export const DRAG_THRESHOLD_PX = 6;
 /** @param {number} v @param {number} lo @param {number} hi */
 export function clamp(v, lo, hi) {
   return Math.min(Math.max(v, lo), hi);
+}
+
+/**
+ * Where a picture of `image` pixels is shown inside a box of `box` CSS pixels: as large as fits at the picture's
+ * own aspect ratio (enlarged too: small pictures fill the stage), centred, its edges on whole device pixels (so
+ * the canvases are not resampled by a fraction of a pixel). Relative to the box's top-left corner.
+ * @param {Size} box @param {Size} image @param {number} devicePixelRatio
+ * @returns {Rect}
+ */
+export function fitRect(box, image, devicePixelRatio) {
+  const dpr = devicePixelRatio > 0 ? devicePixelRatio : 1;
+  if (box.width <= 0 || box.height <= 0 || image.width <= 0 || image.height <= 0) {
+    return { left: 0, top: 0, width: 0, height: 0 };
+  }
+  const scale = Math.min(box.width / image.width, box.height / image.height);
+  const snap = (/** @type {number} */ v) => Math.round(v * dpr) / dpr;
+  const within = (/** @type {number} */ v) => Math.floor(v * dpr) / dpr;
+  // At least one device pixel each way (a 4000 x 1 strip is still a picture); never past the box.
+  const width = Math.min(within(box.width), Math.max(1 / dpr, snap(image.width * scale)));
+  const height = Math.min(within(box.height), Math.max(1 / dpr, snap(image.height * scale)));
+  return { left: snap((box.width - width) / 2), top: snap((box.height - height) / 2), width, height };
 }
 
 /**

@@ -128,7 +128,5 @@ document.addEventListener("keydown", (e) => {
   e.preventDefault();
 });
 
-window.addEventListener("resize", () => { image.drawPromptLayer(); video.drawPromptLayer(); });
-
 setMode(location.hash === "#video" ? "video" : "image");
 loadModel();

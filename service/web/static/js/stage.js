@@ -2,8 +2,11 @@
 // The picture and the overlay have the image's own pixels; the prompt layer is drawn at the screen's
 // resolution (crisp marks over small, enlarged frames), in image coordinates. Pointer events on the prompt
 // layer become clicks and drags in image pixels, through geometry.js.
+// The box (the canvases' parent, .layers) is placed by layout(): letterboxed in the stage by fitRect, again
+// whenever the stage's size or the screen's pixel ratio changes. The three canvases fill it exactly (CSS), so
+// one rect maps image pixels to the screen for drawing, hit-testing and requests alike.
 import { cssColor } from "./colors.js";
-import { boxFromCorners, imagePoint, isDrag, layerTransform } from "./geometry.js";
+import { boxFromCorners, fitRect, imagePoint, isDrag, layerTransform } from "./geometry.js";
 import { paintMasks } from "./paint.js";
 /** @import { Box, Point, Size } from "./geometry.js" */
 /** @import { Color } from "./colors.js" */
@@ -39,11 +42,40 @@ export class Stage {
   /**
    * @param {{ stage: HTMLElement, picture: HTMLCanvasElement, overlay: HTMLCanvasElement,
    *           prompts: HTMLCanvasElement }} el
+   * @param {{ onLayout?: () => void }} [hooks]
    */
-  constructor(el) {
+  constructor(el, { onLayout = () => {} } = {}) {
     this.el = el;
     /** @type {Size | null} the image's size in pixels; null until one is shown */
     this.size = null;
+    /** called after the picture moved or changed size on screen (the prompt layer is redrawn at its new size) */
+    this.onLayout = onLayout;
+    const layers = el.picture.parentElement;
+    if (!layers) throw new Error("the picture canvas has no parent box");
+    this.layers = layers;
+    new ResizeObserver(() => this.layout()).observe(el.stage);
+    this.watchPixelRatio();
+  }
+
+  /** Re-lays the picture out when the device pixel ratio changes (browser zoom, another screen). */
+  watchPixelRatio() {
+    const query = matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+    query.addEventListener("change", () => { this.layout(); this.watchPixelRatio(); }, { once: true });
+  }
+
+  /** Letterboxes the picture in the stage (its box inside the border) and redraws what depends on its size. */
+  layout() {
+    if (!this.size) return;
+    const { clientWidth: width, clientHeight: height } = this.el.stage;
+    if (!width || !height) return;  // a hidden mode: laid out when it is shown (the observer fires then)
+    const rect = fitRect({ width, height }, this.size, window.devicePixelRatio || 1);
+    const style = this.layers.style;
+    style.left = `${rect.left}px`;
+    style.top = `${rect.top}px`;
+    style.width = `${rect.width}px`;
+    style.height = `${rect.height}px`;
+    this.layers.classList.toggle("enlarged", rect.width > this.size.width);
+    this.onLayout();
   }
 
   /** Sizes the picture and the overlay to the image's pixels and shows the stage. @param {Size} size */
@@ -56,6 +88,7 @@ export class Stage {
     this.el.prompts.dataset.imageWidth = String(width);  // for the browser tests and the console
     this.el.prompts.dataset.imageHeight = String(height);
     this.el.stage.classList.add("loaded");
+    this.layout();
   }
 
   /** The picture canvas' 2D context (to draw the image or a frame into). */
@@ -120,7 +153,7 @@ export class Stage {
   toImage(event) {
     const canvas = this.el.prompts;
     const size = this.size ?? { width: canvas.width, height: canvas.height };
-    return imagePoint(canvas.getBoundingClientRect(), size, event.clientX, event.clientY);
+    return imagePoint(this.layers.getBoundingClientRect(), size, event.clientX, event.clientY);
   }
 
   /** Turns pointer events on the prompt layer into clicks (positive / negative) and drags (boxes). @param {PromptInput} input */

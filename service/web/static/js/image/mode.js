@@ -33,7 +33,8 @@ export class ImageMode {
     this.clearMessage = clearMessage;
     this.state = new ImageState();
     this.segmenter = new ServerSegmenter();
-    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts });
+    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
+      { onLayout: () => this.drawPromptLayer() });
     this.view = new ImageView(el, this.stage, {
       onSelect: (id) => this.select(id),
       onRename: (id, name) => this.state.rename(id, name),

@@ -21,7 +21,8 @@ export class VideoMode {
     this.el = el;
     this.notify = notify;
     this.clearMessage = clearMessage;
-    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts });
+    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
+      { onLayout: () => this.drawPromptLayer() });
     this.view = new VideoView(el, this.stage, {
       onSelect: (id) => { this.state.selectedId = id; this.render(); },
       onRename: (id, name) => this.state.rename(id, name),
