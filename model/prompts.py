@@ -6,7 +6,7 @@ functions; each raises ``InvalidInputError(argument, message)`` with the argumen
 without knowing which check failed.
 
     coords, labels = check_points(points, labels, (h, w))           # [N, P, 2] float64, [N, P] int64
-    boxes = check_boxes(box, (h, w))                                # [N, 4]; hw=None skips the in-image check
+    boxes = check_boxes(box, (h, w))                                # [N, 4]; with hw: overlaps the image
     check_object_prompts(points, labels, box, mask, where="objects.0")    # which prompts go together
     check_counts([3, None, 1], PromptLimits(max_objects=32, max_points=64))
     coords_t, labels_t = prompt_tokens(coords, labels, boxes, (h, w), image_size, device)   # SAM 2's input frame
@@ -136,7 +136,7 @@ def check_points(
 
 def check_boxes(box, hw: tuple[int, int] | None = None, argument: str = "box") -> np.ndarray:
     """A box [4] or boxes [N, 4] as x0, y0, x1, y1 -> [N, 4] float64, with x1 >= x0 and y1 >= y0; with ``hw``
-    = (height, width) also inside the image."""
+    = (height, width) also overlapping the image (it may reach past its edges, as SAM 2's predictors allow)."""
     boxes = as_finite_array(box, argument)
     if boxes.ndim == 1:
         boxes = boxes[None]
@@ -147,9 +147,13 @@ def check_boxes(box, hw: tuple[int, int] | None = None, argument: str = "box") -
     if np.any(boxes[:, 3] < boxes[:, 1]):
         raise InvalidInputError(argument, "y1 < y0: a box is [x0, y0, x1, y1] with y1 >= y0")
     if hw is not None:
+        # A box may reach past the edges (dragged off the image, a detector's box): SAM 2 takes it as it is, and
+        # so do we. One that misses the image altogether is a mistake (edges included, as for points).
         h, w = hw
-        if np.any(boxes[:, :2] < 0) or np.any(boxes[:, 2] > w) or np.any(boxes[:, 3] > h):
-            raise InvalidInputError(argument, f"box {boxes[0].tolist()} reaches outside the image ({w}x{h})")
+        misses = (boxes[:, 0] > w) | (boxes[:, 2] < 0) | (boxes[:, 1] > h) | (boxes[:, 3] < 0)
+        if misses.any():
+            k = int(np.argmax(misses))
+            raise InvalidInputError(argument, f"box {boxes[k].tolist()} does not overlap the image ({w}x{h})")
     return boxes
 
 

@@ -86,7 +86,8 @@ def _bad_requests(image_b64: str, image_id: str) -> dict:
             "objects.0.labels",
         ),
         "box_x1_before_x0": ({"image_id": image_id, "objects": [{"box": [100, 10, 50, 60]}]}, 422, "objects.0.box"),
-        "box_outside_image": ({"image_id": image_id, "objects": [{"box": [0, 0, 500, 60]}]}, 422, "objects.0.box"),
+        # A box past the edge is SAM 2's to take (test_box_past_the_edge.py); one that misses the image is not.
+        "box_missing_image": ({"image_id": image_id, "objects": [{"box": [161, 0, 500, 60]}]}, 422, "objects.0.box"),
         "rle_wrong_size": (
             {"image_id": image_id, "objects": [{**click, "mask": wrong_rle}]},
             422,

@@ -85,9 +85,9 @@ def test_prompt_limits_are_those_of_segment(client, frame):
         ws.send_json({"type": "prompt", "objects": [{"obj_id": 2, "points": [[60, 20]], "labels": [1]}]})
         assert ws.receive_json()["type"] == "masks"
 
-        # Checked against the frame by the same layer as /segment: a box outside the frame, a reversed box.
+        # Checked against the frame by the same layer as /segment: a box that misses the frame, a reversed box.
         h, w = pixels.shape[:2]
-        for box, needle in (([0, 0, w + 5, 10], "outside"), ([30, 5, 10, 20], "x1 < x0")):
+        for box, needle in (([w + 1, 0, w + 5, 10], "does not overlap"), ([30, 5, 10, 20], "x1 < x0")):
             ws.send_json({"type": "prompt", "objects": [{"obj_id": 1, "box": box}]})
             reply = _error(ws)
             assert reply["field"] == "objects.0.box" and needle in reply["message"], reply
