@@ -30,6 +30,25 @@ test("video mode: play, step, backward, new, remove, back to images", () => {
   assert.equal(action(press("z")), null, "undo is image mode's");
 });
 
+test("video file mode: play, scrub, track and stop, new, remove, the other modes", () => {
+  const action = (/** @type {ReturnType<typeof press>} */ e) => shortcutFor("file", e)?.action ?? null;
+  assert.equal(action(press(" ")), "togglePlay");
+  assert.equal(action(press("ArrowRight")), "stepForward");
+  assert.equal(action(press("ArrowLeft")), "stepBack");
+  assert.equal(action(press("Home")), "firstFrame");
+  assert.equal(action(press("End")), "lastFrame");
+  assert.equal(action(press("t")), "track");
+  assert.equal(action(press("Escape")), "stopTracking");
+  assert.equal(action(press("n")), "newObject");
+  assert.equal(action(press("Delete")), "removeSelected");
+  assert.equal(action(press("i")), "imageMode");
+  assert.equal(action(press("v")), "videoMode");
+  assert.equal(action(press("b")), null, "backward streaming is the camera mode's");
+  assert.equal(shortcutFor("image", press("f"))?.action, "fileMode");
+  assert.equal(shortcutFor("video", press("f"))?.action, "fileMode");
+  assert.equal(shortcutFor("file", press("t", { ctrl: true })), null, "a new browser tab");
+});
+
 test("the browser keeps what the page does not use", () => {
   assert.equal(shortcutFor("image", press("c", { ctrl: true })), null, "copy");
   assert.equal(shortcutFor("image", press("v", { ctrl: true })), null, "paste");

@@ -16,8 +16,8 @@ export function setApiKey(key) {
 // sends), so this tab's clicks reach the replica that cached its image.
 const AFFINITY = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
 
-/** @param {Record<string, string>} [extra] @returns {Record<string, string>} */
-function headers(extra = {}) {
+/** The headers every request carries. @param {Record<string, string>} [extra] @returns {Record<string, string>} */
+export function headers(extra = {}) {
   const key = apiKey();
   const all = { ...extra, "X-Affinity": AFFINITY };
   return key ? { ...all, Authorization: `Bearer ${key}` } : all;
@@ -72,8 +72,8 @@ async function errorFromResponse(res) {
   return errorFromBody(res.status, body || { error: { code: `http_${res.status}`, message: res.statusText } });
 }
 
-/** @param {string} path @param {RequestInit} init */
-async function call(path, init) {
+/** A request that answers ok, or throws an ApiError. @param {string} path @param {RequestInit} init */
+export async function call(path, init) {
   let res;
   try {
     res = await fetch(path, init);

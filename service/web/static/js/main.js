@@ -1,5 +1,7 @@
-// Entry point: the two modes, the tabs, the model banner, messages, the API key and keyboard shortcuts.
+// Entry point: the three modes (image, video file, camera), the tabs, the model banner, messages, the API key
+// and keyboard shortcuts.
 import * as api from "./api.js";
+import { FileMode } from "./file/mode.js";
 import { ImageMode } from "./image/mode.js";
 import { MessageBar } from "./messages.js";
 import { shortcutFor } from "./shortcuts.js";
@@ -46,8 +48,18 @@ const video = new VideoMode({
   status: $("video-status"), session: $("video-session"),
 }, messages.forModes);
 
-// For the browser tests and the console: the two modes (their state, sessions and views).
-Object.assign(window, { sam2refiner: { image, video } });
+const videoFile = new FileMode({
+  stage: $("file-stage"), canvas: canvas("file-canvas"), overlay: canvas("file-overlay"),
+  prompts: canvas("file-prompts"), file: input("file-input"), camera: button("file-camera"),
+  refine: input("file-refine"), direction: byId("file-direction", HTMLSelectElement), track: button("file-track"),
+  play: button("file-play"), newObject: button("file-new-object"), reset: button("file-reset"),
+  exportCoco: button("file-export-coco"), exportZip: button("file-export-zip"), exportMp4: button("file-export-mp4"),
+  progress: byId("file-progress", HTMLProgressElement), timeline: canvas("file-timeline"), list: $("file-objects"),
+  frameInfo: $("file-frame-info"), status: $("file-status"), session: $("file-session"),
+}, messages.forModes, { onCamera: () => { setMode("video"); video.openCamera(); } });
+
+// For the browser tests and the console: the modes (their state, sessions and views).
+Object.assign(window, { sam2refiner: { image, video, file: videoFile } });
 
 // ------------------------------------------------------------------ tabs
 /** @type {Mode} */
@@ -55,14 +67,15 @@ let mode = "image";
 /** @param {Mode} next */
 function setMode(next) {
   mode = next;
-  for (const m of ["image", "video"]) {
+  for (const m of ["image", "video", "file"]) {
     $(`${m}-mode`).hidden = m !== next;
     $(`tab-${m}`).setAttribute("aria-selected", m === next ? "true" : "false");
   }
-  (next === "image" ? image : video).drawPromptLayer();  // drawn at the size it is shown at
+  ({ image, video, file: videoFile })[next].drawPromptLayer();  // drawn at the size it is shown at
 }
 $("tab-image").addEventListener("click", () => setMode("image"));
 $("tab-video").addEventListener("click", () => setMode("video"));
+$("tab-file").addEventListener("click", () => setMode("file"));
 
 // ------------------------------------------------------------------ model banner
 async function loadModel() {
@@ -88,6 +101,7 @@ async function loadModel() {
   warning.textContent = w.warning || "RANDOM WEIGHTS: masks are meaningless";
   image.setModel({ ...model, refiner });
   video.setModel({ ...model, refiner });
+  videoFile.setModel({ ...model, refiner });
   if (!model.ready) setTimeout(loadModel, 2000);  // the banner follows the warm-up
 }
 
@@ -111,11 +125,14 @@ const ACTIONS = {
   undo: () => image.undo(), redo: () => image.redo(), toggleHidden: () => image.toggleHidden(),
   toggleRefine: () => image.toggleRefine(), toggleCompare: () => image.toggleCompare(),
   select: (index) => image.selectByIndex(index), selectNone: () => image.selectNone(),
-  videoMode: () => setMode("video"),
-  newObject: () => (mode === "image" ? image : video).newObject(),
-  removeSelected: () => (mode === "image" ? image : video).removeSelected(),
-  togglePlay: () => video.togglePlay(), stepForward: () => video.step(1), stepBack: () => video.step(-1),
+  videoMode: () => setMode("video"), fileMode: () => setMode("file"),
+  newObject: () => ({ image, video, file: videoFile })[mode].newObject(),
+  removeSelected: () => ({ image, video, file: videoFile })[mode].removeSelected(),
+  togglePlay: () => (mode === "file" ? videoFile : video).togglePlay(),
+  stepForward: () => (mode === "file" ? videoFile : video).step(1), stepBack: () => (mode === "file" ? videoFile : video).step(-1),
   trackBackward: () => video.trackBackward(), imageMode: () => setMode("image"),
+  track: () => videoFile.track(), stopTracking: () => videoFile.stopTracking(),
+  firstFrame: () => videoFile.firstFrame(), lastFrame: () => videoFile.lastFrame(),
 };
 
 document.addEventListener("keydown", (e) => {
@@ -128,5 +145,5 @@ document.addEventListener("keydown", (e) => {
   e.preventDefault();
 });
 
-setMode(location.hash === "#video" ? "video" : "image");
+setMode(location.hash === "#video" ? "video" : location.hash === "#file" ? "file" : "image");
 loadModel();

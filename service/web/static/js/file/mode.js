@@ -1,0 +1,405 @@
+// File mode: a video file uploaded once to a video file session (POST /videos), its frames shown from the server's
+// decoding at the source's size, clicks on any frame, Track through the whole file both ways (the timeline fills
+// as the lines arrive), corrections re-tracked from their frame, playback at the file's own timestamps, and the
+// server's exports. The controller: turns the page's events into state changes and requests, then redraws.
+import { download } from "../download.js";
+import { timelineFrame } from "../geometry.js";
+import { Stage } from "../stage.js";
+import { EXPORT_FORMATS, exportFileName } from "./export.js";
+import { FileSession, FrameCache } from "./network.js";
+import { FileView } from "./render.js";
+import { FileState } from "./state.js";
+/** @import { Box } from "../geometry.js" */
+/** @import { ModelInfo } from "../api.js" */
+/** @import { PromptChange } from "../stage.js" */
+/** @import { Messages } from "../messages.js" */
+/** @import { FileElements } from "./render.js" */
+/** @import { Direction } from "./state.js" */
+/** @import { ExportFormat } from "./export.js" */
+
+/** Frames fetched ahead of the one playing. */
+const PREFETCH = 8;
+
+const nextPaint = () => new Promise((resolve) => requestAnimationFrame(resolve));
+
+/** @param {File} f whether a dropped file may be a video (the server decides: FFmpeg reads more than the browser names) */
+const maybeVideo = (f) => f.type.startsWith("video/") || !f.type;
+
+export class FileMode {
+  /** @param {FileElements} el @param {Messages} messages @param {{ onCamera: () => void }} options */
+  constructor(el, { notify, clearMessage }, { onCamera }) {
+    this.el = el;
+    this.notify = notify;
+    this.clearMessage = clearMessage;
+    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
+      { onLayout: () => this.drawPromptLayer() });
+    this.view = new FileView(el, this.stage, {
+      onSelect: (id) => { if (this.state) this.state.selectedId = id; this.render(); },
+      onRename: (id, name) => this.state?.rename(id, name),
+      onHide: (id) => { this.state?.toggleHidden(id); this.render(); },
+      onDelete: (id) => this.removeObject(id),
+    });
+    /** @type {FileState | null} */
+    this.state = null;
+    /** @type {FileSession | null} */
+    this.session = null;
+    /** @type {FrameCache | null} */
+    this.frames = null;
+    /** @type {{ abort: AbortController, done: Promise<void> } | null} the running Track */
+    this.tracking = null;
+    this.follow = false;     // the view follows the tracked frames until the user picks one
+    this.playing = false;
+    this.pending = 0;        // prompts, removals and exports in flight
+    /** @type {number | null} the running upload's fraction */
+    this.upload = null;
+    /** @type {Box | null} the box being dragged */
+    this.draft = null;
+    this.showToken = 0;      // the latest frame asked for wins
+    /** @type {Promise<unknown>} requests that change the session run one after the other, in order */
+    this.queue = Promise.resolve();
+
+    this.stage.attachInput({
+      onPrompt: (change) => this.prompt(change),
+      onDraft: (box) => { this.draft = box; this.drawPromptLayer(); },
+    });
+    el.file.addEventListener("change", () => el.file.files?.[0] && this.open(el.file.files[0]));
+    el.stage.addEventListener("dragover", (e) => { e.preventDefault(); el.stage.classList.add("dropping"); });
+    el.stage.addEventListener("dragleave", () => el.stage.classList.remove("dropping"));
+    el.stage.addEventListener("drop", (e) => {
+      e.preventDefault();
+      el.stage.classList.remove("dropping");
+      const file = [...(e.dataTransfer?.files ?? [])].find(maybeVideo);
+      if (file) this.open(file);
+    });
+    el.camera.addEventListener("click", onCamera);
+    el.track.addEventListener("click", () => this.track());
+    el.play.addEventListener("click", () => this.togglePlay());
+    el.newObject.addEventListener("click", () => this.newObject());
+    el.reset.addEventListener("click", () => this.reset());
+    el.exportCoco.addEventListener("click", () => this.exportAs("coco"));
+    el.exportZip.addEventListener("click", () => this.exportAs("png-zip"));
+    el.exportMp4.addEventListener("click", () => this.exportAs("mp4"));
+    this.attachTimeline();
+    this.render();
+  }
+
+  /** @param {ModelInfo} model */
+  setModel(model) {
+    const loaded = !(model.refiner === "none" || Object.values(model.modules || {}).every((on) => !on));
+    // Refining every tracked frame costs several times a plain one: on by default only with a trained refiner.
+    this.el.refine.checked = loaded && model.refiner === "trained";
+    this.el.refine.disabled = !loaded;
+  }
+
+  // ------------------------------------------------------------------ opening a file
+  /**
+   * Uploads the file to a new session; only once the server has decoded it is the previous session deleted, so a
+   * file it cannot read leaves the page as it was.
+   * @param {File} file
+   */
+  async open(file) {
+    if (this.upload !== null) return;
+    this.upload = 0;
+    this.status(`Uploading ${file.name}…`);
+    this.render();
+    let session;
+    try {
+      session = await FileSession.create(file, (fraction) => {
+        this.upload = fraction;
+        this.view.renderProgress(this.state, this.activity());
+        if (fraction >= 1) this.status(`Decoding ${file.name} on the server…`);
+      });
+    } catch (e) {
+      this.upload = null;
+      this.status(this.state ? `${file.name} was not opened; still editing ${this.state.name}.` : "");
+      this.render();
+      this.notify(e);
+      return;
+    }
+    this.upload = null;
+    await this.close();
+    this.session = session;
+    this.frames = new FrameCache((k) => session.frame(k));
+    this.state = new FileState(session.info, file.name);
+    this.el.session.textContent = session.id;
+    this.stage.setImageSize(session.info);
+    this.clearMessage();
+    await this.showFrame(0);
+    const { frames, width, height, fps } = session.info;
+    this.status(`${file.name}: ${frames} frames, ${width}x${height}, ${fps.toFixed(2)} frames/s. ` +
+      "Click on an object on any frame, then Track.");
+    this.el.prompts.focus();  // the keyboard shortcuts act on the video
+  }
+
+  /** Stops what runs on the current session and deletes it on the server (best effort: it expires anyway). */
+  async close() {
+    this.playing = false;
+    await this.stopTracking();
+    await this.queue;
+    const old = this.session;
+    this.session = null;
+    this.state = null;
+    this.frames?.clear();
+    this.frames = null;
+    this.draft = null;
+    if (old) old.delete().catch((e) => console.warn("could not delete the previous video session", e));
+  }
+
+  // ------------------------------------------------------------------ frames
+  /**
+   * Shows a frame: its picture (fetched once, then cached), then its masks. A later call overtakes an earlier one.
+   * @param {number} k
+   */
+  async showFrame(k) {
+    const { state, frames } = this;
+    if (!state || !frames) return;
+    const frame = Math.min(Math.max(Math.round(k), 0), state.frameCount - 1);
+    const token = ++this.showToken;
+    let bitmap;
+    try {
+      bitmap = await frames.get(frame);
+    } catch (e) {
+      if (token === this.showToken) this.notify(e, () => this.showFrame(frame));
+      return;
+    }
+    if (token !== this.showToken || state !== this.state) return;
+    state.show(frame);
+    this.stage.picture.drawImage(bitmap, 0, 0);
+    this.render();
+  }
+
+  /** A frame the user asked for (scrubbing, keys): the view stops following a running Track. @param {number} k */
+  pick(k) {
+    this.follow = false;
+    return this.showFrame(k);
+  }
+
+  /** @param {number} delta frames forward (negative: back) */
+  step(delta) {
+    if (!this.state || this.playing) return;
+    return this.pick(this.state.current + delta);
+  }
+
+  firstFrame() {
+    return this.pick(0);
+  }
+
+  lastFrame() {
+    return this.state && this.pick(this.state.frameCount - 1);
+  }
+
+  /** Click or drag on the timeline: the frame under the pointer. */
+  attachTimeline() {
+    const canvas = this.el.timeline;
+    const at = (/** @type {PointerEvent} */ e) => {
+      if (!this.state) return;
+      this.pause();
+      this.pick(timelineFrame(canvas.getBoundingClientRect(), e.clientX, this.state.frameCount));
+    };
+    canvas.addEventListener("pointerdown", (e) => { canvas.setPointerCapture(e.pointerId); at(e); });
+    canvas.addEventListener("pointermove", (e) => canvas.hasPointerCapture(e.pointerId) && at(e));
+  }
+
+  // ------------------------------------------------------------------ playback
+  /** Plays from the frame shown at the file's own timestamps (frames not fetched in time are skipped). */
+  async play() {
+    const state = this.state, frames = this.frames;
+    if (!state || !frames || this.playing || this.tracking) return;
+    if (state.current >= state.frameCount - 1) await this.showFrame(0);
+    this.playing = true;
+    this.follow = false;
+    this.render();
+    const start = state.current, t0 = performance.now();
+    while (this.playing && state === this.state) {
+      const k = state.frameAfter(start, (performance.now() - t0) / 1000);
+      frames.prefetch(k + 1, Math.min(state.frameCount, k + 1 + PREFETCH));
+      if (k !== state.current) await this.showFrame(k);
+      if (k >= state.frameCount - 1) break;
+      await nextPaint();
+    }
+    this.playing = false;
+    this.render();
+  }
+
+  pause() {
+    this.playing = false;
+  }
+
+  togglePlay() {
+    if (this.playing) this.pause();
+    else this.play();
+  }
+
+  // ------------------------------------------------------------------ objects and prompts
+  newObject() {
+    if (!this.state) return null;
+    const id = this.state.newObject();
+    this.render();
+    return id;
+  }
+
+  /**
+   * Runs a request that changes the session after those before it; its error goes to the message bar.
+   * @param {(session: FileSession, state: FileState) => Promise<void>} work
+   */
+  enqueue(work) {
+    const { session, state } = this;
+    if (!session || !state) return Promise.resolve();
+    this.pending++;
+    this.render();
+    this.queue = this.queue.then(async () => {
+      try {
+        if (session === this.session) await work(session, state);
+      } catch (e) {
+        this.notify(e);
+      } finally {
+        this.pending--;
+        this.render();
+      }
+    });
+    return this.queue;
+  }
+
+  /**
+   * A click or a box on the frame shown, for the selected object (a new one if none): that frame's masks at once.
+   * A click while tracking stops the Track first (what it tracked stays).
+   * @param {PromptChange} change
+   */
+  async prompt(change) {
+    if (!this.state) {
+      this.notify(new Error("Open a video file first (button or drag and drop)."));
+      return;
+    }
+    this.pause();
+    await this.stopTracking();
+    const state = this.state;
+    if (!state) return;
+    const frame = state.current, id = state.selectedOrNew();
+    const before = state.clickSet(frame, id);
+    const kept = before && structuredClone(before);
+    const set = structuredClone(state.addPrompt(frame, id, change));  // as it is now: later clicks send theirs
+    this.render();
+    await this.enqueue(async (session) => {
+      try {
+        const answer = await session.prompt(set, this.el.refine.checked);
+        state.recordPrompt(answer.frame, answer.objects);
+      } catch (e) {
+        state.restoreClickSet(frame, id, kept);  // the click did not count
+        throw e;
+      }
+      this.clearMessage();
+      this.status(state.trackedCount > 1
+        ? `Frame ${frame} corrected: Track re-tracks from it.`
+        : `Object ${id} on frame ${frame}: Track to follow it through the video.`);
+    });
+  }
+
+  /** @param {number} id */
+  removeObject(id) {
+    const state = this.state;
+    if (!state?.objects.has(id)) return;
+    const placed = state.isPlaced(id);
+    return this.enqueue(async (session) => {
+      if (placed) await session.removeObject(id);
+      state.removeObject(id);
+    });
+  }
+
+  removeSelected() {
+    if (this.state?.selectedId != null) this.removeObject(this.state.selectedId);
+  }
+
+  /** Every prompt and mask gone on the server and here; the objects stay. */
+  async reset() {
+    await this.stopTracking();
+    await this.enqueue(async (session, state) => {
+      await session.reset();
+      state.clearPrompts();
+      this.status("All prompts and masks cleared.");
+    });
+  }
+
+  // ------------------------------------------------------------------ tracking
+  /** Track: propagates from the earliest frame prompted since the last Track, in the chosen direction; or stops. */
+  async track() {
+    if (this.tracking) return this.stopTracking();
+    const { state, session } = this;
+    if (!state || !session) return;
+    if (!state.clickSets.size) {
+      this.notify(new Error("Click on an object first: Track follows the objects prompted."));
+      return;
+    }
+    this.pause();
+    await this.queue;  // the clicks made before go first
+    if (this.tracking || state !== this.state) return;
+    const request = state.trackRequest(/** @type {Direction} */ (this.el.direction.value));
+    const abort = new AbortController();
+    this.follow = true;
+    state.progress = { done: 0, total: 0 };
+    const done = (async () => {
+      try {
+        const end = await session.propagate(request, (line) => {
+          state.recordLine(line);
+          if (this.follow && state === this.state) this.showFrame(line.frame);
+          else this.render();
+        }, abort.signal);
+        state.trackEnded(end);
+        this.status(end.finished ? `Tracked ${end.done} frames${request.start_frame === null ? "" : ` from frame ${request.start_frame}`}.`
+          : `Tracking stopped after ${end.done} frames; Track goes on from the same frame.`);
+      } catch (e) {
+        state.trackEnded({ finished: false });
+        this.notify(e, () => this.track());
+      } finally {
+        if (this.tracking?.abort === abort) this.tracking = null;
+        this.follow = false;
+        this.render();
+      }
+    })();
+    this.tracking = { abort, done };
+    this.clearMessage();
+    this.status(`Tracking ${request.direction === "both" ? "both ways" : request.direction}` +
+      `${request.start_frame === null ? "" : ` from frame ${request.start_frame}`}…`);
+    this.render();
+    await done;
+  }
+
+  /** Closes the running Track's stream (the server stops it) and waits for it to end. */
+  async stopTracking() {
+    const running = this.tracking;
+    if (!running) return;
+    running.abort.abort();
+    await running.done;
+  }
+
+  // ------------------------------------------------------------------ export
+  /** The server's export of every stored mask, downloaded. @param {ExportFormat} format */
+  exportAs(format) {
+    const name = this.state?.name ?? "video";
+    this.status(`Exporting ${EXPORT_FORMATS[format].label}…`);
+    return this.enqueue(async (session) => {
+      const res = await session.exportFile(format);
+      const blob = await res.blob();
+      download(blob, exportFileName(res.headers.get("content-disposition"), name, format));
+      this.status(`Exported ${EXPORT_FORMATS[format].label}.`);
+    });
+  }
+
+  // ------------------------------------------------------------------ drawing
+  /** @returns {import("./render.js").Activity} */
+  activity() {
+    return { tracking: Boolean(this.tracking), playing: this.playing, busy: this.pending > 0, upload: this.upload };
+  }
+
+  render() {
+    this.view.render(this.state, this.activity(), this.draft);
+  }
+
+  drawPromptLayer() {
+    if (this.state) this.view.drawPromptLayer(this.state, this.draft);
+  }
+
+  /** @param {string} text */
+  status(text) {
+    this.el.status.textContent = text;
+  }
+}

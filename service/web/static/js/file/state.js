@@ -1,0 +1,247 @@
+// File mode's document: the uploaded video as the server decoded it (frame count, size, per-frame timestamps),
+// the objects, the click sets given on each frame, every frame's masks as the server answered them (prompt answers
+// and propagation lines), which frame is shown, and what a Track would start from. Plain data and methods that
+// only change it: no DOM, no network.
+import { colorOf } from "../colors.js";
+import { clamp } from "../geometry.js";
+import { decodeRle } from "../rle.js";
+/** @import { Color } from "../colors.js" */
+/** @import { Box, Point } from "../geometry.js" */
+/** @import { Mask, Rle } from "../rle.js" */
+/** @import { PromptChange } from "../stage.js" */
+
+/**
+ * The server's description of an uploaded video (POST /videos, GET /videos/{id}).
+ * @typedef {object} VideoInfo
+ * @property {string} video_id @property {number} frames @property {number} width @property {number} height
+ * @property {number} fps  the average frame rate @property {number} duration_s
+ * @property {number[]} timestamps  seconds, one per source frame
+ */
+
+/** One object's mask on one frame, as the server answers it. @typedef {{ object_id: number, rle: Rle, score: number, visible: boolean }} FrameMask */
+
+/** @typedef {{ id: number, name: string, color: Color, hidden: boolean }} FileObject */
+
+/**
+ * The prompts one object got on one frame; each click sends the whole set (clear_old_points), as SAM 2's demo.
+ * @typedef {{ frame: number, object_id: number, points: Point[], labels: number[], box: Box | null }} ClickSet
+ */
+
+/** @typedef {"both" | "forward" | "backward"} Direction */
+
+export class FileState {
+  /** @param {VideoInfo} video @param {string} name the file's name */
+  constructor(video, name) {
+    this.video = video;
+    this.name = name;
+    /** @type {Map<number, FileObject>} */
+    this.objects = new Map();
+    /** @type {number | null} */
+    this.selectedId = null;
+    /** @type {Map<string, ClickSet>} `${frame}:${object_id}` -> its click set */
+    this.clickSets = new Map();
+    /** @type {Map<number, Map<number, FrameMask>>} frame -> object id -> its mask */
+    this.masks = new Map();
+    /** @type {Map<number, number>} frame -> the edit its masks reflect (see `edits`) */
+    this.maskEdit = new Map();
+    this.edits = 0;           // prompts answered (and resets) so far: masks computed before the last are stale
+    this.current = 0;         // the frame shown
+    /** @type {Set<number>} frames prompted since the last finished Track: the next one starts at the earliest */
+    this.pending = new Set();
+    /** @type {{ done: number, total: number } | null} the running propagation's progress */
+    this.progress = null;
+    /** @type {WeakMap<FrameMask, Mask>} masks decoded once, on first draw */
+    this.decoded = new WeakMap();
+  }
+
+  get frameCount() {
+    return this.video.frames;
+  }
+
+  /** @param {number} frame the frame shown, clamped to the video */
+  show(frame) {
+    this.current = clamp(Math.round(frame), 0, this.frameCount - 1);
+    return this.current;
+  }
+
+  // ------------------------------------------------------------------ objects
+  /** A new, selected object, not placed on any frame yet. */
+  newObject() {
+    const id = Math.max(0, ...this.objects.keys()) + 1;
+    this.objects.set(id, { id, name: `object ${id}`, color: colorOf(id - 1), hidden: false });
+    this.selectedId = id;
+    return id;
+  }
+
+  /** The selected object's id, or a new object's. */
+  selectedOrNew() {
+    return this.selectedId !== null && this.objects.has(this.selectedId) ? this.selectedId : this.newObject();
+  }
+
+  /** @param {number} id @param {string} name */
+  rename(id, name) {
+    const obj = this.objects.get(id);
+    if (obj) obj.name = name;
+  }
+
+  /** @param {number} id */
+  toggleHidden(id) {
+    const obj = this.objects.get(id);
+    if (obj) obj.hidden = !obj.hidden;
+  }
+
+  /** Whether the server has heard of the object (it got a prompt). @param {number} id */
+  isPlaced(id) {
+    return [...this.clickSets.values()].some((set) => set.object_id === id);
+  }
+
+  /** The object and all it had: masks, click sets, selection. @param {number} id */
+  removeObject(id) {
+    this.objects.delete(id);
+    for (const frame of this.masks.values()) frame.delete(id);
+    for (const [key, set] of this.clickSets) if (set.object_id === id) this.clickSets.delete(key);
+    if (this.selectedId === id) this.selectedId = null;
+  }
+
+  /** Every prompt and mask gone (the server's reset); the objects stay, unplaced. */
+  clearPrompts() {
+    this.clickSets.clear();
+    this.masks.clear();
+    this.maskEdit.clear();
+    this.pending.clear();
+    this.edits++;
+  }
+
+  // ------------------------------------------------------------------ prompts
+  /** @param {number} frame @param {number | null} id @returns {ClickSet | undefined} */
+  clickSet(frame, id) {
+    return this.clickSets.get(`${frame}:${id}`);
+  }
+
+  /** Frames that hold a click set, in order. */
+  promptedFrames() {
+    return [...new Set([...this.clickSets.values()].map((s) => s.frame))].sort((a, b) => a - b);
+  }
+
+  /**
+   * Adds a click or a box to the object's click set on a frame.
+   * @param {number} frame @param {number} id @param {PromptChange} change @returns {ClickSet}
+   */
+  addPrompt(frame, id, change) {
+    const key = `${frame}:${id}`;
+    const set = this.clickSets.get(key) || { frame, object_id: id, points: [], labels: [], box: null };
+    if ("point" in change) {
+      set.points.push(change.point);
+      set.labels.push(change.label);
+    } else {
+      set.box = change.box;
+    }
+    this.clickSets.set(key, set);
+    return set;
+  }
+
+  /**
+   * Puts an object's click set on a frame back as it was (a prompt the server refused does not count).
+   * @param {number} frame @param {number} id @param {ClickSet | undefined} set undefined: it had none
+   */
+  restoreClickSet(frame, id, set) {
+    if (set) this.clickSets.set(`${frame}:${id}`, set);
+    else this.clickSets.delete(`${frame}:${id}`);
+  }
+
+  /**
+   * A prompt's answer: every object's mask on its frame, now the newest edit; Track will start there.
+   * @param {number} frame @param {FrameMask[]} objects
+   */
+  recordPrompt(frame, objects) {
+    this.edits++;
+    this.pending.add(frame);
+    this.recordFrame(frame, objects);
+  }
+
+  /**
+   * A frame's masks (a prompt's answer or a propagation line); objects removed meanwhile are dropped.
+   * @param {number} frame @param {FrameMask[]} objects
+   */
+  recordFrame(frame, objects) {
+    this.masks.set(frame, new Map(objects.filter((o) => this.objects.has(o.object_id)).map((o) => [o.object_id, o])));
+    this.maskEdit.set(frame, this.edits);
+  }
+
+  /** @param {number} frame @returns {FrameMask[]} */
+  objectsAt(frame) {
+    return [...(this.masks.get(frame)?.values() ?? [])];
+  }
+
+  /** An object's decoded mask on a frame (null: none). @param {number} frame @param {number} id @returns {Mask | null} */
+  maskAt(frame, id) {
+    const stored = this.masks.get(frame)?.get(id);
+    if (!stored) return null;
+    let mask = this.decoded.get(stored);
+    if (!mask) this.decoded.set(stored, mask = decodeRle(stored.rle));
+    return mask;
+  }
+
+  /** Whether a frame's masks predate the last prompt (a Track refreshes them). @param {number} frame */
+  isStale(frame) {
+    return this.masks.has(frame) && (this.maskEdit.get(frame) ?? 0) < this.edits;
+  }
+
+  /** Frames with masks. */
+  get trackedCount() {
+    return this.masks.size;
+  }
+
+  // ------------------------------------------------------------------ tracking
+  /**
+   * What a Track sends: from the earliest frame prompted since the last finished Track (the server's default, the
+   * earliest prompted frame, when none), in the direction asked, to the end.
+   * @param {Direction} direction
+   * @returns {{ start_frame: number | null, direction: Direction, end_frame: null }}
+   */
+  trackRequest(direction) {
+    const start = this.pending.size ? Math.min(...this.pending) : null;
+    return { start_frame: start, direction, end_frame: null };
+  }
+
+  /**
+   * One line of a propagation stream: a frame's masks and the progress.
+   * @param {{ frame: number, objects: FrameMask[], done: number, total: number }} line
+   */
+  recordLine(line) {
+    this.recordFrame(line.frame, line.objects);
+    this.progress = { done: line.done, total: line.total };
+  }
+
+  /** @param {{ finished: boolean }} end a Track ended; a finished one leaves nothing pending */
+  trackEnded({ finished }) {
+    if (finished) this.pending.clear();
+    this.progress = null;
+  }
+
+  // ------------------------------------------------------------------ playback
+  /**
+   * The frame on screen `elapsed` seconds after frame `start` started playing, at the file's own timestamps (a
+   * variable frame rate plays as recorded): the last frame whose timestamp has come.
+   * @param {number} start @param {number} elapsed
+   */
+  frameAfter(start, elapsed) {
+    const ts = this.video.timestamps;
+    if (ts.length !== this.frameCount) {  // no per-frame times: the average rate
+      return Math.min(this.frameCount - 1, start + Math.floor(elapsed * this.video.fps + 1e-9));
+    }
+    const t = ts[start] + elapsed;
+    let lo = start, hi = this.frameCount - 1;
+    while (lo < hi) {  // the last index with ts[i] <= t
+      const mid = Math.ceil((lo + hi) / 2);
+      if (ts[mid] <= t + 1e-9) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** @param {number} frame its timestamp in seconds (from the average rate when the server gave none) */
+  timeOf(frame) {
+    return this.video.timestamps[frame] ?? frame / (this.video.fps || 1);
+  }
+}
