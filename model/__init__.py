@@ -10,10 +10,16 @@ from .errors import CheckpointError, ImageNotSetError, InvalidInputError
 from .features import ImageFeatures
 from .image_predictor import SAM2RefinerImagePredictor
 from .runtime import resolve_device
+from .sam2_compat.onnx_decoder import INPUTS as DECODER_INPUTS
+from .sam2_compat.onnx_decoder import OUTPUTS as DECODER_OUTPUTS
+from .sam2_compat.onnx_decoder import cached_decoder_onnx
 from .sam2refiner import MaskPrediction, SAM2Refiner
 from .weights import WeightsInfo
 
 __all__ = [
+    "DECODER_INPUTS",
+    "DECODER_OUTPUTS",
+    "cached_decoder_onnx",
     "build_sam2refiner",
     "load_model",
     "resolve_device",

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .core import metrics
 from .core.runtime import Runtime
+from .image.browser_decoder import BrowserDecoder
 from .image.engine import ImageEngine
 from .system import model_info
 from .video.sessions import VideoSessions
@@ -32,6 +33,7 @@ async def lifespan(app: FastAPI):
     runtime = app.state.runtime = await run_in_threadpool(Runtime.load, settings)
     model_info.announce(runtime)
     engine = app.state.image_engine = ImageEngine(runtime, settings)
+    app.state.browser_decoder = BrowserDecoder(runtime, settings)  # exports on its first request
     sessions = app.state.video_sessions = VideoSessions(runtime, settings)
     app.state.drain.install_sigterm(settings.drain_timeout_s, settings.drain_delay_s)
     warmup = asyncio.create_task(_warm_up(runtime, engine if settings.warmup else None))

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from ..image.browser_decoder import BrowserDecoder
 from ..image.engine import ImageEngine
 from ..video.draining import Drain
 from ..video.sessions import VideoSessions
@@ -37,6 +38,13 @@ async def get_image_engine(conn: HTTPConnection) -> ImageEngine:
     return engine
 
 
+async def get_browser_decoder(conn: HTTPConnection) -> BrowserDecoder:
+    decoder = getattr(conn.app.state, "browser_decoder", None)
+    if decoder is None:
+        raise NotReadyError(None, "the model is still loading; retry shortly")
+    return decoder
+
+
 async def get_video_sessions(conn: HTTPConnection) -> VideoSessions | None:
     """None until the lifespan has built them (the WebSocket answers a socket it accepted with ``not_ready``)."""
     return getattr(conn.app.state, "video_sessions", None)
@@ -49,5 +57,6 @@ async def get_drain(conn: HTTPConnection) -> Drain:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RuntimeDep = Annotated[Runtime | None, Depends(get_runtime)]
 ImageEngineDep = Annotated[ImageEngine, Depends(get_image_engine)]
+BrowserDecoderDep = Annotated[BrowserDecoder, Depends(get_browser_decoder)]
 VideoSessionsDep = Annotated[VideoSessions | None, Depends(get_video_sessions)]
 DrainDep = Annotated[Drain, Depends(get_drain)]

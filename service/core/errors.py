@@ -87,6 +87,12 @@ class SeqConflictError(ServiceError):
     status, code = 409, "seq_conflict"
 
 
+class DecoderUnavailableError(ServiceError):
+    """The page's in-browser decoder cannot be served (turned off, or its ONNX export failed): decode on the server."""
+
+    status, code = 503, "decoder_unavailable"
+
+
 class DrainingError(ServiceError):
     """The worker is shutting down: reconnect, another worker continues the session."""
 

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     seed: int = Field(0, description="seed of the random weights used when a checkpoint is missing")
     warmup: bool = Field(True, description="run one dummy request before /readyz says ready")
 
+    # --- the page's in-browser decoding (GET /segment/decoder.onnx, /segment/features/{image_id})
+    browser_decoder: bool = Field(
+        True, description="serve SAM 2's decoder as ONNX and images' float16 features, so the page decodes clicks"
+    )
+    decoder_cache_dir: Path | None = Field(
+        None, description="where the exported decoder is kept, by its weights' hash (unset: ~/.cache/sam2refiner/onnx)"
+    )
+
     # --- caches and queue
     feature_cache_bytes: int = Field(2048 * MiB, description="image feature LRU bound (bytes, on the device)")
     logits_cache_bytes: int = Field(256 * MiB, description="low-res logits LRU bound (bytes)")

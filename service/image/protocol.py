@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
+from sam2refiner.model import DECODER_INPUTS, DECODER_OUTPUTS
+
 from ..core.masks import MaskFormat
 
 # JSON Schema's "integer" includes 2.0; pydantic's StrictInt does not, so integers here are lax (2.0 -> 2).
@@ -89,3 +91,12 @@ class SegmentResponse(BaseModel):
     format: MaskFormat
     objects: list[ObjectOut]
     timings_ms: Timings
+
+
+class DecoderInfo(BaseModel):
+    """GET /segment/decoder: SAM 2's prompt encoder + mask decoder for the page to run (onnxruntime-web)."""
+
+    model: str = Field(description="the ONNX model's path, relative to the service root (cached for good)")
+    image_size: int = Field(description="encoder input side: prompts are given in these pixels")
+    inputs: list[str] = Field(default=list(DECODER_INPUTS), description="the model's inputs, in order")
+    outputs: list[str] = Field(default=list(DECODER_OUTPUTS), description="the model's outputs, in order")

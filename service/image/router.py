@@ -14,21 +14,22 @@ import json
 import logging
 import time
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Path
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..core import metrics
-from ..core.deps import ImageEngineDep, SettingsDep
+from ..core.deps import BrowserDecoderDep, ImageEngineDep, SettingsDep
 from ..core.error_handlers import ErrorBody, as_service_error
-from ..core.errors import ServiceError
+from ..core.errors import ServiceError, UnknownIdError
 from ..core.images import decode_base64_image, image_id_for
 from ..core.masks import encode_mask
 from ..core.openapi import error_responses
 from ..core.prompts import check_prompt_set, prompt_limits
+from .browser_decoder import features_body
 from .engine import EngineResult
 from .prompts import prepare_objects
-from .protocol import SegmentRequest, SegmentResponse
+from .protocol import DecoderInfo, SegmentRequest, SegmentResponse
 
 router = APIRouter(tags=["segment"])
 ROUTE = "/segment"
@@ -113,3 +114,42 @@ async def _ndjson(first: EngineResult, rest, req: SegmentRequest, start: float, 
         if not isinstance(e, ServiceError):
             log.exception("streamed /segment failed after its first part")
         yield json.dumps({**ErrorBody.from_error(as_service_error(e)), "final": True}) + "\n"
+
+
+# ---------------------------------------------------------------------------------- the page's in-browser decoder
+_BINARY = {"content": {"application/octet-stream": {}}}
+
+
+@router.get("/segment/decoder", response_model=DecoderInfo, responses=error_responses(503))
+async def decoder_info(decoder: BrowserDecoderDep):
+    """Where SAM 2's decoder is, as ONNX (exported on the first call: seconds), and what it takes."""
+    path = await decoder.model_path()
+    return DecoderInfo(model=f"segment/decoder/{path.name}", image_size=decoder.runtime.model.image_size)
+
+
+@router.get(
+    "/segment/decoder/{name}",
+    response_class=FileResponse,
+    responses={200: {**_BINARY, "description": "the ONNX model"}, **error_responses(404, 503)},
+)
+async def decoder_model(decoder: BrowserDecoderDep, name: str = Path(max_length=200)):
+    """The exported decoder; its name holds its weights' hash, so it is cached for good."""
+    path = await decoder.model_path()
+    if name != path.name:
+        raise UnknownIdError("name", f"no decoder {name!r} here: GET /segment/decoder names the current one")
+    return FileResponse(
+        path, media_type="application/octet-stream", headers={"Cache-Control": "max-age=31536000, immutable"}
+    )
+
+
+@router.get(
+    "/segment/features/{image_id}",
+    response_class=Response,
+    responses={200: {**_BINARY, "description": "float16 features, gzip content-encoded"}, **error_responses(404, 503)},
+)
+async def decoder_features(engine: ImageEngineDep, image_id: str = Path(max_length=200)):
+    """The decoder's image inputs of a cached image (SAM 2's path): float16, gzip (``browser_decoder.py``)."""
+    body = await features_body(engine, image_id)
+    return Response(
+        body, media_type="application/octet-stream", headers={"Content-Encoding": "gzip", "Cache-Control": "no-store"}
+    )

@@ -72,8 +72,8 @@ class AppClient:
 
 
 @pytest.fixture(scope="session")
-def service_settings() -> Settings:
-    return Settings(**TEST_SETTINGS)
+def service_settings(tmp_path_factory) -> Settings:
+    return Settings(**TEST_SETTINGS, decoder_cache_dir=tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.fixture(scope="session")

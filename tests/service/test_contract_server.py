@@ -60,6 +60,12 @@ KNOWN_EXCEPTIONS = [
     (422, "invalid_field", r"objects\.\d+\.box", "x1 >= x0 and y1 >= y0: a relation between items"),
     (422, "invalid_field", r"session", "session ids are 1-128 of [A-Za-z0-9_.-]: checked by the route"),
     (404, "unknown_id", r"session", "a session exists only once a client started it"),
+    (
+        404,
+        "unknown_id",
+        r"name",
+        "the exported decoder's file name holds its weights' hash: GET /segment/decoder names it",
+    ),
     (409, "refiner_not_loaded", r"refine", "whether a refiner is loaded is the running server's state (none here)"),
 ]
 
@@ -77,6 +83,7 @@ def server(tmp_path_factory):
         warmup="false",
         max_objects="4",
         max_points="8",
+        decoder_cache_dir=str(tmp_path_factory.mktemp("onnx")),
     ) as served:
         yield served
 
