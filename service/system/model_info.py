@@ -44,6 +44,7 @@ class ModelOut(BaseModel):
     weights: WeightsOut
     feature_cache_bytes: int
     logits_cache_bytes: int
+    max_image_pixels: int = Field(description="largest image (width x height) /segment and video frames accept")
     ready: bool
 
 
@@ -81,6 +82,7 @@ def describe(runtime: Runtime) -> dict:
         },
         "feature_cache_bytes": settings.feature_cache_bytes,
         "logits_cache_bytes": settings.logits_cache_bytes,
+        "max_image_pixels": settings.max_image_pixels,
         "ready": runtime.ready,
     }
 

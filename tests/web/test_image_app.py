@@ -177,13 +177,51 @@ def test_unknown_image_id_makes_the_page_resend_the_image(page, test_image, tmp_
     assert page.locator("#message").is_hidden()
 
 
+def test_an_image_over_the_pixel_limit_is_refused_when_it_opens_and_the_open_one_stays(page, test_image, tmp_path):
+    open_image(page, tmp_path, test_image)
+    requests = []
+    page.on("request", lambda r: r.url.endswith("/segment") and requests.append(r))
+    side = int(MAX_IMAGE_PIXELS**0.5) + 50
+    Image.fromarray(np.full((side, side, 3), 128, np.uint8)).save(tmp_path / "big.png")
+    page.set_input_files("#image-file", str(tmp_path / "big.png"))
+    message = page.locator("#message")
+    message.wait_for(state="visible")
+    text = message.inner_text()
+    assert f"{side} x {side}" in text and f"{MAX_IMAGE_PIXELS:,}" in text and "max_image_pixels" in text
+    assert page.evaluate("window.sam2refiner.image.state.image.name") == "photo.png"
+    assert page.locator("#image-prompts").get_attribute("data-image-width") == str(test_image.shape[1])
+    assert not requests
+
+
 def test_a_server_error_reaches_the_user(page, tmp_path):
+    page.evaluate("window.sam2refiner.image.maxPixels = Infinity")  # a page that does not know the limit
     side = int(MAX_IMAGE_PIXELS**0.5) + 50
     open_image(page, tmp_path, np.full((side, side, 3), 128, np.uint8), name="big.png")
     click(page, STAGE, 10, 10)
     message = page.locator("#message")
     message.wait_for(state="visible")
     assert "size limit" in message.inner_text() and "pixel" in message.inner_text().lower()
+
+
+def test_shortcuts_work_after_a_control_is_used_with_the_mouse_but_not_while_typing(page, test_image, tmp_path):
+    open_image(page, tmp_path, test_image)
+    refine = page.locator("#image-refine")
+    before = refine.is_checked()
+    refine.click()  # the mouse toggles it ...
+    page.keyboard.press("r")  # ... and R toggles it back (the key is not swallowed by the focused checkbox)
+    assert refine.is_checked() == before
+    page.locator("#image-split").click()
+    page.keyboard.press("n")
+    assert page.evaluate("window.sam2refiner.image.state.objects.length") == 1
+    page.locator("#tab-video").click()
+    fps = page.locator("#video-fps")
+    fps.fill("5")  # typing: the digits and letters are the field's
+    fps.press("i")
+    assert page.locator("#video-mode").is_visible()
+    fps.press("Enter")  # committed: the keyboard is the page's again
+    page.keyboard.press("i")
+    assert page.locator("#image-mode").is_visible()
+    assert page.evaluate("document.getElementById('video-fps').value") == "5"
 
 
 DATA_TRANSFER = """async ([b64, kind, target]) => {

@@ -40,6 +40,7 @@ def test_model_info_says_no_refiner_and_refine_defaults_off(sam2_alone):
     assert info["modules"] == {"la": False, "pr": False, "mr": False}
     assert info["weights"]["random_weights"] is False and info["weights"]["warning"] is None
     assert info["weights"]["refiner_sha256"] is None
+    assert info["max_image_pixels"] == 1_000_000  # the page refuses larger images when they open
 
 
 def test_refine_true_without_a_refiner_is_409_naming_the_setting(sam2_alone, rgb_image):

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { shortcutFor } from "../../../service/web/static/js/shortcuts.js";
+import { keyBelongsToControl, shortcutFor } from "../../../service/web/static/js/shortcuts.js";
 
 /** @param {string} key @param {{ ctrl?: boolean, meta?: boolean, shift?: boolean, alt?: boolean }} [mods] */
 const press = (key, { ctrl = false, meta = false, shift = false, alt = false } = {}) =>
@@ -56,4 +56,24 @@ test("the browser keeps what the page does not use", () => {
   assert.equal(shortcutFor("image", press("n", { alt: true })), null);
   assert.equal(shortcutFor("image", press("0")), null);
   assert.equal(shortcutFor("image", press("F5")), null);
+});
+
+test("keys stay with a text field; a used control keeps only its own keys", () => {
+  assert.equal(keyBelongsToControl(null, "z"), false);                                  // nothing focused
+  for (const type of ["text", "password", "number", "search"]) {
+    assert.equal(keyBelongsToControl({ tag: "input", type }, "z"), true, type);         // typing
+    assert.equal(keyBelongsToControl({ tag: "input", type }, " "), true, type);
+  }
+  assert.equal(keyBelongsToControl({ tag: "textarea" }, "n"), true);
+  assert.equal(keyBelongsToControl({ tag: "div", editable: true }, "n"), true);
+  assert.equal(keyBelongsToControl({ tag: "input", type: "checkbox" }, " "), true);     // toggles the box
+  assert.equal(keyBelongsToControl({ tag: "input", type: "checkbox" }, "z"), false);    // a shortcut
+  assert.equal(keyBelongsToControl({ tag: "input", type: "checkbox" }, "ArrowRight"), false);
+  assert.equal(keyBelongsToControl({ tag: "input", type: "range" }, "ArrowLeft"), true);  // moves the slider
+  assert.equal(keyBelongsToControl({ tag: "input", type: "range" }, "c"), false);
+  assert.equal(keyBelongsToControl({ tag: "input", type: "range" }, " "), false);
+  assert.equal(keyBelongsToControl({ tag: "button" }, "Enter"), true);
+  assert.equal(keyBelongsToControl({ tag: "button" }, "n"), false);
+  assert.equal(keyBelongsToControl({ tag: "input", type: "file" }, "z"), false);
+  assert.equal(keyBelongsToControl({ tag: "canvas" }, " "), false);
 });

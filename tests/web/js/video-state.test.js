@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { rateText } from "../../../service/web/static/js/video/render.js";
 import { RATE_WINDOW_MS, VideoState } from "../../../service/web/static/js/video/state.js";
 
 /** A reply object for obj_id with a 2 x 2 mask whose first `on` pixels (column-major) are set. */
@@ -75,7 +76,19 @@ test("the reply rate over the last seconds, the stages of the last reply", () =>
   s.noteReply({}, 2000, 1000 + RATE_WINDOW_MS + 500, true);
   assert.deepEqual(s.replyTimes, [2000, 1000 + RATE_WINDOW_MS + 500]);
   assert.deepEqual(s.lastTimings, { lost: "reply lost with the socket" });
+  s.noteReply({}, 0, 1000 + RATE_WINDOW_MS + 500 + 10_000);  // the next one 10 s later: 0.1 frame/s, not 0
+  assert.equal(s.replyTimes.length, 2);
+  assert.equal(s.fps, 0.1);
   s.record(0, "fwd", []);
   s.record(1, "fwd", [tracked(s.newObject(), 2, false)]);
   assert.equal(s.framesWithMasks(), 0);
+});
+
+test("rates read as frames a second from 1 up, with the seconds between frames below", () => {
+  assert.equal(rateText(0), "no frames yet");
+  assert.equal(rateText(12.345), "12.3 frames/s");
+  assert.equal(rateText(1), "1.0 frames/s");
+  assert.equal(rateText(0.1), "0.10 frames/s (one every 10 s)");
+  assert.equal(rateText(0.4), "0.40 frames/s (one every 2.5 s)");
+  assert.equal(rateText(0.013), "0.013 frames/s (one every 77 s)");
 });

@@ -91,6 +91,7 @@ export async function call(path, init) {
  * @property {string} [device] @property {string} [dtype] @property {boolean} [ready]
  * @property {string | null} [refiner]  "trained", "random" or "none"
  * @property {Record<string, boolean>} [modules] @property {boolean} [refine_default]
+ * @property {number} [max_image_pixels]  the largest image (width x height) the service decodes
  * @property {{ sam2_checkpoint?: string, sam2_source?: string, refiner_checkpoint?: string,
  *              refiner_sha256?: string, random_weights?: boolean, warning?: string }} [weights]
  */

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { FileMode } from "./file/mode.js";
 import { ImageMode } from "./image/mode.js";
 import { MessageBar } from "./messages.js";
-import { shortcutFor } from "./shortcuts.js";
+import { keyBelongsToControl, shortcutFor } from "./shortcuts.js";
 import { VideoMode } from "./video/mode.js";
 /** @import { Action, Mode } from "./shortcuts.js" */
 
@@ -135,14 +135,36 @@ const ACTIONS = {
   firstFrame: () => videoFile.firstFrame(), lastFrame: () => videoFile.lastFrame(),
 };
 
+/** The focused element as keyBelongsToControl reads it. @param {EventTarget | null} target */
+function focusedControl(target) {
+  if (!(target instanceof HTMLElement) || target === document.body) return null;
+  const control = target.closest("input, textarea, select, button, [contenteditable]") ?? target;
+  return {
+    tag: control.tagName.toLowerCase(), type: control instanceof HTMLInputElement ? control.type : undefined,
+    editable: control instanceof HTMLElement && control.isContentEditable,
+  };
+}
+
 document.addEventListener("keydown", (e) => {
-  const target = e.target instanceof Element ? e.target : null;
-  if (target?.closest("input, textarea, select")) return;
-  if (target?.closest("button") && (e.key === " " || e.key === "Enter")) return;  // the button's own action
+  if (keyBelongsToControl(focusedControl(e.target), e.key)) return;
   const shortcut = shortcutFor(mode, e);
   if (!shortcut) return;
   ACTIONS[shortcut.action](shortcut.index ?? 0);
   e.preventDefault();
+});
+
+// A control used with the mouse gives the keyboard back (its space or arrows would otherwise keep acting on it);
+// one reached with the keyboard keeps the focus (detail 0: activated by a key). A number typed in and committed
+// (Enter, or leaving the field) gives it back too.
+document.addEventListener("click", (e) => {
+  const active = document.activeElement;
+  const typing = keyBelongsToControl(focusedControl(active), "a");  // a letter is only a text field's
+  if (e.detail > 0 && (active instanceof HTMLButtonElement || active instanceof HTMLInputElement) && !typing) {
+    active.blur();
+  }
+});
+document.addEventListener("change", (e) => {
+  if (e.target instanceof HTMLInputElement && e.target.type === "number") e.target.blur();
 });
 
 setMode(location.hash === "#video" ? "video" : location.hash === "#file" ? "file" : "image");

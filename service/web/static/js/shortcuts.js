@@ -28,6 +28,35 @@ const FILE_KEYS = {
   i: "imageMode", v: "videoMode",
 };
 
+/** Inputs a person types into: every key is theirs. */
+const TEXT_INPUTS = new Set(["text", "password", "search", "email", "url", "tel", "number", "date", "time"]);
+/** Keys a focused control acts on itself (a checkbox's space, a slider's arrows); the others are shortcuts. */
+const CONTROL_KEYS = {
+  button: new Set([" ", "enter"]),
+  toggle: new Set([" "]),
+  range: new Set(["arrowleft", "arrowright", "arrowup", "arrowdown", "home", "end", "pageup", "pagedown"]),
+};
+
+/**
+ * Whether a key pressed on the focused element is that element's, not a shortcut: everything while typing in a
+ * text field, a button's or checkbox's own activation, a slider's arrows. After a control is used its other keys
+ * are shortcuts again.
+ * @param {{ tag: string, type?: string, editable?: boolean } | null} focused  the element (tag name lower case)
+ * @param {string} key  KeyboardEvent.key
+ */
+export function keyBelongsToControl(focused, key) {
+  if (!focused) return false;
+  const k = key.toLowerCase(), type = (focused.type || "").toLowerCase();
+  if (focused.editable || focused.tag === "textarea" || focused.tag === "select") return true;
+  if (focused.tag === "button" || (focused.tag === "input" && ["button", "submit", "file"].includes(type))) {
+    return CONTROL_KEYS.button.has(k);
+  }
+  if (focused.tag !== "input") return false;
+  if (type === "checkbox" || type === "radio") return CONTROL_KEYS.toggle.has(k);
+  if (type === "range") return CONTROL_KEYS.range.has(k);
+  return TEXT_INPUTS.has(type || "text");
+}
+
 /**
  * What a key press asks for in a mode, or null (the browser keeps the key).
  * @param {Mode} mode @param {{ key: string, ctrlKey: boolean, metaKey: boolean, shiftKey: boolean, altKey: boolean }} e

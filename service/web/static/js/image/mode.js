@@ -44,6 +44,8 @@ export class ImageMode {
     /** @type {Box | null} the box being dragged */
     this.draft = null;
     this.refinerLoaded = true;
+    /** the service's pixel limit (from /v1/model), checked when an image opens rather than at the first click */
+    this.maxPixels = Infinity;
     /** @type {Promise<unknown>} requests run one after the other, in the order of the clicks */
     this.queue = Promise.resolve();
     this.pending = 0;
@@ -76,6 +78,7 @@ export class ImageMode {
 
   /** @param {ModelInfo} model */
   setModel(model) {
+    if (model.max_image_pixels) this.maxPixels = model.max_image_pixels;
     this.refinerLoaded = !(model.refiner === "none" || Object.values(model.modules || {}).every((on) => !on));
     this.el.refine.disabled = !this.refinerLoaded;
     this.el.refine.checked = this.refinerLoaded && (model.refine_default ?? true);
@@ -95,8 +98,16 @@ export class ImageMode {
       return;
     }
     const { naturalWidth: width, naturalHeight: height } = img;
+    if (width * height > this.maxPixels) {  // the service would refuse it at the first click: say so now
+      URL.revokeObjectURL(img.src);
+      const n = (/** @type {number} */ v) => v.toLocaleString("en");
+      this.notify(new Error(`${file.name || "The pasted image"} is ${width} x ${height} = ${n(width * height)} pixels, `
+        + `over this service's limit of ${n(this.maxPixels)} (max_image_pixels): scale it down and open it again.`));
+      return;
+    }
     this.stage.setImageSize({ width, height });
     this.stage.picture.drawImage(img, 0, 0);
+    URL.revokeObjectURL(img.src);
     // JPEG, PNG and WebP go up as they are (EXIF orientation is applied by both sides); anything else as PNG.
     const dataUrl = UPLOADABLE.includes(file.type) ? await readAsDataUrl(file) : this.el.canvas.toDataURL("image/png");
     const name = file.name || "pasted.png";

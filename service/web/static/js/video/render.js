@@ -60,6 +60,17 @@ export function timelineSpan(state, source) {
 /** @param {number} v */
 const ms = (v) => `${v.toFixed(1)} ms`;
 
+/**
+ * A rate for people: frames a second from 1 up, the seconds between frames below (0.1 frame/s is not "0.0").
+ * @param {number} fps @returns {string}
+ */
+export function rateText(fps) {
+  if (!(fps > 0)) return "no frames yet";
+  if (fps >= 1) return `${fps.toFixed(1)} frames/s`;
+  const seconds = 1 / fps;
+  return `${fps.toPrecision(2)} frames/s (one every ${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s)`;
+}
+
 export class VideoView {
   /** @param {VideoElements} el @param {Stage} stage @param {ObjectListActions} actions */
   constructor(el, stage, actions) {
@@ -142,7 +153,7 @@ export class VideoView {
     info.dataset.current = String(state.current);
     info.dataset.live = String(state.live);
     info.dataset.tracked = String(state.frames.size);
-    let fps = `${state.fps.toFixed(1)} frames/s`;
+    let fps = rateText(state.fps);
     if (!source.isFile && state.presented) fps += ` · camera frames dropped ${Math.max(0, state.presented - state.sent)}`;
     this.el.fpsInfo.textContent = fps;
     renderRows(this.el.stageTimings, Object.entries(state.lastTimings).map(([k, v]) => [

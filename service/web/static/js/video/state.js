@@ -159,11 +159,12 @@ export class VideoState {
    */
   noteReply(timings, sentAt, now, lost = false) {
     this.replyTimes.push(now);
-    this.replyTimes = this.replyTimes.filter((t) => now - t < RATE_WINDOW_MS);
+    // The last few seconds' replies, and always the last two: a slow rate (0.1 frame/s) is still a rate.
+    this.replyTimes = this.replyTimes.filter((t, i, all) => now - t < RATE_WINDOW_MS || i >= all.length - 2);
     this.lastTimings = lost ? { lost: "reply lost with the socket" } : { ...timings, round_trip: now - sentAt };
   }
 
-  /** Replies a second over the last few seconds (0 until two came). */
+  /** Replies a second over the last few seconds, or between the last two when slower (0 until two came). */
   get fps() {
     const t = this.replyTimes;
     return t.length > 1 ? ((t.length - 1) * 1000) / (t[t.length - 1] - t[0]) : 0;
