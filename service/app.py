@@ -22,6 +22,7 @@ from .lifespan import lifespan
 from .system.router import router as system_router
 from .video.draining import Drain
 from .video.router import router as video_router
+from .videos.router import router as videos_router
 from .web.router import mount_web_app
 
 
@@ -33,10 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.drain = Drain()
     install_error_handlers(app)
     install_openapi(app)
-    for router in (system_router, image_router, video_router, labelstudio_router):
+    for router in (system_router, image_router, video_router, videos_router, labelstudio_router):
         app.include_router(router)
     mount_web_app(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Video files are uploaded whole (their own limit; the multipart envelope adds a few hundred bytes).
+    uploads = {"/videos": settings.video_file_max_bytes + 64 * 1024}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(ApiKeyAuth, settings=settings)  # before any body is read
     app.add_middleware(RequestMetrics)  # added last = outermost: it also counts the 401s and 413s
     return app

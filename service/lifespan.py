@@ -23,6 +23,7 @@ from .image.browser_decoder import BrowserDecoder
 from .image.engine import ImageEngine
 from .system import model_info
 from .video.sessions import VideoSessions
+from .videos.sessions import FileSessions
 
 log = logging.getLogger("sam2refiner.service")
 
@@ -35,6 +36,7 @@ async def lifespan(app: FastAPI):
     engine = app.state.image_engine = ImageEngine(runtime, settings)
     app.state.browser_decoder = BrowserDecoder(runtime, settings)  # exports on its first request
     sessions = app.state.video_sessions = VideoSessions(runtime, settings)
+    files = app.state.file_sessions = FileSessions(runtime, settings)
     app.state.drain.install_sigterm(settings.drain_timeout_s, settings.drain_delay_s)
     warmup = asyncio.create_task(_warm_up(runtime, engine if settings.warmup else None))
     gauges = asyncio.create_task(_refresh_video_metrics(sessions, min(5.0, settings.video_ttl_s)))
@@ -44,6 +46,7 @@ async def lifespan(app: FastAPI):
         warmup.cancel()
         gauges.cancel()
         sessions.close()
+        files.close()
         runtime.close()
         metrics.mark_process_dead()
 

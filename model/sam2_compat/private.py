@@ -57,6 +57,17 @@ PRIVATE_METHODS = (
         "_dynamic_multimask_via_stability",
         ("all_mask_logits", "all_iou_scores"),
     ),
+    # video_predictor.py (file sessions)
+    PrivateMethod(
+        "sam2.sam2_video_predictor:SAM2VideoPredictor",
+        "_consolidate_temp_output_across_obj",
+        ("inference_state", "frame_idx", "is_cond", "consolidate_at_video_res"),
+    ),
+    PrivateMethod(
+        "sam2.sam2_video_predictor:SAM2VideoPredictor",
+        "_get_orig_video_res_output",
+        ("inference_state", "any_res_masks"),
+    ),
 )
 
 
@@ -141,9 +152,29 @@ def dynamic_multimask_via_stability(mask_decoder, *, all_mask_logits, all_iou_sc
     return mask_decoder._dynamic_multimask_via_stability(all_mask_logits=all_mask_logits, all_iou_scores=all_iou_scores)
 
 
+def consolidate_temp_output_across_obj(
+    predictor, *, inference_state: dict, frame_idx: int, is_cond: bool, consolidate_at_video_res: bool
+) -> dict:
+    """``SAM2VideoPredictor._consolidate_temp_output_across_obj``: every object's latest output on a frame in one
+    batch (an object without one: NO_OBJ_SCORE); at video resolution under ``pred_masks_video_res``."""
+    return predictor._consolidate_temp_output_across_obj(
+        inference_state=inference_state,
+        frame_idx=frame_idx,
+        is_cond=is_cond,
+        consolidate_at_video_res=consolidate_at_video_res,
+    )
+
+
+def get_orig_video_res_output(predictor, *, inference_state: dict, any_res_masks):
+    """``SAM2VideoPredictor._get_orig_video_res_output``: (masks, masks resized to the video's resolution)."""
+    return predictor._get_orig_video_res_output(inference_state=inference_state, any_res_masks=any_res_masks)
+
+
 __all__ = [
     "PRIVATE_METHODS",
     "dynamic_multimask_via_stability",
+    "consolidate_temp_output_across_obj",
+    "get_orig_video_res_output",
     "PrivateMethod",
     "encode_new_memory",
     "encode_xy",

@@ -114,6 +114,16 @@ def decode_state(meta: bytes, memories: dict[str, bytes], fingerprint: str) -> T
     return state
 
 
+def seal(tensors: dict[str, torch.Tensor], fingerprint: str, **metadata: str) -> bytes:
+    """Tensors as one blob of this format, stamped with the model's fingerprint (other states use it too)."""
+    return st_save(_contiguous(tensors), metadata=_header(fingerprint, **metadata))
+
+
+def unseal(blob: bytes, fingerprint: str, what: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(header, tensors) of a ``seal``ed blob; ``StateFormatError`` for another format or model, or damage."""
+    return _read(blob, fingerprint, what)
+
+
 def _header(fingerprint: str, **extra: str) -> dict[str, str]:
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": fingerprint, **extra}
 

@@ -56,6 +56,24 @@ class PayloadTooLargeError(ServiceError):
     status, code = 413, "too_large"
 
 
+class UnreadableVideoError(ServiceError):
+    """An uploaded file that FFmpeg (PyAV) cannot decode as a video."""
+
+    status, code = 422, "unreadable_video"
+
+
+class VideoLimitError(ServiceError):
+    """A video file over the duration, frame-count or resolution limits."""
+
+    status, code = 422, "video_over_limits"
+
+
+class SessionFullError(ServiceError):
+    """A file session would store more than its cap (``SAM2REFINER_VIDEO_FILE_SESSION_BYTES``): nothing is saved."""
+
+    status, code = 413, "session_full"
+
+
 class RefinerNotLoadedError(ServiceError):
     """``refine`` was asked for, but this server runs SAM 2 alone (no refiner checkpoint)."""
 

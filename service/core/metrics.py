@@ -59,6 +59,7 @@ VIDEO_STAGE_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 VIDEO_FRAMES = Counter(f"{PREFIX}_video_frames_total", "Video frames tracked")
+VIDEO_FILE_FRAMES = Counter(f"{PREFIX}_video_file_frames_propagated_total", "Frames propagated in video file sessions")
 VIDEO_ACTIVE_SESSIONS = Gauge(
     f"{PREFIX}_video_active_sessions", "Open video WebSocket connections", multiprocess_mode="livesum"
 )

@@ -113,15 +113,17 @@ class ApiKeyAuth:
 class BodySizeLimit:
     """Answers 413 when a body is over ``max_bytes``: from Content-Length at once, or while it streams in."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, larger: dict[str, int] | None = None):
+        """``larger``: a path (exactly) whose bodies may be larger, and their limit (video uploads)."""
+        self.app, self.max_bytes, self.larger = app, max_bytes, larger or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        message = f"request body is over the limit of {self.max_bytes} bytes"
+        max_bytes = self.larger.get(scope.get("path", ""), self.max_bytes)
+        message = f"request body is over the limit of {max_bytes} bytes"
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > max_bytes:
             return await send_error(send, 413, "too_large", "body", message)
         # Bodies without a trustworthy length are read here, counted, and replayed to the app.
         chunks, size = [], 0
@@ -131,7 +133,7 @@ class BodySizeLimit:
                 return
             chunk = received.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 return await send_error(send, 413, "too_large", "body", message)
             chunks.append(chunk)
             if not received.get("more_body", False):

@@ -79,6 +79,21 @@ class Settings(BaseSettings):
     video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
     redis_timeout_s: float = Field(2.0, gt=0, description="seconds before an unanswered Redis call counts as failed")
 
+    # --- video files (/videos: upload once, prompt any frame, propagate both ways; service/videos)
+    video_file_max_bytes: int = Field(256 * MiB, gt=0, description="largest uploaded video file (413 above)")
+    video_file_max_frames: int = Field(3000, gt=0, description="most frames a video file may have (422 above)")
+    video_file_max_duration_s: float = Field(600.0, gt=0, description="longest video file in seconds (422 above)")
+    video_file_max_side: int = Field(4096, gt=0, description="widest or tallest frame in pixels (422 above)")
+    video_file_session_bytes: int = Field(
+        1024 * MiB, gt=0, description="stored bytes per file session (the file + masks + memory); 413 when reached"
+    )
+    video_file_decode_cache_bytes: int = Field(
+        1024 * MiB, gt=0, description="decoded frames (as JPEG) of recent video files this process keeps"
+    )
+    video_file_jpeg_quality: int = Field(
+        95, ge=50, le=100, description="JPEG quality of decoded frames (what the model and GET .../frames/k see)"
+    )
+
     # --- Label Studio ML backend (/labelstudio; service/integrations/labelstudio)
     labelstudio_url: str | None = Field(
         None, description="Label Studio's URL, for task data under /data/upload and /data/local-files"

@@ -67,6 +67,7 @@ __all__ = [
     "StaleStateError",
     "UnreadableSessionError",
     "StateFormatError",
+    "StateCodec",
     "make_state_store",
 ]
 
@@ -172,11 +173,38 @@ def _new_epoch() -> str:
     return uuid.uuid4().hex[:16]
 
 
+class StateCodec:
+    """How a store turns a session's state into a ``meta`` blob and ``mem:*`` fields, and back: the video tracker's
+    by default (``model/video/codec.py``); file sessions bring their own (``service/videos/state.py``). A state
+    has ``nbytes()``."""
+
+    def __init__(self, fingerprint: str):
+        self.fingerprint = fingerprint
+
+    def encode(self, state) -> tuple[bytes, dict[str, object]]:
+        """(meta blob, {field: value}); ``encode_field`` makes a value's bytes, for the fields written."""
+        return encode_state(state, self.fingerprint)
+
+    def encode_field(self, value) -> bytes:
+        return encode_memory(value, self.fingerprint)
+
+    def rewrite(self, state) -> set[str]:
+        """Fields written even when stored already (they may have changed): the tracker's current frame."""
+        return {memory_field(o.obj_id, state.frame_idx) for o in state.objects.values()}
+
+    def decode(self, meta: bytes, fields: dict[str, bytes]):
+        return decode_state(meta, fields, self.fingerprint)
+
+    def saved(self, state) -> None:
+        """Told after a state was saved or read (a codec that tracks what changed starts anew)."""
+
+
 class VideoStateStore(ABC):
-    def __init__(self, fingerprint: str, ttl_s: float, lease_s: float = 30.0):
+    def __init__(self, fingerprint: str, ttl_s: float, lease_s: float = 30.0, codec: StateCodec | None = None):
         self.fingerprint = fingerprint
         self.ttl_s = ttl_s
         self.lease_s = lease_s
+        self.codec = codec or StateCodec(fingerprint)
 
     @abstractmethod
     def load(self, session: str) -> StoredSession | None: ...
@@ -227,8 +255,8 @@ class _Entry:
 class InProcessStateStore(VideoStateStore):
     """The single-worker default: states kept as objects in a dict, expired lazily."""
 
-    def __init__(self, fingerprint: str, ttl_s: float, lease_s: float = 30.0):
-        super().__init__(fingerprint, ttl_s, lease_s)
+    def __init__(self, fingerprint: str, ttl_s: float, lease_s: float = 30.0, codec: StateCodec | None = None):
+        super().__init__(fingerprint, ttl_s, lease_s, codec)
         self._lock = threading.Lock()
         self._sessions: dict[str, _Entry] = {}
         self._leases: set[str] = set()
@@ -257,6 +285,7 @@ class InProcessStateStore(VideoStateStore):
                 applied or (current.applied if current else None),
             )
             self._sessions[session] = _Entry(stored, time.monotonic() + self.ttl_s, state.nbytes())
+            self.codec.saved(state)
             return stored
 
     def delete(self, session):
@@ -329,8 +358,9 @@ class RedisStateStore(VideoStateStore):
         lease_s: float = 30.0,
         prefix: str = "sam2refiner",
         timeout_s: float = 2.0,
+        codec: StateCodec | None = None,
     ):
-        super().__init__(fingerprint, ttl_s, lease_s)
+        super().__init__(fingerprint, ttl_s, lease_s, codec)
         import redis
 
         self._redis_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -387,14 +417,14 @@ class RedisStateStore(VideoStateStore):
             if "seq" in fields and "reply" in fields:
                 digest = fields.get("digest")
                 applied = AppliedMessage(int(fields["seq"]), digest.decode() if digest else None, fields["reply"])
-            state = decode_state(fields["meta"], memories, self.fingerprint)
+            state = self.codec.decode(fields["meta"], memories)
         stored = StoredSession(identity[0], identity[1], state, fields.get("frame"), applied)
         self._remember(session, stored, set(memories))
         return stored
 
     def save(self, session, state, frame, expected, applied=None):
         key = self._key(session, "state")
-        meta, memories = encode_state(state, self.fingerprint)
+        meta, memories = self.codec.encode(state)
         cached = self._local_copy(session)
         known = (
             cached.fields
@@ -412,15 +442,15 @@ class RedisStateStore(VideoStateStore):
                     _check_unchanged(session, stored, expected)
                     if known is None:  # no local copy of what is stored: list it
                         known = {k.decode() for k in pipe.hkeys(key) if k.startswith(b"mem:")}
-                    current_frame = {memory_field(o.obj_id, state.frame_idx) for o in state.objects.values()}
-                    to_write = {f: t for f, t in memories.items() if f not in known or f in current_frame}
+                    rewrite = self.codec.rewrite(state)
+                    to_write = {f: t for f, t in memories.items() if f not in known or f in rewrite}
                     to_drop = sorted(known - set(memories))
                     pipe.multi()
                     mapping = {
                         "meta": meta,
                         "ver": version,
                         "epoch": epoch,
-                        **{f: encode_memory(t, self.fingerprint) for f, t in to_write.items()},
+                        **{f: self.codec.encode_field(t) for f, t in to_write.items()},
                     }
                     if frame is not None:
                         mapping["frame"] = frame
@@ -436,6 +466,7 @@ class RedisStateStore(VideoStateStore):
                 except self._watch_error as e:
                     raise StaleStateError(f"session {session} was changed by another worker during the save") from e
         saved = StoredSession(version, epoch, state, frame, applied or (expected.applied if expected else None))
+        self.codec.saved(state)
         self._remember(session, saved, set(memories))
         return saved
 
@@ -598,8 +629,9 @@ def make_state_store(
     lease_s: float = 30.0,
     prefix: str = "sam2refiner",
     timeout_s: float = 2.0,
+    codec: StateCodec | None = None,
 ) -> VideoStateStore:
     """Redis when a URL is set (several workers can share sessions), else this process's memory."""
     if redis_url:
-        return RedisStateStore(redis_url, fingerprint, ttl_s, lease_s, prefix, timeout_s)
-    return InProcessStateStore(fingerprint, ttl_s, lease_s)
+        return RedisStateStore(redis_url, fingerprint, ttl_s, lease_s, prefix, timeout_s, codec)
+    return InProcessStateStore(fingerprint, ttl_s, lease_s, codec)
