@@ -8,7 +8,7 @@ the reply (``protocol.py``). The contract is docs/video-files.md.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, UploadFile
 from fastapi.responses import Response, StreamingResponse
@@ -21,7 +21,7 @@ from ..core.deps import RuntimeDep
 from ..core.errors import InvalidFieldError, NotReadyError, UnknownIdError
 from ..core.masks import decode_rle
 from ..core.openapi import error_responses
-from . import protocol
+from . import export, protocol
 from .protocol import PromptIn, PropagateIn, VideoOut
 from .sessions import FileSessions
 
@@ -112,6 +112,22 @@ async def cancel(video_id: str, sessions: FileSessionsDep) -> Response:
 async def get_masks(video_id: str, k: int, sessions: FileSessionsDep) -> dict:
     """The stored masks of frame k, every object's."""
     return await sessions.masks(_check_id(video_id), k)
+
+
+@router.get(
+    "/{video_id}/export",
+    responses={200: {"content": {t: {} for t in export.FORMATS.values()}}, **error_responses(404, 422)},
+)
+async def export_masks(
+    video_id: str, sessions: FileSessionsDep, format: Literal["coco", "png-zip", "mp4"] = "coco"
+) -> Response:
+    """The masks at the source's frame numbers, timestamps and resolution: COCO JSON, a zip of PNGs, or an MP4
+    with the masks drawn over the video."""
+    body = await sessions.export(_check_id(video_id), format)
+    name = f"{video_id}.{export.SUFFIX[format]}"
+    return Response(
+        body, media_type=export.FORMATS[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.delete("/{video_id}/objects/{object_id}", status_code=204, responses=error_responses(404, 409, 422))

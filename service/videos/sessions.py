@@ -42,6 +42,7 @@ from ..video import pause_point
 from ..video.store import StateStoreError, StoredSession, make_state_store
 from . import protocol
 from .decode import DecodeCache, DecodedVideo, VideoLimits, decode_video
+from .export import exporter
 from .flags import PropagationFlags
 from .state import FileSession, FileSessionCodec
 
@@ -66,6 +67,9 @@ class Propagation:
     @property
     def total(self) -> int:
         return sum(p.frames for p in self.passes)
+
+
+EXPORT_CHUNK = 16  # frames whose masks one export job computes
 
 
 class FileSessions:
@@ -164,6 +168,22 @@ class FileSessions:
             raise InvalidFieldError("frame", f"frame {k} is not in the video (frames 0 to {session.info.frames - 1})")
         masks, _ = await self.runtime.worker.submit(lambda: self.tracker.masks(session.track, k))
         return await run_in_threadpool(protocol.frame_out, masks, session.info)
+
+    async def export(self, video_id: str, fmt: str) -> bytes:
+        """The session's masks as ``fmt`` (``export.py``), made in chunks of frames: each chunk's masks are one
+        device job (clicks of other sessions run between two), written out on a thread of the pool."""
+        stored = await run_in_threadpool(self._store_call, self._load, video_id)
+        session = stored.state
+        track = session.track
+        decoded = await run_in_threadpool(self._decoded, video_id, session) if fmt == "mp4" else None
+        frames = list(range(session.info.frames)) if fmt == "mp4" else track.frames_with_masks()
+        out = await run_in_threadpool(exporter, fmt, session.info, video_id, track.obj_ids)
+        for i in range(0, len(frames), EXPORT_CHUNK):
+            chunk = frames[i : i + EXPORT_CHUNK]
+            masks, _ = await self.runtime.worker.submit(lambda c=chunk: [self.tracker.masks(track, t) for t in c])
+            for m in masks:
+                await run_in_threadpool(out.add, m, decoded.jpegs[m.frame] if decoded else None)
+        return await run_in_threadpool(out.finish)
 
     # ------------------------------------------------------------------ propagation
     async def plan_propagation(self, video_id: str, start: int | None, direction: str, end: int | None) -> Propagation:

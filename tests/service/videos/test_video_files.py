@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import zipfile
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -165,3 +167,47 @@ def test_cancel_mid_stream_leaves_the_session_usable(files_api, small_clip):
     # usable: a propagation from the next frame finishes the video
     rest = _lines(files_api.post(f"/videos/{video_id}/propagate", json={"start_frame": last["done"]}))
     assert rest[-1]["finished"] and [line["frame"] for line in rest[:-1]] == list(range(last["done"], 8))
+
+
+def test_exports_use_the_source_frames_timestamps_and_size(files_api, small_clip):
+    frames, masks, mp4 = small_clip
+    video_id = _upload(files_api, mp4).json()["video_id"]
+    files_api.post(
+        f"/videos/{video_id}/prompts", json={"frame": 2, "object_id": 4, "points": click_on(masks[2, 0]), "labels": [1]}
+    )
+    lines = _lines(files_api.post(f"/videos/{video_id}/propagate", json={"end_frame": 5}))[:-1]
+    by_frame = {line["frame"]: line for line in lines}
+
+    r = files_api.get(f"/videos/{video_id}/export", params={"format": "coco"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    coco = r.json()
+    assert coco["videos"][0] == {"id": 1, "name": video_id, "width": 320, "height": 240, "length": 8, "fps": 24.0}
+    assert [i["frame_id"] for i in coco["images"]] == list(range(8))
+    assert coco["images"][5]["timestamp"] == pytest.approx(5 / 24, abs=1e-3)
+    annotated = {a["frame_id"]: a for a in coco["annotations"]}
+    assert set(annotated) == {t for t, line in by_frame.items() if decode_rle(line["objects"][0]["rle"]).any()}
+    for t, a in annotated.items():
+        assert a["track_id"] == 4 and a["image_id"] == t + 1
+        assert np.array_equal(decode_rle(a["segmentation"]), decode_rle(by_frame[t]["objects"][0]["rle"]))
+        assert a["area"] == decode_rle(a["segmentation"]).sum()
+
+    r = files_api.get(f"/videos/{video_id}/export", params={"format": "png-zip"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        index = json.loads(z.read("frames.json"))
+        assert index["objects"] == {"4": sorted(annotated)} and (index["width"], index["height"]) == (320, 240)
+        for t in annotated:
+            png = np.asarray(Image.open(io.BytesIO(z.read(f"4/{t:06d}.png"))))
+            assert np.array_equal(png > 0, decode_rle(by_frame[t]["objects"][0]["rle"]))
+
+    r = files_api.get(f"/videos/{video_id}/export", params={"format": "mp4"})
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(r.content)) as container:
+        decoded = list(container.decode(video=0))
+    assert len(decoded) == 8 and (decoded[0].width, decoded[0].height) == (320, 240)
+    assert [round(f.time, 3) for f in decoded] == pytest.approx([k / 24 for k in range(8)], abs=2e-3)
+    drawn, plain = decoded[2].to_ndarray(format="rgb24"), frames[2]
+    inside = decode_rle(by_frame[2]["objects"][0]["rle"])
+    assert np.abs(drawn[inside].astype(int) - plain[inside]).mean() > 20  # the mask is drawn over the object
+    assert np.abs(drawn[~inside].astype(int) - plain[~inside]).mean() < 12  # the rest is the video
+    assert files_api.get(f"/videos/{video_id}/export", params={"format": "gif"}).status_code == 422
