@@ -250,3 +250,51 @@ def test_paste_and_drop_open_an_image(page, test_image):
     name.fill("cat")
     name.press("Enter")
     assert page.evaluate("window.sam2refiner.image.state.objects[0].name") == "cat"
+
+
+OBJECTS = """() => window.sam2refiner.image.state.objects.map((o) => {
+  const c = o.history[o.at];
+  return [o.id, o.name, o.at, o.history.length, c.points, c.labels, c.box, c.mask && c.mask.reduce((a, b) => a + b, 0)];
+})"""
+
+
+def test_work_survives_a_reload_clear_all_is_undone_and_replacing_asks_first(page, test_image, tmp_path):
+    open_image(page, tmp_path, test_image)
+    prompt_and_capture(page, lambda: click(page, STAGE, 130, 150))
+    prompt_and_capture(page, lambda: click(page, STAGE, 40, 40, button="right"))
+    page.keyboard.press("n")
+    prompt_and_capture(page, lambda: drag(page, STAGE, 20, 20, 90, 80))
+    page.keyboard.press("z")  # an undone state is kept too (redo after the reload)
+    before, overlay = page.evaluate(OBJECTS), overlay_colors(page)
+    assert len(before) == 2 and before[0][3] == 3 and before[1][2] == 0
+    page.evaluate("window.sam2refiner.image.drafts.flush()")
+
+    page.reload()
+    page.wait_for_function("window.sam2refiner.image.state.image?.name === 'photo.png'")
+    assert page.evaluate(OBJECTS) == before
+    assert (overlay_colors(page) == overlay).all()
+    assert "Restored photo.png and its 2 objects" in page.locator("#image-status").inner_text()
+    page.keyboard.press("y")
+    assert page.evaluate(OBJECTS)[1][2] == 1
+
+    page.locator("#image-clear").click()
+    assert page.evaluate(OBJECTS) == [] and not overlay_colors(page)[..., 3].any()
+    page.keyboard.press("z")
+    after_undo = page.evaluate(OBJECTS)
+    assert [o[:2] for o in after_undo] == [o[:2] for o in before] and after_undo[0] == before[0]
+
+    other = tmp_path / "other.png"
+    Image.fromarray(test_image[::-1].copy()).save(other)
+    with page.expect_event("dialog") as asked:
+        page.set_input_files("#image-file", str(other))
+    assert "photo.png" in asked.value.message and "exported" in asked.value.message
+    asked.value.dismiss()  # keeps the work
+    page.evaluate("window.sam2refiner.image.opening")
+    assert page.evaluate("window.sam2refiner.image.state.image.name") == "photo.png"
+    assert len(page.evaluate(OBJECTS)) == 2
+    with page.expect_download():
+        page.locator("#image-export-coco").click()  # exported: replacing no longer asks
+    page.set_input_files("#image-file", [])
+    page.set_input_files("#image-file", str(other))
+    page.wait_for_function("window.sam2refiner.image.state.image?.name === 'other.png'")
+    assert page.evaluate(OBJECTS) == []

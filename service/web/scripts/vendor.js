@@ -14,7 +14,8 @@ export const VENDOR_DIR = join(WEB, "static", "vendor");
 
 /**
  * One vendored package: its folder of browser modules in node_modules, and the entry the import map names.
- * @typedef {{ name: string, from: string, only?: string[], entry: string }} Library
+ * @typedef {{ name: string, from: string, only?: string[], entry: string, license?: string }} Library
+ *   license: the license file's name in the package when it is not LICENSE (shipped as LICENSE)
  */
 
 /** @type {Library[]} */
@@ -22,6 +23,7 @@ export const LIBRARIES = [
   { name: "fflate", from: "esm", only: ["browser.js"], entry: "browser.js" },
   { name: "fast-png", from: "lib", entry: "index.js" },
   { name: "iobuffer", from: "lib", entry: "iobuffer.js" },
+  { name: "idb-keyval", from: "dist", only: ["index.js"], entry: "index.js", license: "LICENCE" },
 ];
 
 /** @param {string} dir @returns {string[]} every file under dir, as paths relative to it */
@@ -50,7 +52,7 @@ export function plan() {
     for (const file of modules) {
       files.set(join(lib.name, file), withoutSourceMap(readFileSync(join(source, file), "utf8")));
     }
-    files.set(join(lib.name, "LICENSE"), readFileSync(join(pkg, "LICENSE"), "utf8"));
+    files.set(join(lib.name, "LICENSE"), readFileSync(join(pkg, lib.license ?? "LICENSE"), "utf8"));
   }
   return files;
 }

@@ -87,3 +87,30 @@ test("a new image forgets the objects; selection by position, hiding and renamin
   s.open({ ...IMAGE, name: "other.png" });
   assert.deepEqual([s.objects, s.selectedId, s.nextId], [[], null, 1]);
 });
+
+test("Clear all and Delete can be undone; replacing the image asks while a mask is not exported", () => {
+  const s = new ImageState();
+  s.open(IMAGE);
+  assert.equal(s.hasUnsavedWork, false);
+  const a = /** @type {import("../../../service/web/static/js/image/state.js").ImageObject} */ (s.newObject());
+  s.commit(a, answered(1));
+  const b = /** @type {import("../../../service/web/static/js/image/state.js").ImageObject} */ (s.newObject());
+  s.commit(b, answered(3));
+  assert.equal(s.hasUnsavedWork, true);
+  s.unexported = 0;  // exported
+  assert.equal(s.hasUnsavedWork, false);
+  s.remove(a.id);
+  assert.deepEqual(s.objects.map((o) => o.id), [b.id]);
+  assert.equal(s.clearAll(), 1);
+  assert.deepEqual([s.objects.length, s.selectedId, s.canUndo], [0, null, true]);
+  s.undo();  // brings back what Clear all took ...
+  assert.deepEqual([s.objects.map((o) => o.id), s.selectedId], [[b.id], b.id]);
+  s.selectedId = null;
+  s.undo();  // ... then what Delete took, in id order, histories intact
+  assert.deepEqual(s.objects.map((o) => o.id), [a.id, b.id]);
+  assert.equal(s.current(s.objects[0]).score, 0.1);
+  assert.equal(s.canUndo, true);  // a's own history (its first state is before any answer)
+  assert.equal(s.hasUnsavedWork, true);
+  s.open(IMAGE);
+  assert.deepEqual([s.objects.length, s.trash.length, s.hasUnsavedWork], [0, 0, false]);
+});

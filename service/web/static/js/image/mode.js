@@ -2,7 +2,9 @@
 // export. The controller: turns the page's events into state changes and requests, in order, and redraws.
 import { ApiError } from "../api.js";
 import { download } from "../download.js";
+import { DraftKeeper } from "../persist.js";
 import { Stage } from "../stage.js";
+import { fromDraft, toDraft } from "./draft.js";
 import { cocoFile, cutoutFile, maskFile } from "./export.js";
 import { ServerSegmenter } from "./network.js";
 import { ImageView } from "./render.js";
@@ -14,6 +16,15 @@ import { ImageState, nextPrompts } from "./state.js";
 /** @import { Messages } from "../messages.js" */
 
 const UPLOADABLE = ["image/png", "image/jpeg", "image/webp"];  // what the service decodes as is
+
+/** @param {HTMLImageElement} img @returns {string} the decoded image as a PNG data URL */
+function pngDataUrl(img) {
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  canvas.getContext("2d")?.drawImage(img, 0, 0);
+  return canvas.toDataURL("image/png");
+}
 
 /** @param {Blob} blob @returns {Promise<string>} */
 function readAsDataUrl(blob) {
@@ -73,6 +84,38 @@ export class ImageMode {
     el.exportPng.addEventListener("click", () => this.exportPng());
     el.exportCutout.addEventListener("click", () => this.exportCutout());
     el.exportCoco.addEventListener("click", () => this.exportCoco());
+    /** the document is kept in the browser (IndexedDB) as it changes, and restored when the page loads */
+    this.drafts = new DraftKeeper("image", () => toDraft(this.state), notify);
+    this.showState();
+    this.restored = this.restore();
+    /** @type {Promise<void>} the last open() */
+    this.opening = Promise.resolve();
+  }
+
+  /** Reopens the image and objects of the last visit (a reload, a closed tab). */
+  async restore() {
+    const state = fromDraft(await this.drafts.load());
+    if (!state?.image || this.state.image) return;  // nothing kept, or an image was opened meanwhile
+    const img = new Image();
+    img.src = state.image.dataUrl;
+    try {
+      await img.decode();
+    } catch {
+      return;
+    }
+    if (this.state.image) return;
+    this.show(img, state);
+    const n = state.objects.length;
+    this.el.status.textContent = `Restored ${state.image.name} and its ${n} object${n === 1 ? "" : "s"} from the last visit.`;
+  }
+
+  /** Puts a decoded image and its document on the stage. @param {HTMLImageElement} img @param {ImageState} state */
+  show(img, state) {
+    const image = /** @type {NonNullable<ImageState["image"]>} */ (state.image);
+    this.stage.setImageSize({ width: image.width, height: image.height });
+    this.stage.picture.drawImage(img, 0, 0);
+    this.state = state;
+    this.el.canvas.setAttribute("aria-label", `image ${image.name}, ${image.width} by ${image.height} pixels`);
     this.showState();
   }
 
@@ -87,8 +130,14 @@ export class ImageMode {
   }
 
   // ------------------------------------------------------------------ image
+  /** Opens an image file (the file button, a drop, a paste). @param {File} file */
+  open(file) {
+    this.opening = this.openNow(file);  // the tests wait on it
+    return this.opening;
+  }
+
   /** @param {File} file */
-  async open(file) {
+  async openNow(file) {
     const img = new Image();
     img.src = URL.createObjectURL(file);
     try {
@@ -105,14 +154,19 @@ export class ImageMode {
         + `over this service's limit of ${n(this.maxPixels)} (max_image_pixels): scale it down and open it again.`));
       return;
     }
-    this.stage.setImageSize({ width, height });
-    this.stage.picture.drawImage(img, 0, 0);
-    URL.revokeObjectURL(img.src);
-    // JPEG, PNG and WebP go up as they are (EXIF orientation is applied by both sides); anything else as PNG.
-    const dataUrl = UPLOADABLE.includes(file.type) ? await readAsDataUrl(file) : this.el.canvas.toDataURL("image/png");
     const name = file.name || "pasted.png";
-    this.state.open({ name, dataUrl, width, height, imageId: null });
-    this.el.canvas.setAttribute("aria-label", `image ${name}, ${width} by ${height} pixels`);
+    if (this.state.hasUnsavedWork && !confirm(`Open ${name} instead of ${this.state.image?.name}? `
+      + "Its objects have not been exported since they changed and will be lost.")) {
+      URL.revokeObjectURL(img.src);
+      return;
+    }
+    // JPEG, PNG and WebP go up as they are (EXIF orientation is applied by both sides); anything else as PNG.
+    const dataUrl = UPLOADABLE.includes(file.type) ? await readAsDataUrl(file) : pngDataUrl(img);
+    URL.revokeObjectURL(img.src);
+    const state = new ImageState();
+    state.open({ name, dataUrl, width, height, imageId: null });
+    this.show(img, state);
+    this.drafts.flush();  // the new image replaces the kept one at once
     this.clearMessage();
     this.el.prompts.focus();
     this.el.status.textContent = `${name}: ${width} x ${height}. Click on an object.`;
@@ -163,7 +217,8 @@ export class ImageMode {
   }
 
   clearAll() {
-    this.state.clearAll();
+    const n = this.state.clearAll();
+    if (n) this.el.status.textContent = `Cleared ${n} object${n === 1 ? "" : "s"}: Undo (Z) brings them back.`;
     this.showState();
   }
 
@@ -241,6 +296,7 @@ export class ImageMode {
   // ------------------------------------------------------------------ drawing
   showState() {
     this.view.render(this.state, { draft: this.draft, pending: this.pending });
+    this.drafts?.changed();  // (the first render comes before the keeper exists)
   }
 
   drawPromptLayer() {
@@ -266,5 +322,7 @@ export class ImageMode {
     if (!this.state.image) return;
     const file = cocoFile(this.state.image, this.state.objects);
     download(file.data, file.name, "application/json");
+    this.state.unexported = 0;  // everything is in the file: replacing the image no longer asks
+    this.drafts.changed();
   }
 }

@@ -36,6 +36,8 @@ import { colorOf } from "../colors.js";
  * @property {MaskState | null} preview  SAM 2's streamed mask, shown until the refined one arrives
  */
 
+/** @typedef {{ objects: ImageObject[], selectedId: number | null }} Trashed  what one removal took away */
+
 /** @type {Readonly<MaskState>} */
 export const EMPTY = Object.freeze({ points: [], labels: [], box: null, mask: null });
 
@@ -65,6 +67,10 @@ export class ImageState {
     this.nextId = 1;
     /** @type {{ objId: number, prompts: Prompts } | null} prompts shown while their request is in flight */
     this.inFlight = null;
+    /** @type {Trashed[]} objects removed (Delete, Clear all), newest last: Undo brings them back */
+    this.trash = [];
+    /** changes since the objects were last exported (COCO JSON): replacing the image asks first while > 0 */
+    this.unexported = 0;
   }
 
   /** A new image: no objects. @param {ImageRecord} image */
@@ -74,6 +80,8 @@ export class ImageState {
     this.selectedId = null;
     this.nextId = 1;
     this.inFlight = null;
+    this.trash = [];
+    this.unexported = 0;
   }
 
   /** @param {number | null} id */
@@ -120,13 +128,28 @@ export class ImageState {
 
   /** @param {number} id */
   remove(id) {
-    this.objects = this.objects.filter((o) => o.id !== id);
+    const obj = this.find(id);
+    if (!obj) return;
+    this.trash.push({ objects: [obj], selectedId: this.selectedId });
+    this.objects = this.objects.filter((o) => o !== obj);
     if (this.selectedId === id) this.selectedId = this.objects.at(-1)?.id ?? null;
+    this.unexported++;
   }
 
+  /** Removes every object; Undo brings them back. @returns {number} how many were removed */
   clearAll() {
+    const n = this.objects.length;
+    if (!n) return 0;
+    this.trash.push({ objects: this.objects, selectedId: this.selectedId });
     this.objects = [];
     this.selectedId = null;
+    this.unexported++;
+    return n;
+  }
+
+  /** Whether there is work that replacing the image would lose: a mask not exported since it changed. */
+  get hasUnsavedWork() {
+    return this.unexported > 0 && this.objects.some((o) => o.history[o.at].mask);
   }
 
   /** @param {number | null} [id] */
@@ -141,9 +164,10 @@ export class ImageState {
     if (obj) obj.name = name;
   }
 
+  /** The selected object's last state can be undone, or else the last removal. */
   get canUndo() {
     const obj = this.selected;
-    return Boolean(obj && obj.at > 0);
+    return Boolean(obj && obj.at > 0) || this.trash.length > 0;
   }
 
   get canRedo() {
@@ -151,15 +175,28 @@ export class ImageState {
     return Boolean(obj && obj.at < obj.history.length - 1);
   }
 
-  /** Moves the selected object one state back. */
+  /** Moves the selected object one state back; when it has none, brings back what was last removed. */
   undo() {
     const obj = this.selected;
-    if (obj && this.canUndo) obj.at--;
+    if (obj && obj.at > 0) {
+      obj.at--;
+      this.unexported++;
+      return;
+    }
+    const trashed = this.trash.pop();
+    if (!trashed) return;
+    const ids = new Set(trashed.objects.map((o) => o.id));
+    this.objects = [...this.objects.filter((o) => !ids.has(o.id)), ...trashed.objects].sort((a, b) => a.id - b.id);
+    this.selectedId = trashed.selectedId !== null && this.find(trashed.selectedId) ? trashed.selectedId : trashed.objects[0].id;
+    this.unexported++;
   }
 
   redo() {
     const obj = this.selected;
-    if (obj && this.canRedo) obj.at++;
+    if (obj && this.canRedo) {
+      obj.at++;
+      this.unexported++;
+    }
   }
 
   /** A new state for the object after the one shown (the states undone before it are dropped). @param {ImageObject} obj @param {MaskState} state */
@@ -167,6 +204,7 @@ export class ImageState {
     obj.history = obj.history.slice(0, obj.at + 1);
     obj.history.push(state);
     obj.at = obj.history.length - 1;
+    this.unexported++;
   }
 
   /** Objects whose current state has a mask (what the exports hold). */

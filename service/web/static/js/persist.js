@@ -1,0 +1,59 @@
+// The page's drafts in the browser's IndexedDB (through idb-keyval, vendored from npm): each mode's document is
+// written shortly after it changes and read back when the page loads, so a reload or a closed tab loses nothing.
+// Storage can be missing or full (private windows, quotas): then the page works as before and says so once.
+import { createStore, del, get, set } from "idb-keyval";
+
+const STORE = createStore("sam2refiner", "drafts");
+const DELAY_MS = 250;  // a burst of changes (a drag, a stream's parts) is one write
+
+export class DraftKeeper {
+  /**
+   * @param {string} key  one per mode @param {() => unknown} snapshot  the document as plain data (null: none)
+   * @param {(error: unknown) => void} onError
+   */
+  constructor(key, snapshot, onError) {
+    this.key = key;
+    this.snapshot = snapshot;
+    this.onError = onError;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.timer = null;
+    /** @type {Promise<void>} the last write (the tests and the page's unload wait on it) */
+    this.written = Promise.resolve();
+    this.failed = false;
+  }
+
+  /** What was kept for this mode, or null. @returns {Promise<unknown>} */
+  async load() {
+    try {
+      return (await get(this.key, STORE)) ?? null;
+    } catch (e) {
+      this.fail(e);
+      return null;
+    }
+  }
+
+  /** Writes the document soon (changes within DELAY_MS are one write). */
+  changed() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), DELAY_MS);
+  }
+
+  /** Writes the document now. @returns {Promise<void>} */
+  flush() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const value = this.snapshot();
+    this.written = this.written
+      .then(() => (value === null ? del(this.key, STORE) : set(this.key, value, STORE)))
+      .catch((e) => this.fail(e));
+    return this.written;
+  }
+
+  /** @param {unknown} e */
+  fail(e) {
+    if (this.failed) return;
+    this.failed = true;
+    this.onError(new Error(`This browser does not keep the page's work (${e instanceof Error ? e.message : e}): `
+      + "a reload will lose it; export what you want to keep."));
+  }
+}
