@@ -33,6 +33,9 @@ def web_server(tmp_path_factory, video_checkpoint):
         sam2_checkpoint=video_checkpoint,
         random_refiner="true",
         max_image_pixels=str(MAX_IMAGE_PIXELS),
+        # These tests follow the server's decoding (a request per click); test_local_decoder.py has its own
+        # service whose clicks the page decodes itself.
+        browser_decoder="false",
     ) as (url, log_path):
         proxy = CuttableProxy(int(url.rsplit(":", 1)[1]))
         try:

@@ -10,13 +10,17 @@ import { LIBRARIES, onDisk, plan, VENDOR_DIR } from "../../../service/web/script
 test("static/vendor is what npm run vendor writes from node_modules", () => {
   const expected = plan(), actual = onDisk();
   assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort(), "run `npm run vendor`");
-  for (const [file, text] of expected) assert.ok(actual.get(file) === text, `${file} differs: run \`npm run vendor\``);
+  for (const [file, content] of expected) {
+    const found = actual.get(file);
+    const same = Buffer.isBuffer(content) ? Buffer.isBuffer(found) && content.equals(found) : found === content;
+    assert.ok(same, `${file} differs: run \`npm run vendor\``);
+  }
 });
 
 test("each vendored library has its license and an entry the import map can name", () => {
   const files = plan();
   for (const lib of LIBRARIES) {
-    assert.match(files.get(`${lib.name}/LICENSE`) ?? "", /MIT License|Apache License, Version 2\.0/, lib.name);
+    assert.match(String(files.get(`${lib.name}/LICENSE`) ?? ""), /MIT License|Apache License, Version 2\.0/, lib.name);
     assert.ok(files.has(`${lib.name}/${lib.entry}`), `${lib.name}/${lib.entry}`);
   }
 });

@@ -67,3 +67,27 @@ export function maskStats(mask, w, h) {
   }
   return { area, bbox: area ? [x0, y0, x1 - x0 + 1, y1 - y0 + 1] : [0, 0, 0, 0] };
 }
+
+/**
+ * A row-major 0/1 mask as an RLE with its counts as a list (column-major runs starting with zeros), as
+ * pycocotools reads it: the masks the page decodes itself are exported like the server's.
+ * @param {ArrayLike<number>} mask @param {number} h @param {number} w @returns {Rle}
+ */
+export function encodeRle(mask, h, w) {
+  /** @type {number[]} */
+  const counts = [];
+  let value = 0, run = 0;
+  for (let x = 0; x < w; x++) {
+    for (let y = 0, i = x; y < h; y++, i += w) {
+      const bit = mask[i] ? 1 : 0;
+      if (bit !== value) {
+        counts.push(run);
+        run = 0;
+        value = bit;
+      }
+      run++;
+    }
+  }
+  counts.push(run);
+  return { size: [h, w], counts };
+}

@@ -6,7 +6,7 @@ import { DraftKeeper } from "../persist.js";
 import { Stage } from "../stage.js";
 import { fromDraft, toDraft } from "./draft.js";
 import { cocoFile, cutoutFile, maskFile } from "./export.js";
-import { ServerSegmenter } from "./network.js";
+import { Segmenter } from "./network.js";
 import { ImageView } from "./render.js";
 import { ImageState, nextPrompts } from "./state.js";
 /** @import { Box } from "../geometry.js" */
@@ -43,7 +43,8 @@ export class ImageMode {
     this.notify = notify;
     this.clearMessage = clearMessage;
     this.state = new ImageState();
-    this.segmenter = new ServerSegmenter();
+    this.segmenter = new Segmenter();  // in this browser when it can, else on the server (and the note says so)
+    this.segmenter.onChange = () => { el.decoderNote.textContent = this.segmenter.where; };
     this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
       { onLayout: () => this.drawPromptLayer() });
     this.view = new ImageView(el, this.stage, {
@@ -126,6 +127,7 @@ export class ImageMode {
     this.el.refine.disabled = !this.refinerLoaded;
     this.el.refine.checked = this.refinerLoaded && (model.refine_default ?? true);
     this.el.refineNote.textContent = this.refinerLoaded ? "" : "no refiner loaded";
+    this.segmenter.enableLocal();
     this.showState();
   }
 
@@ -256,7 +258,7 @@ export class ImageMode {
       const prompts = nextPrompts(prev, change);
       this.state.inFlight = { objId: obj.id, prompts };
       this.drawPromptLayer();
-      const state = await this.segmenter.segment(image, prompts, prev.logitsId, {
+      const state = await this.segmenter.segment(image, prompts, prev, {
         refine: this.el.refine.checked,
         onPartial: (partial) => {
           obj.preview = partial;  // SAM 2's mask of a stream, shown until the refined one arrives
@@ -285,7 +287,8 @@ export class ImageMode {
     const current = obj && this.state.current(obj);
     if (this.el.compare.checked && this.state.image && current?.mask && !current.sam2) {
       try {  // SAM 2's own answer to the same prompts (the image's features are cached: decoder only)
-        current.sam2 = await this.segmenter.segment(this.state.image, current, current.usedLogitsId, { refine: false });
+        current.sam2 = await this.segmenter.server.segment(this.state.image, current, current.usedLogitsId,
+          { refine: false });
       } catch (e) {
         this.notify(e);
       }

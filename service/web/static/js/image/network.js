@@ -2,7 +2,8 @@
 // service asks: with the image when its id is unknown (evicted, or another replica), without the logits when
 // those are, without streaming when the service does not stream.
 import * as api from "../api.js";
-import { decodeRle } from "../rle.js";
+import { LocalDecoder } from "../decoder/local.js";
+import { decodeRle, encodeRle } from "../rle.js";
 /** @import { MaskState, ImageRecord, Prompts } from "./state.js" */
 
 const ATTEMPTS = 4;
@@ -99,5 +100,104 @@ export class ServerSegmenter {
       }
     }
     throw new Error("the service kept refusing this request");
+  }
+}
+
+/**
+ * Decodes clicks in this browser when it can (SAM 2's decoder exported by the server, in a worker), on the server
+ * otherwise. The first click on an image goes to the server, which encodes the image; its features then come once
+ * and every later click with refine off is decoded here, with no request. With refine on the local SAM 2 mask is
+ * shown at once and the server's refined mask replaces it when it arrives. Each object's local masks are chained
+ * as the server chains them (the last mask's logits as the next mask prompt), so they equal /segment's
+ * refine:false masks.
+ */
+export class Segmenter {
+  /** @param {ServerSegmenter} [server] */
+  constructor(server = new ServerSegmenter()) {
+    this.server = server;
+    /** @type {LocalDecoder | null} */
+    this.local = null;
+    /** why clicks are decoded on the server ("" while they are decoded here) */
+    this.reason = "the in-browser decoder is starting";
+    /** @type {Promise<void> | null} */
+    this.starting = null;
+    /** called when where clicks are decoded changes */
+    this.onChange = () => {};
+  }
+
+  /** Starts the in-browser decoder once; on failure clicks stay on the server, and ``where`` says why. */
+  enableLocal(start = () => LocalDecoder.start()) {
+    this.starting ??= start().then(
+      (decoder) => { this.local = decoder; this.reason = ""; this.onChange(); },
+      (e) => this.fallBack(e),
+    );
+    return this.starting;
+  }
+
+  /** @param {unknown} e */
+  fallBack(e) {
+    this.local?.close();
+    this.local = null;
+    this.reason = e instanceof Error ? e.message : String(e);
+    this.onChange();
+  }
+
+  /** What the page says about where its clicks are decoded. */
+  get where() {
+    return this.local ? `clicks decoded in this browser (onnxruntime-web, optimisation ${this.local.optimization})`
+      : `clicks decoded on the server: ${this.reason}`;
+  }
+
+  /**
+   * @param {ImageRecord} image @param {Prompts} prompts @param {MaskState} prev  the object's current state
+   * @param {{ refine: boolean, onPartial?: (state: MaskState) => void }} options
+   * @returns {Promise<MaskState>}
+   */
+  async segment(image, prompts, prev, { refine, onPartial = () => {} }) {
+    const t0 = performance.now();
+    const local = this.local;
+    const prevLogits = local && image.imageId ? await this.previousLogits(local, image.imageId, prev) : undefined;
+    if (!local || prevLogits === undefined) {
+      const state = await this.server.segment(image, prompts, prev.logitsId, { refine, onPartial });
+      if (this.local && image.imageId) this.local.loadFeatures(image.imageId).catch(() => {});  // for the next click
+      return state;
+    }
+    const multimask = prompts.points.length === 1 && !prompts.box && !prevLogits;
+    const r = await local.decode(/** @type {string} */ (image.imageId), prompts, prevLogits, multimask);
+    /** @type {MaskState} */
+    const sam2 = {
+      ...prompts, usedLogitsId: null, refined: false, local: true, localLogits: r.logits,
+      mask: r.mask, rle: encodeRle(r.mask, image.height, image.width), score: r.score,
+      timings: { decoder: r.decodeMs }, roundTripMs: performance.now() - t0,
+    };
+    sam2.sam2 = sam2;
+    if (!refine) return sam2;
+    onPartial(sam2);
+    const refined = await this.server.segment(image, prompts, prev.logitsId, { refine: true });
+    return { ...refined, sam2, localLogits: r.logits };
+  }
+
+  /**
+   * The previous mask's logits for the next local decode: null for an object's first click; those kept with a
+   * local mask; for a mask the server made from its first click set, the same decoded here. undefined: the
+   * features cannot be had (the server decodes).
+   * @param {LocalDecoder} local @param {string} imageId @param {MaskState} prev
+   * @returns {Promise<Float32Array | null | undefined>}
+   */
+  async previousLogits(local, imageId, prev) {
+    try {
+      await local.loadFeatures(imageId);
+    } catch (e) {
+      if (e instanceof api.ApiError && e.code === "unknown_id") return undefined;  // evicted: the server re-encodes
+      this.fallBack(e);
+      return undefined;
+    }
+    if (!prev.mask) return null;
+    if (!prev.localLogits) {
+      if (prev.usedLogitsId) return undefined;  // a server mask made with a mask prompt: keep to the server's chain
+      const again = await local.decode(imageId, prev, null, wantsMultimask(prev, null));
+      prev.localLogits = again.logits;
+    }
+    return prev.localLogits;
   }
 }

@@ -16,6 +16,7 @@ import { EMPTY } from "./state.js";
  * @property {HTMLCanvasElement} prompts @property {HTMLInputElement} file
  * @property {HTMLButtonElement} newObject @property {HTMLButtonElement} undo @property {HTMLButtonElement} redo
  * @property {HTMLButtonElement} clearAll @property {HTMLInputElement} refine @property {HTMLElement} refineNote
+ * @property {HTMLElement} decoderNote  where clicks are decoded (this browser or the server, and why)
  * @property {HTMLInputElement} compare @property {HTMLInputElement} split @property {HTMLElement} splitLine
  * @property {HTMLButtonElement} exportPng @property {HTMLButtonElement} exportCutout
  * @property {HTMLButtonElement} exportCoco @property {HTMLElement} list @property {HTMLElement} scores
@@ -66,6 +67,7 @@ export function timingRows(shown) {
     ["encode", ms(t.encode)], ["decoder", ms(t.decoder)], ["refine", ms(t.refine)],
     ["cache hit", t.cache_hit ? "yes" : "no"], ["server total", ms(t.total)],
     ["round trip", ms(shown.roundTripMs)], ["streamed", shown.stream ? "yes" : "no"],
+    ["decoded", shown.local || shown.sam2?.local ? "SAM 2 in this browser" : "on the server"],
   ];
 }
 

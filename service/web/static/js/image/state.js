@@ -22,6 +22,8 @@ import { colorOf } from "../colors.js";
  * @property {boolean} [stream]  whether it came as a stream (SAM 2's part first)
  * @property {Record<string, number | boolean>} [timings]  the server's, in ms
  * @property {number} [roundTripMs]
+ * @property {boolean} [local]  decoded in this browser (SAM 2's decoder, no request)
+ * @property {Float32Array} [localLogits]  SAM 2's low-res logits of this mask, the next local decode's mask prompt
  */
 
 /**
