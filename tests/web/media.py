@@ -18,11 +18,11 @@ def scene(i: int, width: int = 160, height: int = 120) -> np.ndarray:
     return frame
 
 
-def write_webm(path: Path, frames: int, fps: int = 5) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, scene(0).shape[1::-1])
+def write_webm(path: Path, frames: int, fps: int = 5, width: int = 160, height: int = 120) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height))
     assert writer.isOpened(), "OpenCV cannot write VP8 here"
     for i in range(frames):
-        writer.write(cv2.cvtColor(scene(i), cv2.COLOR_RGB2BGR))
+        writer.write(cv2.cvtColor(scene(i, width, height), cv2.COLOR_RGB2BGR))
     writer.release()
     return path
 

@@ -22,9 +22,12 @@ const line = (/** @type {number} */ frame, /** @type {number} */ done) =>
   ({ frame, time: frame / 10, objects: [], done, total: 3 });
 
 test("a click set as the prompt route's body: the whole set, replacing the object's old points", () => {
-  assert.deepEqual(promptBody({ frame: 4, object_id: 2, points: [[1.5, 2]], labels: [1], box: null }, true), {
-    frame: 4, object_id: 2, points: [[1.5, 2]], labels: [1], box: null, mask: null, clear_old_points: true, refine: true,
+  assert.deepEqual(promptBody({ frame: 4, object_id: 2, points: [[1.5, 2]], labels: [1], box: null }), {
+    frame: 4, object_id: 2, points: [[1.5, 2]], labels: [1], clear_old_points: true,
   });
+  assert.deepEqual(promptBody({ frame: 0, object_id: 1, points: [], labels: [], box: [1, 2, 3, 4] }), {
+    frame: 0, object_id: 1, box: [1, 2, 3, 4], clear_old_points: true,
+  }, "a box alone: no empty point list");
 });
 
 test("NDJSON lines come out whole however the bytes are cut, multi-byte characters included", async () => {

@@ -52,7 +52,7 @@ const video = new VideoMode({
 const videoFile = new FileMode({
   stage: $("file-stage"), canvas: canvas("file-canvas"), overlay: canvas("file-overlay"),
   prompts: canvas("file-prompts"), file: input("file-input"), camera: button("file-camera"),
-  refine: input("file-refine"), direction: byId("file-direction", HTMLSelectElement), track: button("file-track"),
+  direction: byId("file-direction", HTMLSelectElement), track: button("file-track"),
   play: button("file-play"), newObject: button("file-new-object"), reset: button("file-reset"),
   exportCoco: button("file-export-coco"), exportZip: button("file-export-zip"), exportMp4: button("file-export-mp4"),
   progress: byId("file-progress", HTMLProgressElement), timeline: canvas("file-timeline"), list: $("file-objects"),
@@ -102,7 +102,6 @@ async function loadModel() {
   warning.textContent = w.warning || "RANDOM WEIGHTS: masks are meaningless";
   image.setModel({ ...model, refiner });
   video.setModel({ ...model, refiner });
-  videoFile.setModel({ ...model, refiner });
   if (!model.ready) setTimeout(loadModel, 2000);  // the banner follows the warm-up
 }
 

@@ -10,7 +10,6 @@ import { FileSession, FrameCache } from "./network.js";
 import { FileView } from "./render.js";
 import { FileState } from "./state.js";
 /** @import { Box } from "../geometry.js" */
-/** @import { ModelInfo } from "../api.js" */
 /** @import { PromptChange } from "../stage.js" */
 /** @import { Messages } from "../messages.js" */
 /** @import { FileElements } from "./render.js" */
@@ -81,14 +80,6 @@ export class FileMode {
     el.exportMp4.addEventListener("click", () => this.exportAs("mp4"));
     this.attachTimeline();
     this.render();
-  }
-
-  /** @param {ModelInfo} model */
-  setModel(model) {
-    const loaded = !(model.refiner === "none" || Object.values(model.modules || {}).every((on) => !on));
-    // Refining every tracked frame costs several times a plain one: on by default only with a trained refiner.
-    this.el.refine.checked = loaded && model.refiner === "trained";
-    this.el.refine.disabled = !loaded;
   }
 
   // ------------------------------------------------------------------ opening a file
@@ -281,7 +272,7 @@ export class FileMode {
     this.render();
     await this.enqueue(async (session) => {
       try {
-        const answer = await session.prompt(set, this.el.refine.checked);
+        const answer = await session.prompt(set);
         state.recordPrompt(answer.frame, answer.objects);
       } catch (e) {
         state.restoreClickSet(frame, id, kept);  // the click did not count

@@ -8,14 +8,21 @@ import * as api from "../api.js";
 export const FRAME_CACHE_SIZE = 96;
 
 /**
- * A click set as POST /videos/{id}/prompts wants it: the whole set replaces what the object had on that frame.
- * @param {ClickSet} set @param {boolean} refine
+ * A click set as POST /videos/{id}/prompts wants it: the whole set replaces what the object had on that frame
+ * (points and labels only when it has points, the box when it has one). File sessions run SAM 2 alone for now:
+ * no refine field.
+ * @param {ClickSet} set
+ * @returns {{ frame: number, object_id: number, clear_old_points: true, points?: ClickSet["points"], labels?: number[], box?: ClickSet["box"] }}
  */
-export function promptBody(set, refine) {
-  return {
-    frame: set.frame, object_id: set.object_id, points: set.points, labels: set.labels, box: set.box,
-    mask: null, clear_old_points: true, refine,
-  };
+export function promptBody(set) {
+  /** @type {ReturnType<typeof promptBody>} */
+  const body = { frame: set.frame, object_id: set.object_id, clear_old_points: true };
+  if (set.points.length) {
+    body.points = set.points;
+    body.labels = set.labels;
+  }
+  if (set.box) body.box = set.box;
+  return body;
 }
 
 /**
@@ -124,10 +131,10 @@ export class FileSession {
 
   /**
    * A click set on its frame: every object's mask on that frame.
-   * @param {ClickSet} set @param {boolean} refine @returns {Promise<{ frame: number, objects: FrameMask[] }>}
+   * @param {ClickSet} set @returns {Promise<{ frame: number, objects: FrameMask[] }>}
    */
-  async prompt(set, refine) {
-    return (await this.post("/prompts", promptBody(set, refine))).json();
+  async prompt(set) {
+    return (await this.post("/prompts", promptBody(set))).json();
   }
 
   /**

@@ -16,7 +16,7 @@ import { renderObjectList } from "../objects.js";
  * @typedef {object} FileElements
  * @property {HTMLElement} stage @property {HTMLCanvasElement} canvas @property {HTMLCanvasElement} overlay
  * @property {HTMLCanvasElement} prompts @property {HTMLInputElement} file @property {HTMLButtonElement} camera
- * @property {HTMLInputElement} refine @property {HTMLSelectElement} direction @property {HTMLButtonElement} track
+ * @property {HTMLSelectElement} direction @property {HTMLButtonElement} track
  * @property {HTMLButtonElement} play @property {HTMLButtonElement} newObject @property {HTMLButtonElement} reset
  * @property {HTMLButtonElement} exportCoco @property {HTMLButtonElement} exportZip @property {HTMLButtonElement} exportMp4
  * @property {HTMLProgressElement} progress @property {HTMLCanvasElement} timeline @property {HTMLElement} list
