@@ -54,6 +54,7 @@ export class FileMode {
     /** @type {Box | null} the box being dragged */
     this.draft = null;
     this.showToken = 0;      // the latest frame asked for wins
+    this.wanted = 0;         // that frame (arrow keys step from it while its picture is on the way)
     /** @type {Promise<unknown>} requests that change the session run one after the other, in order */
     this.queue = Promise.resolve();
 
@@ -146,6 +147,7 @@ export class FileMode {
     if (!state || !frames) return;
     const frame = Math.min(Math.max(Math.round(k), 0), state.frameCount - 1);
     const token = ++this.showToken;
+    this.wanted = frame;
     let bitmap;
     try {
       bitmap = await frames.get(frame);
@@ -168,7 +170,7 @@ export class FileMode {
   /** @param {number} delta frames forward (negative: back) */
   step(delta) {
     if (!this.state || this.playing) return;
-    return this.pick(this.state.current + delta);
+    return this.pick(this.wanted + delta);
   }
 
   firstFrame() {
