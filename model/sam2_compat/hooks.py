@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 
 from . import fill_holes
@@ -41,4 +42,27 @@ def capture_io(module: nn.Module):
         handle.remove()
 
 
-__all__ = ["capture_io", "install", "installed"]
+def promote_memory_dtype(memory_attention: nn.Module) -> None:
+    """Memory attention of a float32 model outside autocast gets its memory as float32 (idempotent).
+
+    sam2's predictors keep spatial memories in bfloat16; ``torch.cat`` with the float32 object pointers promotes
+    them. When an object is tracked on a frame before its first prompt (``propagate_in_video`` from an earlier
+    frame) no pointer is in reach and the bf16 memory alone meets float32 weights: sam2 raises on a CPU. The
+    memory is then promoted as ``torch.cat`` would have. Under autocast (CUDA) nothing changes."""
+    if getattr(memory_attention, "_sam2refiner_promotes_memory", False):
+        return
+
+    def promote(_module, args, kwargs):
+        memory, curr = kwargs.get("memory"), kwargs.get("curr")
+        if memory is None or not curr or torch.is_autocast_enabled(memory.device.type):
+            return None
+        dtype = curr[0].dtype if isinstance(curr, (list, tuple)) else curr.dtype
+        if memory.dtype == dtype:
+            return None
+        return args, {**kwargs, "memory": memory.to(dtype)}
+
+    memory_attention.register_forward_pre_hook(promote, with_kwargs=True)
+    memory_attention._sam2refiner_promotes_memory = True
+
+
+__all__ = ["capture_io", "install", "installed", "promote_memory_dtype"]

@@ -21,6 +21,7 @@ from sam2.sam2_video_predictor import SAM2VideoPredictor
 from sam2.utils.misc import _load_img_as_tensor
 
 from .fill_holes import SAM2_VIDEO_FILL_HOLE_AREA
+from .hooks import promote_memory_dtype
 from .private import consolidate_temp_output_across_obj, get_orig_video_res_output
 
 # sam2's load_video_frames normalises with these (its defaults), in float32.
@@ -65,6 +66,7 @@ def video_predictor(
     view.non_overlap_masks = non_overlap_masks
     view.clear_non_cond_mem_around_input = False
     view.add_all_frames_to_correct_as_cond = add_all_frames_to_correct_as_cond
+    promote_memory_dtype(view.memory_attention)  # an object tracked before its first prompt, on a CPU
     return view
 
 

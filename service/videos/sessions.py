@@ -265,7 +265,10 @@ class FileSessions:
             self.flags.renew(plan.video_id)
             masks, _ = anyio.from_thread.run(self.runtime.worker.submit, step)
             self._check_cap(plan.session.nbytes(), "the propagated masks and memory")
-            saved = self.store.save(plan.video_id, plan.session, None, plan.stored)
+            # The store keeps a snapshot: the propagation goes on changing its own, and what is stored stays what
+            # was saved, also when a later save fails.
+            saved = self.store.save(plan.video_id, plan.session.copy(), None, plan.stored)
+            plan.session.track.saved = dict(saved.state.track.saved)
         return masks, saved
 
     # ------------------------------------------------------------------ internals

@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
+from sam2refiner.model.sam2_compat.hooks import promote_memory_dtype
 from sam2refiner.service.videos.decode import VideoLimits, decode_video
 from tests.model.video.helpers import click_on, clip, reference_predictor
 from tests.service.video.test_video_faults import LEASE_S, Cluster
@@ -71,6 +72,7 @@ def reference(video, video_checkpoint, tmp_path_factory):
     for k, jpeg in enumerate(decoded.jpegs):
         (folder / f"{k:05d}.jpg").write_bytes(jpeg)
     predictor = reference_predictor(video_checkpoint)
+    promote_memory_dtype(predictor.memory_attention)  # sam2 itself raises on a CPU without it (case 2)
     state = predictor.init_state(str(folder))
     runs = {}
     propagation = {"first": {}, "second_object": {}, "correction": {"start_frame_idx": 12}}

@@ -211,3 +211,33 @@ def test_exports_use_the_source_frames_timestamps_and_size(files_api, small_clip
     assert np.abs(drawn[inside].astype(int) - plain[inside]).mean() > 20  # the mask is drawn over the object
     assert np.abs(drawn[~inside].astype(int) - plain[~inside]).mean() < 12  # the rest is the video
     assert files_api.get(f"/videos/{video_id}/export", params={"format": "gif"}).status_code == 422
+
+
+def test_stored_bytes_cap_stops_a_propagation_and_keeps_what_was_stored(files_api, small_clip):
+    """Over the per-session cap nothing of the step is saved: the frames streamed before stay, exact."""
+    _, masks, mp4 = small_clip
+    sessions = files_api.app.state.file_sessions
+    video_id = _upload(files_api, mp4).json()["video_id"]
+    files_api.post(
+        f"/videos/{video_id}/prompts", json={"frame": 0, "object_id": 1, "points": click_on(masks[0, 0]), "labels": [1]}
+    )
+    stored = files_api.get(f"/videos/{video_id}").json()["stored_bytes"]
+    per_frame = 64 * 16 * 16 * 2 + 64 * 64 * 4 + 256 * 4 + 4  # memory (bf16), low-res logits, pointer, score at 256
+    settings = sessions.settings
+    sessions.settings = settings.model_copy(update={"video_file_session_bytes": stored + 3 * per_frame})
+    try:
+        before = _metric(files_api)
+        lines = _lines(files_api.post(f"/videos/{video_id}/propagate", json={}))
+    finally:
+        sessions.settings = settings
+    assert [line["frame"] for line in lines[:-1]] == [0, 1, 2, 3]  # frame 0 is stored already
+    assert lines[-1]["error"]["code"] == "session_full" and "cap" in lines[-1]["error"]["message"]
+    assert _metric(files_api) - before == 4
+    assert files_api.get(f"/videos/{video_id}/masks/3").json()["objects"] == lines[3]["objects"]
+    assert not decode_rle(files_api.get(f"/videos/{video_id}/masks/4").json()["objects"][0]["rle"]).any()
+
+
+def _metric(api) -> float:
+    text = api.get("/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith("sam2refiner_video_file_frames_propagated_total "))
+    return float(line.split()[-1])
