@@ -41,6 +41,10 @@ class CuttableProxy:
             except OSError:
                 pass
 
+    def retarget(self, port: int) -> None:
+        """New connections go to ``port`` (another server: the one the page had is gone, as after a restart)."""
+        self.target_port = port
+
     def cut(self) -> None:
         """Resets every open connection (new ones still go through)."""
         with self.lock:

@@ -244,3 +244,54 @@ def test_camera_frames_go_at_the_servers_pace_and_take_prompts(page):
     dropped = re.search(r"camera frames dropped (\d+)", page.locator("#video-fps-info").inner_text())
     assert dropped and int(dropped.group(1)) > 0
     assert page.locator("#video-timings").inner_text().count("ms") >= 3
+
+
+# A decode error under a seek, as Chrome reports one (an "error" event on the element, the seek never landing),
+# from `second` seconds on: Chromium's decoders play the damaged files we can write here without a word.
+BREAK_AFTER = """(second) => {
+  const v = window.sam2refiner.video.source.video;
+  const time = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "currentTime");
+  Object.defineProperty(v, "currentTime", {
+    get() { return time.get.call(v); },
+    set(t) { if (t > second) setTimeout(() => v.dispatchEvent(new Event("error"))); else time.set.call(v, t); },
+  });
+}"""
+
+
+def test_a_file_that_cannot_be_decoded_or_breaks_midway_says_so_and_keeps_what_works(page, webm, tmp_path):
+    open_video(page, webm)
+    click(page, STAGE, 40, 60)
+    wait_live(page, 0)
+    session = page.locator("#video-session").inner_text()
+
+    broken = tmp_path / "broken.webm"
+    broken.write_bytes(b"\x1a\x45\xdf\xa3" + b"not a video" * 500)
+    page.set_input_files("#video-file", str(broken))
+    page.evaluate("window.sam2refiner.video.opening")
+    assert "broken.webm" in page.locator("#message-text").inner_text() and page.locator("#message").is_visible()
+    assert page.locator("#video-session").inner_text() == session  # the session is kept, and still tracks
+    assert page.evaluate("window.sam2refiner.video.source.name") == "square.webm"
+    page.locator("#video-step").click()
+    wait_live(page, 1)
+
+    page.evaluate(BREAK_AFTER, 0.8)  # frame 4 is at 0.9 s
+    page.locator("#video-play").click()
+    page.wait_for_function("!window.sam2refiner.video.playing")
+    text = page.locator("#message-text").inner_text()
+    assert "square.webm: frame 4 cannot be decoded" in text and "keep their masks" in text
+    assert page.locator("#video-play").inner_text() == "Play" and live(page) == 3
+    assert page.evaluate("[...window.sam2refiner.video.state.frames.keys()].sort()") == [0, 1, 2, 3]
+
+    # Unsaved masks: opening another file asks first; no keeps everything, yes closes the session after the new
+    # file decoded
+    with page.expect_event("dialog") as asked:
+        page.set_input_files("#video-file", str(webm))
+    assert "square.webm" in asked.value.message and "exported" in asked.value.message
+    asked.value.dismiss()
+    page.evaluate("window.sam2refiner.video.opening")
+    assert page.locator("#video-session").inner_text() == session and live(page) == 3
+    page.once("dialog", lambda d: d.accept())
+    page.set_input_files("#video-file", [])
+    page.set_input_files("#video-file", str(webm))
+    page.evaluate("window.sam2refiner.video.opening")
+    assert page.evaluate("[window.sam2refiner.video.state.objects.size, window.sam2refiner.video.forward]") == [0, None]

@@ -1,6 +1,6 @@
 // One video session over WebSocket /video/{session}: one message in flight, every message one reply, and a
 // dropped socket reconnects and resumes the same session with "start" (the server keeps its state).
-import { ApiError, errorFromBody, videoSocketUrl } from "./api.js";
+import { ApiError, errorFromBody, getModel, videoSocketUrl } from "./api.js";
 
 const RETRY_SAME = new Set(["session_busy", "stale_state", "state_store_unavailable"]);
 const RECONNECT = new Set(["draining"]);
@@ -33,6 +33,23 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 
 class Dropped extends Error {}
 
+/**
+ * Why a socket was refused before it opened, when the reason is the API key: a refused WebSocket handshake (the
+ * service answers 403 to a missing or wrong key) reaches the page as a bare close, so an HTTP call asks.
+ * @returns {Promise<ApiError | null>}
+ */
+async function refusedForKey() {
+  try {
+    await getModel();
+    return null;
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+      return new ApiError(401, "unauthorized", "authorization", "the video socket was refused: missing or wrong API key");
+    }
+    return null;
+  }
+}
+
 export class VideoSocket {
   /** @param {string} session @param {{ refine: boolean, onEvent?: SocketEvents }} options */
   constructor(session, { refine, onEvent = () => {} }) {
@@ -60,13 +77,19 @@ export class VideoSocket {
   async connect() {
     const ws = new WebSocket(videoSocketUrl(this.session));
     ws.binaryType = "arraybuffer";
-    await new Promise((resolve, reject) => {
-      ws.onopen = resolve;
-      ws.onerror = () => reject(new ApiError(0, "network", null, "the video socket could not connect"));
-      ws.onclose = (e) => reject(e.code === 4401
-        ? new ApiError(401, "unauthorized", "authorization", e.reason || "missing or wrong API key")
-        : new ApiError(0, "network", null, `the video socket closed (${e.code})`));
-    });
+    let opened = false;
+    try {
+      await new Promise((resolve, reject) => {
+        ws.onopen = () => { opened = true; resolve(undefined); };
+        ws.onerror = () => reject(new ApiError(0, "network", null, "the video socket could not connect"));
+        ws.onclose = (e) => reject(e.code === 4401
+          ? new ApiError(401, "unauthorized", "authorization", e.reason || "missing or wrong API key")
+          : new ApiError(0, "network", null, `the video socket closed (${e.code})`));
+      });
+    } catch (e) {
+      if (!opened && !(e instanceof ApiError && e.code === "unauthorized")) throw (await refusedForKey()) ?? e;
+      throw e;
+    }
     ws.onmessage = (e) => {
       const w = this.waiting;
       this.waiting = null;

@@ -1,6 +1,7 @@
 // Video mode: a local file or the webcam, frames to WebSocket /video/{session} at the server's pace (one in
 // flight), clicks to add or correct objects, backward tracking for files, exports. The controller: the play
 // loop, stepping, prompts and removals, each through the tracking sessions, then a redraw.
+import { ApiError } from "../api.js";
 import { download } from "../download.js";
 import { timelineFrame } from "../geometry.js";
 import { Stage } from "../stage.js";
@@ -14,6 +15,11 @@ import { VideoState } from "./state.js";
 /** @import { ModelInfo } from "../api.js" */
 /** @import { VideoElements } from "./render.js" */
 /** @import { Messages } from "../messages.js" */
+
+/** The server answered a resumed socket with a new, empty session: it lost ours. @param {unknown} e */
+function isLostSession(e) {
+  return e instanceof ApiError && e.code === "unknown_id" && e.field === "session";
+}
 
 export class VideoMode {
   /** @param {VideoElements} el @param {Messages} messages */
@@ -38,9 +44,13 @@ export class VideoMode {
     this.busy = false;
     /** @type {Promise<void> | null} the play loop while it runs */
     this.loop = null;
+    /** @type {Promise<void>} the last openFile() */
+    this.opening = Promise.resolve();
     /** @type {Box | null} the box being dragged */
     this.draft = null;
     this.refinerLoaded = false;
+    /** whether masks or prompts changed since the last export (replacing the video asks first) */
+    this.unexported = false;
     this.stage.attachInput({
       onPrompt: (change) => this.prompt(change),
       onDraft: (box) => { this.draft = box; this.drawPromptLayer(); },
@@ -67,7 +77,7 @@ export class VideoMode {
 
   // ------------------------------------------------------------------ sources
   async stopSource() {
-    this.playing = false;
+    this.playing = false;  // the play loop ends at its next frame; a seek of the stopped source fails at once
     await this.forward?.close();
     this.source?.stop();
     this.source = null;
@@ -75,23 +85,49 @@ export class VideoMode {
     this.forward = null;
     this.busy = false;
     this.draft = null;
+    this.unexported = false;
   }
 
-  /** @param {File} file */
-  async openFile(file) {
-    await this.stopSource();
+  /** Opens a video file (the file button). @param {File} file */
+  openFile(file) {
+    this.opening = this.openFileNow(file);  // the tests wait on it
+    return this.opening;
+  }
+
+  /**
+   * The new file is decoded (its first frame, in an element of its own) before anything of the current video is
+   * touched: a file that cannot be decoded leaves the current video, its session and its masks as they were.
+   * @param {File} file
+   */
+  async openFileNow(file) {
     const fps = Number(this.el.fps.value) || 10;
+    const element = document.createElement("video");
+    element.playsInline = true;
+    let source;
     try {
-      this.source = await VideoSource.openFile(this.el.video, file, fps);
+      source = await VideoSource.openFile(element, file, fps);
     } catch (e) {
       this.notify(e);
       return;
     }
-    this.stage.setImageSize(this.source);
+    if (this.hasUnsavedWork && !confirm(`Open ${file.name} instead of ${this.source?.name}? Its masks have not `
+      + "been exported since they changed, and its tracking session will be closed.")) {
+      source.stop();
+      return;
+    }
+    await this.stopSource();
+    this.source = source;
+    this.stage.setImageSize(source);
     await this.showFileFrame(0);
+    this.clearMessage();
     this.el.prompts.focus();  // the keyboard shortcuts act on the video, not on the file or fps field
-    this.status(`${file.name}: ${this.source.frameCount} frames at ${fps} fps. Click on an object to start tracking.`);
+    this.status(`${file.name}: ${source.frameCount} frames at ${fps} fps. Click on an object to start tracking.`);
     this.render();
+  }
+
+  /** Tracked masks or prompts not exported since they changed. */
+  get hasUnsavedWork() {
+    return this.unexported && this.state.placedObjects().length > 0;
   }
 
   async openCamera() {
@@ -147,7 +183,18 @@ export class VideoMode {
   async sendForward(frame) {
     if (!this.forward) throw new Error("no tracking session");
     const sentAt = performance.now();
-    const reply = await this.forward.sendFrame(await canvasJpeg(this.el.canvas));
+    const jpeg = await canvasJpeg(this.el.canvas);
+    let reply;
+    try {
+      reply = await this.forward.sendFrame(jpeg);
+    } catch (e) {
+      if (!isLostSession(e)) throw e;
+      await this.recreateSession(this.state.live);
+      await this.source?.seek(frame);
+      this.grab();
+      reply = await this.forward.sendFrame(jpeg);
+    }
+    this.unexported = true;
     this.state.sent++;
     this.state.live = this.state.current = frame;
     this.state.record(frame, "fwd", reply.objects ?? []);
@@ -168,8 +215,9 @@ export class VideoMode {
   async runLoop() {
     const source = this.source;
     if (!source) return;
+    const current = () => this.playing && this.source === source;  // another video opened: this loop ends
     try {
-      while (this.playing) {
+      while (current()) {
         if (!source.isFile) {
           this.grab();  // the camera's latest frame; the ones shown while the last was in flight are dropped
           await this.sendForward(this.state.live + 1);
@@ -177,17 +225,20 @@ export class VideoMode {
           const next = this.forward ? this.state.live + 1 : this.state.current;
           if (next >= source.frameCount) break;
           await source.seek(next);
+          if (!current()) break;
           this.grab();
           if (!this.forward) await this.ensureForward(next);
           else await this.sendForward(next);
         }
       }
     } catch (e) {
-      this.notify(e, () => this.play());
+      if (this.source === source) this.notify(e, () => this.play());
     } finally {
-      this.playing = false;
-      this.render();
-      if (source.isFile && this.state.live >= source.frameCount - 1) this.status("End of the video.");
+      if (this.source === source) {
+        this.playing = false;
+        this.render();
+        if (source.isFile && this.state.live >= source.frameCount - 1) this.status("End of the video.");
+      }
     }
   }
 
@@ -263,13 +314,58 @@ export class VideoMode {
       const frame = this.state.live;
       const set = this.state.addPrompt(frame, id, change);
       this.drawPromptLayer();
-      const reply = await this.forward.prompt([set]);
+      let reply;
+      try {
+        reply = await this.forward.prompt([set]);
+      } catch (e) {
+        if (!isLostSession(e)) throw e;
+        reply = await this.recreateSession(frame);  // its replay gives this click set too
+      }
+      this.unexported = true;
       this.state.placed(id, frame);
       this.state.record(frame, "fwd", reply.objects ?? []);
       this.state.lastTimings = reply.timings ?? {};
       this.clearMessage();
       this.render();
     });
+  }
+
+  /**
+   * The server lost the forward session (restarted without Redis, or it expired): a new one under the same name
+   * is fed the file's frames again from the first frame with a prompt up to `upTo`, each object's click sets
+   * sent on the frames they were given on. Returns the reply on `upTo` (its masks). A camera's past frames are
+   * gone: then the error says to prompt again.
+   * @param {number} upTo @returns {Promise<import("../socket.js").VideoReply>}
+   */
+  async recreateSession(upTo) {
+    const source = this.source, lost = this.forward;
+    if (!source || !lost) throw new Error("no tracking session");
+    lost.socket.close();  // not deleted: the name is reused
+    this.forward = null;
+    if (!source.isFile) {
+      throw new Error("The server lost this tracking session (restarted without Redis?), and the camera's past "
+        + "frames are gone: click the objects again.");
+    }
+    const plan = this.state.replayPlan(upTo);
+    this.status(`The server lost the tracking session: re-creating it from frame ${plan.first} to ${upTo}…`);
+    this.forward = await this.openSession(lost.name, "tracking");
+    /** @type {import("../socket.js").VideoReply} */
+    let last = { type: "frame", objects: [] };
+    for (let frame = plan.first; frame <= upTo; frame++) {
+      await source.seek(frame);
+      this.grab();
+      last = await this.forward.sendFrame(await canvasJpeg(this.el.canvas));
+      this.state.record(frame, "fwd", last.objects ?? []);
+      const sets = plan.sets.get(frame);
+      if (sets) {
+        last = await this.forward.prompt(sets);
+        this.state.record(frame, "fwd", last.objects ?? []);
+      }
+      this.status(`The server lost the tracking session: re-creating it, frame ${frame} of ${plan.first}-${upTo}…`);
+    }
+    this.notify(new Error(`The server lost the tracking session (restarted without Redis?). It was re-created by `
+      + `replaying each object's prompts on frames ${plan.first}-${upTo}; tracking goes on.`));
+    return last;
   }
 
   /** @param {number} id */
@@ -359,6 +455,7 @@ export class VideoMode {
     if (!doc) return;
     const file = jsonFile(doc);
     download(file.data, file.name, "application/json");
+    this.unexported = false;
   }
 
   exportZip() {
@@ -366,5 +463,6 @@ export class VideoMode {
     if (!doc) return;
     const file = zipFile(doc);
     download(file.data, file.name, "application/zip");
+    this.unexported = false;
   }
 }

@@ -95,6 +95,21 @@ export class VideoState {
     if (this.selectedId === id) this.selectedId = null;
   }
 
+  /**
+   * What re-creates a lost session up to frame `upTo`: the first frame with a prompt (upTo + 1 when none) and each
+   * frame's click sets, as they stand now.
+   * @param {number} upTo @returns {{ first: number, sets: Map<number, ClickSet[]> }}
+   */
+  replayPlan(upTo) {
+    /** @type {Map<number, ClickSet[]>} */
+    const sets = new Map();
+    for (const set of this.clickSets.values()) {
+      if (set.frame > upTo || !this.objects.has(set.obj_id)) continue;
+      sets.set(set.frame, [...(sets.get(set.frame) ?? []), set]);
+    }
+    return { first: sets.size ? Math.min(...sets.keys()) : upTo + 1, sets };
+  }
+
   /** @param {number} frame @param {number | null} id @returns {ClickSet | undefined} */
   clickSet(frame, id) {
     return this.clickSets.get(`${frame}:${id}`);
