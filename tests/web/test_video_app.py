@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from contextlib import ExitStack
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.service.processes import running_service
+
 from .helpers import canvas_rgba, click, decode, save_screenshot
 from .media import write_webm
+from .proxy import CuttableProxy
 
 STAGE = "#video-prompts"
 FRAMES = 12
@@ -295,3 +299,72 @@ def test_a_file_that_cannot_be_decoded_or_breaks_midway_says_so_and_keeps_what_w
     page.set_input_files("#video-file", str(webm))
     page.evaluate("window.sam2refiner.video.opening")
     assert page.evaluate("[window.sam2refiner.video.state.objects.size, window.sam2refiner.video.forward]") == [0, None]
+
+
+def test_a_key_is_asked_for_and_a_session_lost_with_its_server_is_recreated(
+    browser, web_server, video_checkpoint, webm, tmp_path
+):
+    """A service with an API key and no Redis: without the key the page says a key is needed (the refused
+    handshake is a bare close in the browser); with it, tracking runs until the service stops and another one
+    answers, which knows nothing of the session: the page re-creates it and tracking goes on."""
+    port = lambda url: int(url.rsplit(":", 1)[1])  # noqa: E731
+    first = ExitStack()
+    url, _ = first.enter_context(
+        running_service(
+            tmp_path,
+            sam2_config="hiera_t",
+            image_size="256",
+            device="cpu",
+            log_level="warning",
+            sam2_checkpoint=video_checkpoint,
+            random_refiner="true",
+            api_key="s3cret",
+        )
+    )
+    proxy = CuttableProxy(port(url))
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        log = SocketLog(page)
+        page.goto(f"http://127.0.0.1:{proxy.port}/")
+        page.locator("#message").wait_for(state="visible")  # the model info needs the key too
+        page.locator("#message-dismiss").click()
+        open_video(page, webm)
+        click(page, STAGE, 40, 60)
+        page.locator("#message").wait_for(state="visible")
+        text = page.locator("#message-text").inner_text()
+        assert "needs an API key" in text and "video socket was refused" in text and "cannot be reached" not in text
+
+        page.fill("#api-key", "s3cret")
+        page.press("#api-key", "Enter")
+        click(page, STAGE, 40, 60)
+        wait_live(page, 0)
+        page.locator("#video-play").click()
+        page.wait_for_function("window.sam2refiner.video.state.live >= 3")
+        session = page.locator("#video-session").inner_text()
+        proxy.retarget(port(web_server["api"]))
+        first.close()  # the service stops, its in-process sessions with it (and the page's socket)
+        wait_live(page, FRAMES - 1, timeout_ms=240_000)
+
+        assert "re-created by replaying" in page.locator("#message-text").inner_text()
+        assert page.locator("#video-session").inner_text() == session
+        # On the second service: the session started empty, the frames from the prompt on were sent again with
+        # the object's click set on frame 0, and the object is tracked on every frame to the end.
+        second = max(i for i in range(len(log.sockets)) if log.replies(i, "started"))
+        assert log.replies(second, "started")[0]["frame_idx"] == -1
+        prompts = [
+            json.loads(p)
+            for d, p in log.sockets[second]["events"]
+            if d == "sent" and isinstance(p, str) and json.loads(p)["type"] == "prompt"
+        ]
+        assert [(p["frame_idx"], [o["obj_id"] for o in p["objects"]]) for p in prompts] == [(0, [1])]
+        frames = [r["frame_idx"] for r in log.replies(second, "frame")]
+        assert frames == list(range(len(frames))) and len(frames) == FRAMES
+        tracked = page.evaluate(
+            f"[...Array({FRAMES}).keys()].map((f) => window.sam2refiner.video.state.objectsAt(f).map((o) => o.obj_id))"
+        )
+        assert all(ids == [1] for ids in tracked), tracked
+    finally:
+        context.close()
+        proxy.close()
+        first.close()
