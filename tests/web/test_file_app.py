@@ -1,6 +1,7 @@
 """Video file mode in Chromium against the real service: a WebM uploaded once, a click on frame 10, Track both ways,
 a correction on frame 20 re-tracked from there; the timeline and the exports equal what the API answers, at the
-source's frame numbers and size; a file the server cannot decode leaves the session as it was."""
+source's frame numbers and size. A Track stopped mid-way, a removed object and a file the server cannot decode
+leave the session usable."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.waiting import wait_until
 
 from .helpers import canvas_rgba, click, decode, save_screenshot
 from .media import write_webm
@@ -111,10 +114,7 @@ def api_masks(api: str, video_id: str) -> dict[int, dict[int, dict]]:
 
 def test_file_mode_tracks_both_ways_takes_a_correction_and_exports_the_apis_masks(page, web_server, clip, tmp_path):
     api = web_server["api"]
-    page.click("#tab-file")
-    page.set_input_files("#file-input", str(clip))
-    wait_for(page, f"{FILE}.state?.current === 0 && {FILE}.upload === null")
-    video_id = page.evaluate(f"{FILE}.state.video.video_id")
+    video_id = open_clip(page, clip)
     info = httpx.get(f"{api}/videos/{video_id}", timeout=30).json()
     assert (info["frames"], info["width"], info["height"]) == (FRAMES, WIDTH, HEIGHT)
     assert page.locator("#file-session").inner_text() == video_id
@@ -205,13 +205,56 @@ def test_file_mode_tracks_both_ways_takes_a_correction_and_exports_the_apis_mask
         frames = list(mp4.decode(video=0))
     assert len(frames) == FRAMES and {(f.width, f.height) for f in frames} == {(WIDTH, HEIGHT)}
 
+
+def open_clip(page, clip) -> str:
+    page.click("#tab-file")
+    page.set_input_files("#file-input", str(clip))
+    wait_for(page, f"{FILE}.state?.current === 0 && {FILE}.upload === null")
+    return page.evaluate(f"{FILE}.state.video.video_id")
+
+
+def test_a_stopped_track_keeps_its_frames_a_removal_and_a_corrupt_file_leave_the_session_usable(
+    page, web_server, clip, tmp_path
+):
+    api = web_server["api"]
+    video_id = open_clip(page, clip)
+    prompt(page, 40, 60)  # the square on frame 0
+    page.keyboard.press("n")
+    prompt(page, 80, 100)  # the bar
+
+    # Esc while the lines arrive closes the stream: the server stops, the frames that came stay, Track goes on.
+    page.keyboard.press("t")
+    wait_for(page, f"{FILE}.state.progress?.done >= 2", polling="raf")
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    assert "Tracking stopped" in page.locator("#file-status").inner_text()
+    kept = page.evaluate(f"{FILE}.state.trackedCount")
+    assert 2 <= kept < FRAMES
+    wait_until(
+        lambda: not httpx.get(f"{api}/videos/{video_id}", timeout=30).json()["propagating"],
+        60,
+        "the server to stop the propagation",
+    )
+    request, lines = track(page, lambda: page.keyboard.press("t"))
+    assert request["start_frame"] == 0 and lines[-1]["finished"]  # the stopped Track's prompts were still pending
+    assert page.evaluate(f"{FILE}.state.trackedCount") == FRAMES
+
+    # Removing object 2 removes it on the server and from every frame here.
+    page.click("#file-objects li[data-obj-id='2'] button[aria-label^='delete']")
+    wait_idle(page)
+    assert httpx.get(f"{api}/videos/{video_id}", timeout=30).json()["objects"] == [1]
+    assert page.evaluate(f"[...{FILE}.state.masks.values()].every((m) => !m.has(2))")
+    assert all(len(row) == 1 for row in timeline_rows(page))
+
     # A file the server cannot decode: a message, and the session and page stay as they were.
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     page.set_input_files("#file-input", str(broken))
     wait_for(page, "!document.getElementById('message').hidden")
     wait_idle(page)
-    assert "broken.mp4" in page.locator("#file-status").inner_text()
+    assert "broken.mp4 was not opened" in page.locator("#file-status").inner_text()
+    assert page.locator("#message-text").inner_text()  # the server's reason
     assert page.evaluate(f"{FILE}.state.video.video_id") == video_id
     assert httpx.get(f"{api}/videos/{video_id}", timeout=30).status_code == 200
     assert page.evaluate(f"{FILE}.state.trackedCount") == FRAMES
+    prompt(page, 40, 60)  # still answers

@@ -326,6 +326,8 @@ export class FileMode {
     await this.queue;  // the clicks made before go first
     if (this.tracking || state !== this.state) return;
     const request = state.trackRequest(/** @type {Direction} */ (this.el.direction.value));
+    const from = `${request.direction === "both" ? "both ways" : request.direction}` +
+      (request.start_frame === null ? " from the first prompted frame" : ` from frame ${request.start_frame}`);
     const abort = new AbortController();
     this.follow = true;
     state.progress = { done: 0, total: 0 };
@@ -337,8 +339,8 @@ export class FileMode {
           else this.render();
         }, abort.signal);
         state.trackEnded(end);
-        this.status(end.finished ? `Tracked ${end.done} frames${request.start_frame === null ? "" : ` from frame ${request.start_frame}`}.`
-          : `Tracking stopped after ${end.done} frames; Track goes on from the same frame.`);
+        this.status(end.finished ? `Tracked ${from}: ${state.trackedCount} of ${state.frameCount} frames have masks.`
+          : `Tracking stopped after ${end.done} frames; Track starts again ${from}.`);
       } catch (e) {
         state.trackEnded({ finished: false });
         this.notify(e, () => this.track());
@@ -350,8 +352,7 @@ export class FileMode {
     })();
     this.tracking = { abort, done };
     this.clearMessage();
-    this.status(`Tracking ${request.direction === "both" ? "both ways" : request.direction}` +
-      `${request.start_frame === null ? "" : ` from frame ${request.start_frame}`}…`);
+    this.status(`Tracking ${from}…`);
     this.render();
     await done;
   }
