@@ -6,6 +6,7 @@ import { test } from "node:test";
 
 import { halfToFloat, parseFeatures } from "../../../service/web/static/js/decoder/features.js";
 import { clampedLogits, maskFromLogits, pickCandidate, promptTensors } from "../../../service/web/static/js/decoder/masks.js";
+import { createSession } from "../../../service/web/static/js/decoder/session.js";
 import { decodeRle, encodeRle } from "../../../service/web/static/js/rle.js";
 
 test("float16 bit patterns become their values", () => {
@@ -68,4 +69,23 @@ test("a mask encodes to COCO's column-major counts and back", () => {
   assert.deepEqual(encodeRle(small, 3, 4), { size: [3, 4], counts: [2, 5, 4, 1] });
   assert.deepEqual(decodeRle(encodeRle(small, 3, 4)), small);
   assert.deepEqual(encodeRle(new Uint8Array(6).fill(1), 2, 3).counts, [0, 6]);
+});
+
+test("a decoder graph onnxruntime cannot optimise is loaded unoptimised; other failures are errors", async () => {
+  /** @type {string[]} */
+  const tried = [];
+  /** @param {string[]} failing */
+  const create = (failing) => async (/** @type {Uint8Array} */ _m, /** @type {{ graphOptimizationLevel: string }} */ o) => {
+    tried.push(o.graphOptimizationLevel);
+    if (failing.includes(o.graphOptimizationLevel)) throw new Error(`optimiser failed at ${o.graphOptimizationLevel}`);
+    return `session ${o.graphOptimizationLevel}`;
+  };
+  const model = new Uint8Array(1);
+  assert.deepEqual(await createSession(create([]), model), { session: "session all", optimization: "all" });
+  const warned = [];
+  assert.deepEqual(await createSession(create(["all"]), model, (e) => warned.push(e)),
+    { session: "session disabled", optimization: "disabled" });
+  assert.equal(warned.length, 1);
+  await assert.rejects(createSession(create(["all", "disabled"]), model, () => {}), /optimiser failed at disabled/);
+  assert.deepEqual(tried, ["all", "all", "disabled", "all", "disabled"]);
 });

@@ -7,6 +7,7 @@
 // A module worker has no import map: onnxruntime-web is imported by its vendored path.
 import { parseFeatures } from "./features.js";
 import { clampedLogits, maskFromLogits, pickCandidate, promptTensors } from "./masks.js";
+import { createSession } from "./session.js";
 /** @import { Prompts } from "../image/state.js" */
 
 const VENDOR = new URL("../../vendor/onnxruntime-web/", import.meta.url).href;
@@ -24,21 +25,14 @@ let session = null;
  *           inputs: Record<string, import("onnxruntime-web").Tensor> } | null} */
 let image = null;
 
-/**
- * Full graph optimisation first; onnxruntime's optimiser has failed on some SAM 2 decoder graphs, so a failure
- * there retries with it off (the same numbers, a little slower).
- * @param {ArrayBuffer} model
- */
+/** @param {ArrayBuffer} model */
 async function init(model) {
-  const bytes = new Uint8Array(model);
-  try {
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
-    return { optimization: "all" };
-  } catch (e) {
+  const warn = (/** @type {unknown} */ e) =>
     console.warn("onnxruntime could not optimise the decoder graph; running it unoptimised:", e);
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled" });
-    return { optimization: "disabled" };
-  }
+  const created = await createSession((bytes, options) => ort.InferenceSession.create(bytes, options),
+    new Uint8Array(model), warn);
+  session = created.session;
+  return { optimization: created.optimization };
 }
 
 /** @param {string} key @param {ArrayBuffer} body */

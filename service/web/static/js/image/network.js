@@ -163,7 +163,13 @@ export class Segmenter {
       return state;
     }
     const multimask = prompts.points.length === 1 && !prompts.box && !prevLogits;
-    const r = await local.decode(/** @type {string} */ (image.imageId), prompts, prevLogits, multimask);
+    let r;
+    try {
+      r = await local.decode(/** @type {string} */ (image.imageId), prompts, prevLogits, multimask);
+    } catch (e) {  // the worker broke (out of memory, a failed run): this click and the next go to the server
+      this.fallBack(e);
+      return this.server.segment(image, prompts, prev.logitsId, { refine, onPartial });
+    }
     /** @type {MaskState} */
     const sam2 = {
       ...prompts, usedLogitsId: null, refined: false, local: true, localLogits: r.logits,
