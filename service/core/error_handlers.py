@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from sam2refiner.model.errors import InvalidInputError
 
@@ -83,6 +84,22 @@ def clean_message(error: dict) -> str:
     return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route serves at the request's path, but the request's own (a 405 says it is not allowed,
+    also when the route that took it refused it). Starlette's 405 names only the first route that matched the
+    path: ``Allow: GET`` where another route serves DELETE at the same path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if method != request.method
+        and any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
 def _response(exc: ServiceError) -> JSONResponse:
     return JSONResponse(ErrorBody.from_error(exc), status_code=exc.status, headers=exc.headers)
 
@@ -116,10 +133,11 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI answers a body json.loads raised on other than JSONDecodeError (a 5,000-digit integer, deep
             # nesting) with a bare 400; it is malformed JSON like any other.
             return _response(MalformedJsonError("body", f"not valid JSON: {str(exc.__cause__)[:200]}"))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(_req))}
         return JSONResponse(
-            ErrorBody.of("http_error", None, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            ErrorBody.of("http_error", None, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 from sam2refiner.model import DECODER_INPUTS, DECODER_OUTPUTS
 
 from ..core.masks import MaskFormat
+from ..core.openapi import LIMIT_KEY
 
 # JSON Schema's "integer" includes 2.0; pydantic's StrictInt does not, so integers here are lax (2.0 -> 2).
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -27,13 +28,42 @@ class RLE(_Strict):
     )
 
 
+def _given(*names: str, types: tuple[str, ...]) -> dict:
+    """JSON Schema: each of ``names`` is there and of its type, not null (a null field counts as left out)."""
+    return {"required": list(names), "properties": dict(zip(names, ({"type": t} for t in types)))}
+
+
+def _absent(*names: str) -> dict:
+    return {"properties": {name: {"type": "null"} for name in names}}  # left out, or null
+
+
 class ObjectPrompt(_Strict):
     """One object's prompts, in original-image pixels; any mix of points, a box and a mask prompt.
 
     Types only: the rules across fields (labels with points, x1 >= x0, inside the image, ...) are the model's
-    one prompt layer (``model.prompts``), applied in ``image/prompts.py``."""
+    one prompt layer (``model.prompts``), applied in ``image/prompts.py``. The schema also states those of them
+    JSON Schema can (which fields go together), so that a client's validator knows them."""
 
-    points: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(None, description="[[x, y], ...]")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {  # at least one prompt
+                    "anyOf": [
+                        _given("points", types=("array",)),
+                        _given("box", types=("array",)),
+                        _given("mask", types=("object",)),
+                        _given("mask_logits_id", types=("string",)),
+                    ]
+                },
+                {"anyOf": [_given("points", "labels", types=("array", "array")), _absent("points", "labels")]},
+                {"anyOf": [_absent("mask"), _absent("mask_logits_id")]},  # a mask or its logits, not both
+            ]
+        }
+    )
+
+    points: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(
+        None, min_length=1, description="[[x, y], ...]", json_schema_extra={LIMIT_KEY: "max_points"}
+    )
     labels: list[Literal[0, 1]] | None = Field(None, description="1 = foreground, 0 = background, one per point")
     box: tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat] | None = Field(None, description="[x0, y0, x1, y1]")
     mask: RLE | None = Field(None, description="a mask prompt as COCO RLE of the image's size")
@@ -41,9 +71,16 @@ class ObjectPrompt(_Strict):
 
 
 class SegmentRequest(_Strict):
+    # Exactly one of image and image_id is a string (the other left out or null), in the schema as in _one_image.
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [_given(name, types=("string",)) for name in ("image", "image_id")]}
+    )
+
     image: str | None = Field(None, description="base64 PNG/JPEG/WebP (a data: URL is accepted)")
     image_id: str | None = Field(None, description="image_id from an earlier response, instead of image")
-    objects: list[ObjectPrompt] = Field(min_length=1, description="one entry per object to segment")
+    objects: list[ObjectPrompt] = Field(
+        min_length=1, description="one entry per object to segment", json_schema_extra={LIMIT_KEY: "max_objects"}
+    )
     multimask: bool = Field(False, description="three candidate masks per object instead of one")
     refine: bool | None = Field(
         None,

@@ -14,11 +14,13 @@ import re
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from sam2refiner.model.config import RefinerSwitches
 
@@ -37,15 +39,35 @@ from .sessions import Numbered, VideoSessions
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["video"])
-SESSION_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # the whole id (fullmatch: "abc\n" is not "abc")
 PROTOCOL_PATH = "/video/protocol.json"
+RESERVED_ID = PROTOCOL_PATH.rpartition("/")[2]  # the protocol document's name is no session's
+SESSION_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # the whole id (fullmatch: "abc\n" is not "abc")
+
+
+class _SessionSegment(StringConvertor):
+    """{session} in the HTTP routes: any path segment but the protocol document's name, so every method on
+    /video/protocol.json is that document's (405 with Allow: GET but for GET), none a session route's."""
+
+    regex = rf"(?!{re.escape(RESERVED_ID)}$)[^/]+"
+
+
+register_url_convertor("video_session", _SessionSegment())
+SESSION_PATH = "/video/{session:video_session}"
+# The path parameter's JSON Schema says what _check_session_id enforces (ECMA-262: anchored, reserved name excluded).
+SessionId = Annotated[
+    str,
+    Path(
+        description=f"1-128 characters of A-Z a-z 0-9 _ . - (not {RESERVED_ID})",
+        json_schema_extra={"pattern": rf"^(?!{re.escape(RESERVED_ID)}$){SESSION_ID.pattern}$"},
+    ),
+]
 SERVICE_RESTART = 1012  # WebSocket close code: the client should reconnect
 
 
 def _check_session_id(session: str) -> None:
     if not SESSION_ID.fullmatch(session):
         raise InvalidFieldError("session", "session ids are 1-128 characters of A-Z a-z 0-9 _ . -")
-    if session == PROTOCOL_PATH.rpartition("/")[2]:
+    if session == RESERVED_ID:
         raise InvalidFieldError("session", f"{session} is reserved: GET {PROTOCOL_PATH} is the protocol document")
 
 
@@ -66,16 +88,16 @@ async def protocol_document() -> dict:
 _DOCUMENT = protocol.protocol_document()
 
 
-@router.get("/video/{session}", response_model=SessionOut, responses=error_responses(404, 409, 422, 503))
-async def get_session(session: str, runtime: RuntimeDep, sessions: VideoSessionsDep) -> SessionOut:
+@router.get(SESSION_PATH, response_model=SessionOut, responses=error_responses(404, 409, 422, 503))
+async def get_session(session: SessionId, runtime: RuntimeDep, sessions: VideoSessionsDep) -> SessionOut:
     """Frames processed, objects, bytes of state held, seconds to expiry (renews the TTL)."""
     _check_session_id(session)
     status, info = await _ready(runtime, sessions).info(session)
     return protocol.session_out(session, status, info)
 
 
-@router.delete("/video/{session}", status_code=204, responses=error_responses(404, 409, 422, 503))
-async def delete_session(session: str, runtime: RuntimeDep, sessions: VideoSessionsDep) -> Response:
+@router.delete(SESSION_PATH, status_code=204, responses=error_responses(404, 409, 422, 503))
+async def delete_session(session: SessionId, runtime: RuntimeDep, sessions: VideoSessionsDep) -> Response:
     _check_session_id(session)
     if not await _ready(runtime, sessions).delete(session):
         raise UnknownIdError("session", f"session {session} does not exist (expired or closed)")

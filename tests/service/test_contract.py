@@ -3,6 +3,11 @@ error body (issue 9, defects 7 and 12)."""
 
 from __future__ import annotations
 
+import json
+import re
+from urllib.parse import quote
+
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -11,8 +16,11 @@ from starlette.websockets import WebSocketDisconnect
 from sam2refiner.service.app import create_app
 from sam2refiner.service.core.error_handlers import ErrorBody
 
+from .conftest import png_b64
+
 BOX = {"box": [40, 30, 120, 90]}
 DEEP = "[" * 100_000 + "]" * 100_000
+PNG = png_b64(np.full((16, 16, 3), 128, np.uint8))
 
 
 @pytest.fixture
@@ -109,3 +117,97 @@ def test_websocket_uses_the_same_check(ws_client, api_key, how, accepted):
             with ws_client.websocket_connect(url, headers=dict(how.get("headers", {}))) as ws:
                 ws.receive_json()
         assert e.value.code == 4401
+
+
+# ---------------------------------------------------------------- the document says what is enforced (issue 21, 12)
+def _validator(document: dict, component: str):
+    """A JSON Schema (2020-12, as OpenAPI 3.1 has it) validator of one component of ``document``."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({"$ref": f"#/components/schemas/{component}", "components": document["components"]})
+
+
+def test_document_declares_bearer_auth_exactly_while_the_server_has_a_key(ws_client, service_settings):
+    def security(document: dict) -> set:
+        return {json.dumps(op.get("security")) for ops in document["paths"].values() for op in ops.values()}
+
+    open_document = ws_client.get("/openapi.json").json()
+    assert "securitySchemes" not in open_document.get("components", {}) and security(open_document) == {"null"}
+    assert all("401" not in op["responses"] for ops in open_document["paths"].values() for op in ops.values())
+    service_settings.api_key = SecretStr("s3cret")
+    try:
+        document = ws_client.get("/openapi.json", headers={"Authorization": "Bearer s3cret"}).json()
+    finally:
+        service_settings.api_key = None
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert document["paths"]["/segment"]["post"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+@pytest.mark.parametrize(
+    "session", ["abc", "A-b_c.9", "a" * 128, "a" * 129, "ab c", "é", "abc\n", "protocol.json", "protocol.jsonx", ".a"]
+)
+def test_session_id_pattern_in_the_document_is_the_rule_the_server_applies(ws_client, session):
+    (parameter,) = ws_client.get("/openapi.json").json()["paths"]["/video/{session}"]["get"]["parameters"]
+    allowed = re.fullmatch(parameter["schema"]["pattern"].removeprefix("^").removesuffix("$"), session) is not None
+    r = ws_client.get(f"/video/{quote(session, safe='')}")
+    # Without a lifespan every id the server takes is answered not_ready; a refused one 422, or, for the
+    # protocol document's own path, the document.
+    assert (r.status_code == 503) is allowed, (session, r.status_code, r.text[:200])
+
+
+BODIES = [
+    {"image": PNG},
+    {"image_id": "img_1"},
+    {"image": PNG, "image_id": None},
+    {"image": None, "image_id": "img_1"},
+    {"image": PNG, "image_id": "img_1"},
+    {"image": None, "image_id": None},
+    {},
+]
+
+
+@pytest.mark.parametrize(
+    "objects",
+    [
+        [{"box": [1, 2, 3, 4]}],
+        [{"points": [[1, 2]], "labels": [1]}],
+        [{"points": [[1, 2]]}],
+        [{"labels": [1]}],
+        [{"points": [[1, 2]], "labels": None}],
+        [{"points": []}],
+        [{}],
+        [{"box": None, "mask_logits_id": None}],
+        [{"mask_logits_id": "lg_1"}],
+        [{"mask": {"size": [1, 1], "counts": [1]}, "mask_logits_id": "lg_1"}],
+        [{"box": [1, 2, 3, 4]}] * 5,
+        [{"points": [[1, 2]] * 9, "labels": [1] * 9}],
+    ],
+    ids=lambda objects: json.dumps(objects)[:40],
+)
+@pytest.mark.parametrize("body", BODIES, ids=lambda body: json.dumps(body)[:30])
+def test_segment_request_schema_accepts_what_the_server_takes(api, body, objects):
+    """Every request the document's schema refuses, the server refuses as invalid (422), and the other way
+    round for the rules the schema states: exactly one of image and image_id, which prompts go together, the
+    limits of objects and points. (What is left is content: a string that is no image, an unknown id.)"""
+    request = {**body, "objects": objects, "refine": False}
+    valid = _validator(api.get("/openapi.json").json(), "SegmentRequest").is_valid(request)
+    r = api.post("/segment", json=request)
+    assert r.status_code in (200, 404, 422), r.text  # 404: the image_id is no image the server has
+    assert (r.status_code == 422) is not valid, (request, r.status_code, r.text[:300])
+
+
+@pytest.mark.parametrize(
+    "method, path, allow",
+    [
+        ("OPTIONS", "/video/s1", "DELETE, GET"),  # two routes at one path (Starlette named the first: GET)
+        ("PUT", "/video/s1", "DELETE, GET"),
+        ("DELETE", "/video/protocol.json", "GET"),  # the protocol document's path is read-only, no session
+        ("OPTIONS", "/video/protocol.json", "GET"),
+        ("GET", "/segment", "POST"),
+    ],
+)
+def test_405_lists_every_method_served_at_the_path(ws_client, method, path, allow):
+    r = ws_client.request(method, path)
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    assert ErrorBody.model_validate(r.json()).error.code == "http_error"

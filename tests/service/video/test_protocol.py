@@ -48,8 +48,10 @@ def test_the_served_document_lists_every_message_type(client):
     assert set(CLIENT) == {"start", "frame", "prompt", "remove", "reset", "close"}
     assert set(SERVER) == {"started", "frame", "masks", "removed", "reset", "closed", "error"}
     assert "/video/protocol.json" in client.get("/openapi.json").json()["paths"]
-    # The document's path is not a session id: no session of that name can be made, read or deleted.
-    assert client.delete("/video/protocol.json").json()["error"]["field"] == "session"
+    # The document's path is not a session id: no session of that name can be made, read or deleted; the
+    # document's resource is read-only (issue 21 item 12: it was a session id refused with 422).
+    r = client.delete("/video/protocol.json")
+    assert r.status_code == 405 and r.headers["allow"] == "GET" and r.json()["error"]["code"] == "http_error"
 
 
 def _code_spans(text: str) -> list[str]:
