@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.routing import Match
 
 from sam2refiner.model.errors import InvalidInputError
@@ -133,6 +134,11 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI answers a body json.loads raised on other than JSONDecodeError (a 5,000-digit integer, deep
             # nesting) with a bare 400; it is malformed JSON like any other.
             return _response(MalformedJsonError("body", f"not valid JSON: {str(exc.__cause__)[:200]}"))
+        if exc.status_code == 400 and isinstance(exc.__context__, MultiPartException):
+            # Starlette answers a multipart body it cannot parse with a bare 400: an invalid body, as for JSON.
+            return _response(
+                InvalidFieldError("body", f"not a multipart/form-data body this service parses: {exc.detail}")
+            )
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(_req))}

@@ -35,11 +35,12 @@ SERVER_SETTINGS = dict(
     max_points="8",
 )
 # schemathesis' engine as `st run` drives it (every phase and every check, schemathesis' defaults), seeded and
-# deterministic; examples per operation and phase: about 15 s per server on the 2-core machine.
+# deterministic; 25 examples per operation and phase: 48-73 s per server on the shared 2-core machine at load
+# average 13 (coverage, fuzzing and stateful phases over the 20 operations).
 SCHEMATHESIS = {
     "seed": 21,
     "continue-on-failure": True,  # every failure of an operation, not only its first
-    "generation": {"max-examples": 50, "deterministic": True, "database": "none"},
+    "generation": {"max-examples": 25, "deterministic": True, "database": "none"},
     "suppress-health-check": ["too_slow"],  # a loaded CI machine is not the API's fault
     "cache": {"enabled": False},  # no .schemathesis/ folder replaying an earlier run's failures
 }
@@ -67,6 +68,14 @@ KNOWN_EXCEPTIONS = [
         "invalid_field",
         "image",
         "a string that is no base64 of a PNG, JPEG or WebP: content, not type (and a random string is never one)",
+    ),
+    KnownException(
+        "positive_data_acceptance",
+        "POST /videos",
+        422,
+        "unreadable_video",
+        "file",
+        "bytes that are no video FFmpeg decodes: content, not type (and random bytes never are one)",
     ),
 ]
 
