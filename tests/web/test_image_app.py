@@ -7,6 +7,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from .conftest import MAX_IMAGE_PIXELS
@@ -298,3 +299,44 @@ def test_work_survives_a_reload_clear_all_is_undone_and_replacing_asks_first(pag
     page.set_input_files("#image-file", str(other))
     page.wait_for_function("window.sam2refiner.image.state.image?.name === 'other.png'")
     assert page.evaluate(OBJECTS) == []
+
+
+def scene(width: int, height: int) -> np.ndarray:
+    """A picture of any shape: a sky-to-ground gradient, a sun, a tower and a long wall (something to click)."""
+    yy, xx = np.mgrid[:height, :width]
+    img = np.zeros((height, width, 3), np.uint8)
+    img[..., 0] = 40 + 80 * yy // height
+    img[..., 1] = 70 + 60 * yy // height
+    img[..., 2] = 150 - 90 * yy // height
+    r = min(width, height) // 8
+    img[(yy - height // 5) ** 2 + (xx - width // 4) ** 2 < r**2] = (250, 210, 60)
+    img[height // 3 :, width * 6 // 10 : width * 6 // 10 + max(8, width // 10)] = (200, 70, 60)
+    img[height * 8 // 10 : height * 9 // 10, width // 20 : width * 19 // 20] = (90, 90, 100)
+    return img
+
+
+@pytest.mark.parametrize(("name", "width", "height"), [("image-portrait.png", 270, 640), ("image-wide.png", 880, 200)])
+def test_portrait_and_wide_pictures_are_shown_whole_and_clicks_land_on_their_pixels(
+    page, web_server, tmp_path, name, width, height
+):
+    """The service's own masks on pictures of other shapes than the test image (the geometry test covers the
+    sizes and screens; this one the real requests and masks)."""
+    open_image(page, tmp_path, scene(width, height), name=f"{width}x{height}.png")
+    page.keyboard.press("r")  # SAM 2's masks: the random refiner paints nearly everything
+    box = page.locator(STAGE).bounding_box()
+    assert abs(box["width"] / box["height"] - width / height) < 2 / min(box["width"], box["height"]) * (width / height)
+    tower = (width * 6 // 10 + max(8, width // 10) // 2, height * 2 // 3)
+    body, answer = prompt_and_capture(page, lambda: click(page, STAGE, *tower))
+    sent = body["objects"][0]["points"][0]
+    assert abs(sent[0] - tower[0] - 0.5) <= max(1.0, width / box["width"]) and abs(sent[1] - tower[1] - 0.5) <= max(
+        1.0, height / box["height"]
+    )
+    page.keyboard.press("n")
+    wall = (width // 20, height * 8 // 10, width * 19 // 20, height * 9 // 10)
+    wall_body, _ = prompt_and_capture(page, lambda: drag(page, STAGE, *wall))
+    first, second = (best_mask(replay_segment(web_server["api"], b)) for b in (body, wall_body))
+    rgba = overlay_colors(page)
+    assert rgba.shape[:2] == (height, width)
+    assert np.array_equal(owned_by(rgba, color_of(page, 1)), second)  # drawn last, on top
+    assert np.array_equal(owned_by(rgba, color_of(page, 0)), first & ~second)
+    save_screenshot(page, name, tmp_path)
