@@ -68,6 +68,11 @@ PRIVATE_METHODS = (
         "_get_orig_video_res_output",
         ("inference_state", "any_res_masks"),
     ),
+    PrivateMethod(
+        "sam2.sam2_video_predictor:SAM2VideoPredictor",
+        "_get_image_feature",
+        ("inference_state", "frame_idx", "batch_size"),
+    ),
 )
 
 
@@ -170,8 +175,15 @@ def get_orig_video_res_output(predictor, *, inference_state: dict, any_res_masks
     return predictor._get_orig_video_res_output(inference_state=inference_state, any_res_masks=any_res_masks)
 
 
+def get_image_feature(predictor, *, inference_state: dict, frame_idx: int, batch_size: int):
+    """``SAM2VideoPredictor._get_image_feature``: a frame's encoder features, from the state's one-frame cache or
+    computed (and then cached there)."""
+    return predictor._get_image_feature(inference_state=inference_state, frame_idx=frame_idx, batch_size=batch_size)
+
+
 __all__ = [
     "PRIVATE_METHODS",
+    "get_image_feature",
     "dynamic_multimask_via_stability",
     "consolidate_temp_output_across_obj",
     "get_orig_video_res_output",

@@ -22,7 +22,7 @@ from sam2.utils.misc import _load_img_as_tensor
 
 from .fill_holes import SAM2_VIDEO_FILL_HOLE_AREA
 from .hooks import promote_memory_dtype
-from .private import consolidate_temp_output_across_obj, get_orig_video_res_output
+from .private import consolidate_temp_output_across_obj, get_image_feature, get_orig_video_res_output
 
 # sam2's load_video_frames normalises with these (its defaults), in float32.
 _MEAN = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float32)[:, None, None]
@@ -111,6 +111,12 @@ def stored_video_res_masks(predictor: SAM2VideoPredictor, state: dict, *, frame_
     return video_res
 
 
+def encode_frame(predictor: SAM2VideoPredictor, state: dict, *, frame_idx: int) -> None:
+    """Runs the image encoder on a frame ahead of its tracking step: sam2 keeps the features in the state's cache,
+    where the step finds them."""
+    get_image_feature(predictor, inference_state=state, frame_idx=frame_idx, batch_size=1)
+
+
 def load_frame(jpeg: bytes, image_size: int) -> tuple[torch.Tensor, int, int]:
     """One JPEG as sam2's ``load_video_frames`` reads a frame of a folder (PIL resize, float32, ImageNet mean and
     std). Returns ([3, S, S] float32, height, width)."""
@@ -118,4 +124,4 @@ def load_frame(jpeg: bytes, image_size: int) -> tuple[torch.Tensor, int, int]:
     return (img.float() - _MEAN) / _STD, height, width
 
 
-__all__ = ["STATE_KEYS", "inference_state", "load_frame", "stored_video_res_masks", "video_predictor"]
+__all__ = ["STATE_KEYS", "encode_frame", "inference_state", "load_frame", "stored_video_res_masks", "video_predictor"]

@@ -31,7 +31,13 @@ from ..errors import InvalidInputError
 from ..prompts import check_boxes, check_mask_size, check_object_prompts, check_points
 from ..runtime import inference_context
 from ..sam2_compat import SAM2_VIDEO_FILL_HOLE_AREA
-from ..sam2_compat.video_predictor import inference_state, load_frame, stored_video_res_masks, video_predictor
+from ..sam2_compat.video_predictor import (
+    encode_frame,
+    inference_state,
+    load_frame,
+    stored_video_res_masks,
+    video_predictor,
+)
 from ..sam2refiner import SAM2Refiner
 
 FEATURE_FRAMES = 16  # frames whose encoder features a tracker keeps (a click on a recent frame skips the encoder)
@@ -239,7 +245,8 @@ class OfflineTracker:
     def propagate(
         self, track: FileTrack, start: int | None = None, reverse: bool = False, max_frames: int | None = None
     ) -> Iterator[FrameMasks]:
-        """sam2's ``propagate_in_video`` over the track, one frame per ``next`` (run each under ``step``)."""
+        """sam2's ``propagate_in_video`` over the track, one frame per ``next`` (run each under ``step``, after
+        ``encode`` of that frame if wanted)."""
         s = track.state
         if not s["obj_ids"]:
             raise InvalidInputError("objects", "no object has a prompt yet: prompt one on any frame first")
@@ -250,6 +257,15 @@ class OfflineTracker:
         )
         for t, _, video_res_masks in steps:
             yield self._frame_masks(track, t, video_res_masks)
+
+    @_inference
+    def encode(self, track: FileTrack, t: int) -> None:
+        """The image encoder on frame t ahead of its propagation step (a device job of its own, so that other work
+        can run between the encoder and the tracking); nothing when every object is prompted there."""
+        outputs = track.state["output_dict_per_obj"].values()
+        if all(t in o["cond_frame_outputs"] for o in outputs):
+            return
+        encode_frame(self.predictor, track.state, frame_idx=t)
 
     @_inference
     def step(self, steps: Iterator[FrameMasks]) -> FrameMasks | None:

@@ -7,8 +7,9 @@ worker, saves what changed and releases the lease.
     plan = await sessions.plan_propagation(video_id, start, "both", None)
     async for line in sessions.propagate(plan): ...      # one NDJSON line per frame
 
-A propagation is one device job per frame: lease, one step of sam2's ``propagate_in_video`` (every object into the
-frame), save of that frame's outputs, release. Other requests' jobs (another user's click) run between two frames,
+A propagation is two device jobs per frame, both background jobs (they run when no other job waits): lease, the
+frame's encoder pass, one step of sam2's ``propagate_in_video`` (every object into the frame), save of that
+frame's outputs, release. Other requests' jobs (another user's click) run between two such jobs,
 and any worker can continue the session from the last saved frame (a new propagation from the next frame equals
 the one interrupted: sam2's step reads only stored outputs). A change to the session between two frames (a prompt
 sent meanwhile) ends the propagation with ``stale_state``; a cancel (``POST .../cancel``, on any worker, or the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -132,8 +134,14 @@ class FileSessions:
         return await run_in_threadpool(self._store_call, read)
 
     async def delete(self, video_id: str) -> bool:
+        """The session's keys gone (its state, lease and flags; a propagation of it ends at its next frame)."""
         self.decoded.drop(video_id)
-        return await run_in_threadpool(self._store_call, self.store.delete, video_id)
+
+        def delete():
+            self.flags.stop(video_id)
+            return self.store.delete(video_id)
+
+        return await run_in_threadpool(self._store_call, delete)
 
     # ------------------------------------------------------------------ prompts and edits
     async def prompt(self, video_id: str, prompt: FramePrompt) -> dict:
@@ -253,17 +261,24 @@ class FileSessions:
     def _step(self, plan: Propagation, steps, t: int) -> tuple[FrameMasks, StoredSession]:
         """One frame of a propagation under the session's lease, saved: (its masks, what is stored now)."""
 
-        def step():
+        def encode():
             if pause_point.ENABLED:  # fault tests only: the lease held, nothing tracked yet
                 pause_point.frame(plan.video_id, t)
+            self.tracker.encode(plan.session.track, t)
+
+        def step():
             masks = self.tracker.step(steps)
             if masks is None or masks.frame != t:
                 raise RuntimeError(f"propagation expected frame {t}, sam2 gave {masks and masks.frame}")
             return masks
 
+        # Two background jobs (the encoder pass, then every object's tracking step): a click waits at most for the
+        # one running, never for queued propagation work.
+        submit = partial(self.runtime.worker.submit, background=True)
         with self.store.lease(plan.video_id):
             self.flags.renew(plan.video_id)
-            masks, _ = anyio.from_thread.run(self.runtime.worker.submit, step)
+            anyio.from_thread.run(submit, encode)
+            masks, _ = anyio.from_thread.run(submit, step)
             self._check_cap(plan.session.nbytes(), "the propagated masks and memory")
             # The store keeps a snapshot: the propagation goes on changing its own, and what is stored stays what
             # was saved, also when a later save fails.

@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
+import redis
 
 from sam2refiner.model.sam2_compat.hooks import promote_memory_dtype
 from sam2refiner.service.videos.decode import VideoLimits, decode_video
 from tests.model.video.helpers import click_on, clip, reference_predictor
-from tests.service.video.test_video_faults import LEASE_S, Cluster
+from tests.service.video.test_video_faults import LEASE_S, PREFIX, Cluster
 from tests.service.video.video_helpers import assert_mask_matches
 from tests.tiers import tier
 from tests.waiting import wait_until
@@ -85,6 +86,15 @@ def reference(video, video_checkpoint, tmp_path_factory):
     return decoded.jpegs, runs
 
 
+UPLOADED: list[str] = []
+
+
+def _upload(url: str, mp4: bytes) -> str:
+    video_id = httpx.post(f"{url}/videos", files={"file": ("clip.mp4", mp4)}, timeout=120).json()["video_id"]
+    UPLOADED.append(video_id)
+    return video_id
+
+
 def _stream(url: str, body: dict) -> list[dict]:
     with httpx.stream("POST", url, json=body, timeout=600) as r:
         assert r.status_code == 200, r.read()
@@ -101,7 +111,7 @@ def test_masks_equal_sam2_video_predictor_across_two_workers(workers, video, ref
     mp4, masks = video
     jpegs, runs = reference
     a, b = workers.http("a"), workers.http("b")
-    video_id = httpx.post(f"{a}/videos", files={"file": ("clip.mp4", mp4)}, timeout=120).json()["video_id"]
+    video_id = _upload(a, mp4)
     assert httpx.get(f"{b}/videos/{video_id}/frames/17").content == jpegs[17]  # B decoded the stored file alike
     bodies = {"first": {}, "second_object": {}, "correction": {"start_frame": 12}}
     bodies["backward"] = {"start_frame": 20, "direction": "backward"}
@@ -126,7 +136,7 @@ def test_worker_killed_mid_propagation_and_another_continues(workers, video, ref
     mp4, masks = video
     _, runs = reference
     a, c = workers.http("a"), workers.http("c")
-    video_id = httpx.post(f"{a}/videos", files={"file": ("clip.mp4", mp4)}, timeout=120).json()["video_id"]
+    video_id = _upload(a, mp4)
     frame, obj, points, labels = _prompts(masks)["first"]
     body = {"frame": frame, "object_id": obj, "points": points, "labels": labels}
     assert httpx.post(f"{a}/videos/{video_id}/prompts", json=body, timeout=120).status_code == 200
@@ -160,3 +170,12 @@ def test_worker_killed_mid_propagation_and_another_continues(workers, video, ref
     for line in received + lines[:-1]:
         _same(line["objects"], expected[line["frame"]], f"frame {line['frame']} across the kill")
     assert np.array_equal([line["frame"] for line in lines[:-1]], range(9, FRAMES))
+
+
+def test_deleted_sessions_leave_nothing_in_redis(workers, video):
+    """Every file session of this module deleted (on either worker): no key of any is left (state, lease, flags)."""
+    assert UPLOADED
+    for i, video_id in enumerate(UPLOADED):
+        assert httpx.delete(f"{workers.http('ab'[i % 2])}/videos/{video_id}").status_code == 204
+    with redis.Redis.from_url(workers.redis_url) as client:
+        assert list(client.scan_iter(match=f"{PREFIX}:files:*")) == []
