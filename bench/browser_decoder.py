@@ -133,7 +133,7 @@ def main() -> None:
                 page.evaluate(SIDE, True)
                 click_at(0.5, 0.5)  # the server encodes the picture; the page fetches its features
                 page.wait_for_function("window.__bench.done !== null", timeout=600_000)
-                page.evaluate("window.sam2refiner.image.segmenter.kept.features.ready")
+                page.evaluate("(m => m.segmenter.kept.loadFeatures(m.state.image.imageId))(window.sam2refiner.image)")
                 page.evaluate(LAST)
 
                 times = {"local": [], "server": []}

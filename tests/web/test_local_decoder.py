@@ -134,7 +134,7 @@ def test_local_masks_equal_the_servers_and_need_no_request(browser, local_server
         x, y, label = CLICK_SETS[0][0]
         click(page, STAGE, x, y)
         _wait_idle(page)
-        page.evaluate("window.sam2refiner.image.segmenter.local.features.ready")
+        page.evaluate("(m => m.segmenter.local.loadFeatures(m.state.image.imageId))(window.sam2refiner.image)")
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
 
@@ -174,7 +174,7 @@ def test_with_a_refiner_the_refined_mask_replaces_the_local_one(browser, local_s
         assert page.is_checked("#image-refine")
         click(page, STAGE, 480, 360)  # the first click: the server encodes the image
         _wait_idle(page)
-        page.evaluate("window.sam2refiner.image.segmenter.local.features.ready")
+        page.evaluate("(m => m.segmenter.local.loadFeatures(m.state.image.imageId))(window.sam2refiner.image)")
 
         held = []  # the next /segment is held until the local mask has been seen on the overlay
         page.route("**/segment", lambda route: held.append(route))

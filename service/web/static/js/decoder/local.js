@@ -9,6 +9,8 @@ import * as api from "../api.js";
 
 /** @typedef {{ mask: Uint8Array, logits: Float32Array, score: number, decodeMs: number }} LocalResult */
 
+export const IMAGES_KEPT = 2;  // images whose features the worker keeps (about 16 MB each at 1024), as it does
+
 export class LocalDecoder {
   /**
    * The decoder, ready: WebAssembly present, the model exported by the server (GET /segment/decoder), fetched
@@ -33,8 +35,8 @@ export class LocalDecoder {
     this.waiting = new Map();
     this.nextId = 1;
     this.optimization = "";
-    /** @type {{ imageId: string, ready: Promise<{ width: number, height: number }> } | null} the worker's image */
-    this.features = null;
+    /** @type {Map<string, Promise<{ width: number, height: number }>>} the worker's images, oldest first */
+    this.features = new Map();
     /** @type {Promise<void>} */
     this.loaded = new Promise((resolve, reject) => {
       this.waiting.set(0, { resolve, reject });
@@ -64,25 +66,24 @@ export class LocalDecoder {
   }
 
   /**
-   * The image's features in the worker (fetched once; a new image replaces the last one).
+   * The image's features in the worker, fetched once (the worker keeps the last IMAGES_KEPT images; a failed
+   * fetch may be retried).
    * @param {string} imageId @returns {Promise<{ width: number, height: number }>}
    */
   loadFeatures(imageId) {
-    if (this.features?.imageId !== imageId) {
-      const ready = (async () => {
-        const body = await (await api.call(`segment/features/${encodeURIComponent(imageId)}`, { headers: api.headers() }))
-          .arrayBuffer();
+    let ready = this.features.get(imageId);
+    if (!ready) {
+      const loading = (async () => {
+        const res = await api.call(`segment/features/${encodeURIComponent(imageId)}`, { headers: api.headers() });
+        const body = await res.arrayBuffer();
         return this.ask({ type: "features", key: imageId, body }, [body]);
       })();
-      this.features = { imageId, ready };
-      ready.catch(() => { if (this.features?.ready === ready) this.features = null; });  // may be retried
+      ready = loading;
+      this.features.set(imageId, loading);
+      while (this.features.size > IMAGES_KEPT) this.features.delete(this.features.keys().next().value ?? "");
+      loading.catch(() => { if (this.features.get(imageId) === loading) this.features.delete(imageId); });
     }
-    return /** @type {NonNullable<LocalDecoder["features"]>} */ (this.features).ready;
-  }
-
-  /** Whether the image's features are in the worker or on their way. @param {string | null} imageId */
-  hasFeatures(imageId) {
-    return imageId !== null && this.features?.imageId === imageId;
+    return ready;
   }
 
   /**
@@ -90,9 +91,18 @@ export class LocalDecoder {
    *   logits (its copy is sent) @param {boolean} multimask @returns {Promise<LocalResult>}
    */
   async decode(imageId, prompts, maskInput, multimask) {
-    await this.loadFeatures(imageId);
     const plain = { points: prompts.points, labels: prompts.labels, box: prompts.box };
-    return this.ask({ type: "decode", key: imageId, prompts: plain, maskInput: maskInput && maskInput.slice(), multimask });
+    const run = async () => {
+      await this.loadFeatures(imageId);
+      return this.ask({ type: "decode", key: imageId, prompts: plain, maskInput: maskInput && maskInput.slice(), multimask });
+    };
+    try {
+      return await run();
+    } catch (e) {  // the worker dropped the image meanwhile (loads that finished out of order): load it again, once
+      if (!(e instanceof Error && e.message.includes("features are not loaded"))) throw e;
+      this.features.delete(imageId);
+      return run();
+    }
   }
 
   close() {

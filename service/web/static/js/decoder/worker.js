@@ -3,6 +3,7 @@
 // (each answered with the same id; errors as { id, error }):
 //   { type: "init", model: ArrayBuffer }          -> { optimization }  ("all", or "disabled" after a failure)
 //   { type: "features", key, body: ArrayBuffer }  -> { width, height }   the /segment/features body, gzip undone
+//                                                   (the last two images are kept)
 //   { type: "decode", key, prompts, maskInput, multimask } -> { mask, logits, score, decodeMs }
 // A module worker has no import map: onnxruntime-web is imported by its vendored path.
 import { parseFeatures } from "./features.js";
@@ -21,9 +22,13 @@ const scope = /** @type {{ postMessage(m: unknown, t?: Transferable[]): void, on
 
 /** @type {import("onnxruntime-web").InferenceSession | null} */
 let session = null;
-/** @type {{ key: string, width: number, height: number, size: number, m: number,
- *           inputs: Record<string, import("onnxruntime-web").Tensor> } | null} */
-let image = null;
+/**
+ * The images' features, oldest first (as many as the page keeps: it asks for an image again once it dropped it).
+ * @type {Map<string, { width: number, height: number, size: number, m: number,
+ *                      inputs: Record<string, import("onnxruntime-web").Tensor> }>}
+ */
+const images = new Map();
+const IMAGES_KEPT = 2;  // local.js IMAGES_KEPT
 
 /** @param {ArrayBuffer} model */
 async function init(model) {
@@ -43,7 +48,9 @@ function setFeatures(key, body) {
   for (const [name, t] of Object.entries(tensors)) inputs[name] = new ort.Tensor("float32", t.data, t.dims);
   const m = tensors.high_res_0.dims[3];
   inputs.no_mask = new ort.Tensor("float32", new Float32Array(m * m), [1, 1, m, m]);
-  image = { key, width: header.width, height: header.height, size: header.image_size, m, inputs };
+  images.delete(key);
+  images.set(key, { width: header.width, height: header.height, size: header.image_size, m, inputs });
+  while (images.size > IMAGES_KEPT) images.delete(images.keys().next().value ?? "");
   return { width: header.width, height: header.height };
 }
 
@@ -53,7 +60,8 @@ function setFeatures(key, body) {
  */
 async function decode(key, prompts, maskInput, multimask) {
   if (!session) throw new Error("the decoder is not loaded");
-  if (!image || image.key !== key) throw new Error("this image's features are not loaded");
+  const image = images.get(key);
+  if (!image) throw new Error("this image's features are not loaded");
   const t0 = performance.now();
   const { m, inputs } = image;
   const { coords, labels, count } = promptTensors(prompts, image.width, image.height, image.size);
