@@ -368,3 +368,33 @@ def test_a_key_is_asked_for_and_a_session_lost_with_its_server_is_recreated(
         context.close()
         proxy.close()
         first.close()
+
+
+TRACKED = "[...window.sam2refiner.video.state.frames.keys()].sort().map((f) => [f, window.sam2refiner.video.state.objectsAt(f).map((o) => [o.obj_id, o.area])])"
+
+
+def test_a_reload_reopens_the_video_with_its_masks_and_resumes_its_session(page, webm):
+    log = SocketLog(page)
+    open_video(page, webm)
+    click(page, STAGE, 40, 60)
+    wait_live(page, 0)
+    page.locator("#video-step").click()
+    wait_live(page, 1)
+    session, before = page.locator("#video-session").inner_text(), page.evaluate(TRACKED)
+    page.evaluate("Promise.all([window.sam2refiner.video.fileKept, window.sam2refiner.video.drafts.flush()])")
+
+    page.reload()
+    page.click("#tab-video")
+    page.wait_for_function(
+        "window.sam2refiner.video.source?.name === 'square.webm' && window.sam2refiner.video.forward"
+        " && !window.sam2refiner.video.busy"
+    )
+    assert page.evaluate(TRACKED) == before and live(page) == 1
+    assert page.locator("#video-session").inner_text() == session
+    assert "Restored square.webm and its 1 object" in page.locator("#video-status").inner_text()
+    resumed = log.replies(len(log.sockets) - 1, "started")[0]
+    assert resumed["frame_idx"] == 1 and resumed["objects"] == [1]  # the server's session, resumed
+    page.locator("#video-step").click()  # and tracking goes on in it
+    wait_live(page, 2)
+    assert log.replies(len(log.sockets) - 1, "frame")[-1]["frame_idx"] == 2
+    assert 1 in [o[0] for o in page.evaluate(TRACKED)[2][1]]

@@ -92,3 +92,47 @@ test("rates read as frames a second from 1 up, with the seconds between frames b
   assert.equal(rateText(0.4), "0.40 frames/s (one every 2.5 s)");
   assert.equal(rateText(0.013), "0.013 frames/s (one every 77 s)");
 });
+
+test("a video draft is plain data that restores objects, click sets, every frame's masks and the frames", async () => {
+  const { fromVideoDraft, toVideoDraft } = await import("../../../service/web/static/js/video/draft.js");
+  const s = new VideoState();
+  const a = s.newObject(), b = s.newObject();
+  s.addPrompt(0, a, { point: [3, 4], label: 1 });
+  s.addPrompt(0, a, { point: [5, 6], label: 0 });
+  s.addPrompt(2, b, { box: [1, 1, 8, 8] });
+  s.placed(a, 0);
+  s.placed(b, 2);
+  const rle = { size: /** @type {[number, number]} */ ([2, 2]), counts: [1, 3] };
+  s.record(0, "fwd", [{ obj_id: a, mask: rle, visible: true, area: 3 }]);
+  s.record(1, "bwd", [{ obj_id: b, mask: rle, visible: false, area: 0 }]);
+  s.current = 1;
+  s.live = 2;
+  s.rename(a, "cat");
+  const draft = toVideoDraft(s, { fileName: "clip.webm", fps: 5, session: "web-x", unexported: true });
+  assert.deepEqual(structuredClone(draft), draft);
+  const back = fromVideoDraft(structuredClone(draft));
+  assert.ok(back);
+  const r = back.state;
+  assert.deepEqual([r.current, r.live, r.selectedId, back.draft.session, back.draft.fps], [1, 2, b, "web-x", 5]);
+  assert.equal(r.objects.get(a)?.name, "cat");
+  assert.deepEqual(r.clickSet(0, a)?.labels, [1, 0]);
+  assert.deepEqual(r.clickSet(2, b)?.box, [1, 1, 8, 8]);
+  assert.deepEqual([...(r.maskAt(0, a) ?? [])], [0, 1, 1, 1]);
+  assert.deepEqual(r.objectsAt(1).map((o) => [o.obj_id, o.direction]), [[b, "backward"]]);
+  assert.deepEqual(r.replayPlan(2), s.replayPlan(2));
+  assert.equal(fromVideoDraft({ ...draft, version: 99 }), null);
+});
+
+test("the replay plan of a lost session: the first prompted frame and each frame's click sets", () => {
+  const s = new VideoState();
+  const a = s.newObject(), b = s.newObject();
+  assert.deepEqual(s.replayPlan(4), { first: 5, sets: new Map() });
+  s.addPrompt(3, a, { point: [1, 1], label: 1 });
+  s.addPrompt(1, b, { point: [2, 2], label: 1 });
+  s.addPrompt(1, a, { point: [3, 3], label: 1 });
+  s.addPrompt(7, b, { point: [4, 4], label: 1 });  // after the live frame: not replayed
+  const plan = s.replayPlan(4);
+  assert.equal(plan.first, 1);
+  assert.deepEqual([...plan.sets.keys()].sort(), [1, 3]);
+  assert.deepEqual(plan.sets.get(1)?.map((set) => set.obj_id).sort(), [a, b]);
+});

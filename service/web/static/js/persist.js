@@ -6,6 +6,23 @@ import { createStore, del, get, set } from "idb-keyval";
 const STORE = createStore("sam2refiner", "drafts");
 const DELAY_MS = 250;  // a burst of changes (a drag, a stream's parts) is one write
 
+/**
+ * Writes one value now (a large one written once, such as a video file, apart from the document written often).
+ * @param {string} key @param {unknown} value  null deletes @returns {Promise<void>}
+ */
+export function keep(key, value) {
+  return value === null ? del(key, STORE) : set(key, value, STORE);
+}
+
+/** What was kept under a key, or null (storage missing too). @param {string} key @returns {Promise<unknown>} */
+export async function kept(key) {
+  try {
+    return (await get(key, STORE)) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export class DraftKeeper {
   /**
    * @param {string} key  one per mode @param {() => unknown} snapshot  the document as plain data (null: none)

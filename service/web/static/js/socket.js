@@ -109,6 +109,9 @@ export class VideoSocket {
       throw new ApiError(0, "unknown_id", "session",
         "the server no longer has this video session (it expired or its store was lost): prompt the objects again");
     }
+    // A new socket on an existing session (the page reloaded) goes on from the server's last frame; a reconnect
+    // keeps its own count (a frame whose reply was lost is resent and answered from the store).
+    if (this.frameIdx < 0) this.frameIdx = started.frame_idx ?? -1;
     this.started = started;
   }
 

@@ -4,7 +4,9 @@
 import { ApiError } from "../api.js";
 import { download } from "../download.js";
 import { timelineFrame } from "../geometry.js";
+import { DraftKeeper, keep, kept } from "../persist.js";
 import { Stage } from "../stage.js";
+import { fromVideoDraft, toVideoDraft } from "./draft.js";
 import { exportDocument, jsonFile, zipFile } from "./export.js";
 import { TrackingSession, sessionName } from "./network.js";
 import { VideoView } from "./render.js";
@@ -64,7 +66,64 @@ export class VideoMode {
     el.exportJson.addEventListener("click", () => this.exportJson());
     el.exportZip.addEventListener("click", () => this.exportZip());
     el.timeline.addEventListener("click", (e) => this.timelineClick(e));
+    /** @type {File | null} the open file (kept in the browser with the document, to reopen after a reload) */
+    this.file = null;
+    /** @type {Promise<void>} the last file's write */
+    this.fileKept = Promise.resolve();
+    this.drafts = new DraftKeeper("video", () => this.snapshot(), notify);
     this.render();
+    this.restored = this.restore();
+  }
+
+  /** The document to keep: a file's (a camera's frames cannot be had again). */
+  snapshot() {
+    const source = this.source;
+    if (!source?.isFile || !this.file) return null;
+    return toVideoDraft(this.state, {
+      fileName: this.file.name, fps: source.fps ?? 10, session: this.forward?.name ?? null, unexported: this.unexported,
+    });
+  }
+
+  /**
+   * Reopens the file, objects, prompts and masks of the last visit, and resumes its tracking session (re-created
+   * from the prompts when the server no longer has it).
+   */
+  async restore() {
+    const restored = fromVideoDraft(await this.drafts.load());
+    const blob = restored && await kept("video-file");
+    if (!restored || !(blob instanceof Blob) || this.source) return;
+    const { state, draft } = restored;
+    const file = new File([blob], draft.fileName, { type: blob.type });
+    const element = document.createElement("video");
+    element.playsInline = true;
+    let source;
+    try {
+      source = await VideoSource.openFile(element, file, draft.fps);
+    } catch {
+      return;
+    }
+    if (this.source) return source.stop();  // a video was opened meanwhile
+    this.source = source;
+    this.file = file;
+    this.state = state;
+    this.unexported = draft.unexported;
+    this.el.fps.value = String(draft.fps);
+    this.stage.setImageSize(source);
+    await this.showFileFrame(state.current);
+    const n = state.objects.size;
+    this.status(`Restored ${file.name} and its ${n} object${n === 1 ? "" : "s"} (tracked to frame ${state.live}) `
+      + "from the last visit.");
+    if (!draft.session || state.live < 0) return;
+    try {
+      await this.exclusive(async () => {
+        this.forward = await this.openSession(/** @type {string} */ (draft.session), "tracking");
+        this.el.session.textContent = this.forward.name;
+        if ((this.forward.socket.started?.frame_idx ?? -1) < 0) await this.recreateSession(state.live);
+        await this.showFileFrame(state.current);
+      });
+    } finally {
+      this.render();
+    }
   }
 
   /** @param {ModelInfo} model */
@@ -86,6 +145,7 @@ export class VideoMode {
     this.busy = false;
     this.draft = null;
     this.unexported = false;
+    this.file = null;
   }
 
   /** Opens a video file (the file button). @param {File} file */
@@ -117,6 +177,9 @@ export class VideoMode {
     }
     await this.stopSource();
     this.source = source;
+    this.file = file;
+    // Once per file, apart from the document that is written at every change (the tests wait on it)
+    this.fileKept = keep("video-file", file).catch((e) => this.drafts.fail(e));
     this.stage.setImageSize(source);
     await this.showFileFrame(0);
     this.clearMessage();
@@ -433,6 +496,7 @@ export class VideoMode {
   render() {
     const activity = { playing: this.playing, busy: this.busy, hasSession: Boolean(this.forward) };
     this.view.render(this.state, this.source, activity, this.draft);
+    this.drafts?.changed();  // (the first render comes before the keeper exists)
   }
 
   drawPromptLayer() {
