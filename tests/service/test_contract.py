@@ -156,7 +156,7 @@ def test_session_id_pattern_in_the_document_is_the_rule_the_server_applies(ws_cl
     assert (r.status_code == 503) is allowed, (session, r.status_code, r.text[:200])
 
 
-BODIES = [
+BODIES = [  # image and image_id, with one valid object
     {"image": PNG},
     {"image_id": "img_1"},
     {"image": PNG, "image_id": None},
@@ -165,32 +165,30 @@ BODIES = [
     {"image": None, "image_id": None},
     {},
 ]
+OBJECTS = [  # the objects' prompts, sent with the image and by id
+    [{"points": [[1, 2]], "labels": [1]}],
+    [{"points": [[1, 2]]}],
+    [{"labels": [1]}],
+    [{"points": [[1, 2]], "labels": None}],
+    [{"points": []}],
+    [{}],
+    [{"box": None, "mask_logits_id": None}],
+    [{"mask_logits_id": "lg_1"}],
+    [{"mask": {"size": [1, 1], "counts": [1]}, "mask_logits_id": "lg_1"}],
+    [{"box": [1, 2, 3, 4]}] * 5,
+    [{"points": [[1, 2]] * 9, "labels": [1] * 9}],
+]
+REQUESTS = [{**body, "objects": [{"box": [1, 2, 3, 4]}]} for body in BODIES] + [
+    {**body, "objects": objects} for objects in OBJECTS for body in BODIES[:2]
+]
 
 
-@pytest.mark.parametrize(
-    "objects",
-    [
-        [{"box": [1, 2, 3, 4]}],
-        [{"points": [[1, 2]], "labels": [1]}],
-        [{"points": [[1, 2]]}],
-        [{"labels": [1]}],
-        [{"points": [[1, 2]], "labels": None}],
-        [{"points": []}],
-        [{}],
-        [{"box": None, "mask_logits_id": None}],
-        [{"mask_logits_id": "lg_1"}],
-        [{"mask": {"size": [1, 1], "counts": [1]}, "mask_logits_id": "lg_1"}],
-        [{"box": [1, 2, 3, 4]}] * 5,
-        [{"points": [[1, 2]] * 9, "labels": [1] * 9}],
-    ],
-    ids=lambda objects: json.dumps(objects)[:40],
-)
-@pytest.mark.parametrize("body", BODIES, ids=lambda body: json.dumps(body)[:30])
-def test_segment_request_schema_accepts_what_the_server_takes(api, body, objects):
+@pytest.mark.parametrize("request_body", REQUESTS, ids=lambda r: json.dumps(r).replace(PNG, "png")[:60])
+def test_segment_request_schema_accepts_what_the_server_takes(api, request_body):
     """Every request the document's schema refuses, the server refuses as invalid (422), and the other way
     round for the rules the schema states: exactly one of image and image_id, which prompts go together, the
     limits of objects and points. (What is left is content: a string that is no image, an unknown id.)"""
-    request = {**body, "objects": objects, "refine": False}
+    request = {**request_body, "refine": False}
     valid = _validator(api.get("/openapi.json").json(), "SegmentRequest").is_valid(request)
     r = api.post("/segment", json=request)
     assert r.status_code in (200, 404, 422), r.text  # 404: the image_id is no image the server has
