@@ -246,6 +246,20 @@ def test_a_stopped_track_keeps_its_frames_a_removal_and_a_corrupt_file_leave_the
     assert page.evaluate(f"[...{FILE}.state.masks.values()].every((m) => !m.has(2))")
     assert all(len(row) == 1 for row in timeline_rows(page))
 
+    # A session the server lost (deleted here, as its TTL would) is made again from the file by the next click:
+    # the click sets replayed, then the click.
+    assert httpx.delete(f"{api}/videos/{video_id}", timeout=30).status_code == 204
+    click(page, STAGE, 80, 100)  # no object selected since the removal: a new one
+    wait_for(page, f"{FILE}.session.id !== '{video_id}' && {FILE}.pending === 0")
+    assert "made again" in page.locator("#file-status").inner_text()
+    assert httpx.get(f"{api}/videos/{video_id}", timeout=30).status_code == 404
+    video_id = page.evaluate(f"{FILE}.session.id")
+    assert page.locator("#file-session").inner_text() == video_id
+    assert httpx.get(f"{api}/videos/{video_id}", timeout=30).json()["objects"] == [1, 2]
+    shown = page.evaluate(f"{FILE}.state.current")
+    stored = httpx.get(f"{api}/videos/{video_id}/masks/{shown}", timeout=30).json()["objects"]
+    assert page.evaluate(f"{FILE}.state.objectsAt({shown})") == stored
+
     # A file the server cannot decode: a message, and the session and page stay as they were.
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)

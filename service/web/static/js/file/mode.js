@@ -2,6 +2,7 @@
 // decoding at the source's size, clicks on any frame, Track through the whole file both ways (the timeline fills
 // as the lines arrive), corrections re-tracked from their frame, playback at the file's own timestamps, and the
 // server's exports. The controller: turns the page's events into state changes and requests, then redraws.
+import { ApiError } from "../api.js";
 import { download } from "../download.js";
 import { timelineFrame } from "../geometry.js";
 import { Stage } from "../stage.js";
@@ -42,6 +43,10 @@ export class FileMode {
     this.state = null;
     /** @type {FileSession | null} */
     this.session = null;
+    /** @type {File | null} the file the session was made from (to make it again if the server loses it) */
+    this.file = null;
+    /** @type {Promise<void> | null} a lost session being made again */
+    this.recreating = null;
     /** @type {FrameCache | null} */
     this.frames = null;
     /** @type {{ abort: AbortController, done: Promise<void> } | null} the running Track */
@@ -110,10 +115,8 @@ export class FileMode {
     }
     this.upload = null;
     await this.close();
-    this.session = session;
-    this.frames = new FrameCache((k) => session.frame(k));
+    this.useSession(session, file);
     this.state = new FileState(session.info, file.name);
-    this.el.session.textContent = session.id;
     this.stage.setImageSize(session.info);
     this.clearMessage();
     await this.showFrame(0);
@@ -123,6 +126,50 @@ export class FileMode {
     this.el.prompts.focus();  // the keyboard shortcuts act on the video
   }
 
+  /** @param {FileSession} session @param {File} file */
+  useSession(session, file) {
+    this.session = session;
+    this.file = file;
+    this.frames?.clear();
+    this.frames = new FrameCache((k) => this.withSession((s) => s.frame(k)));
+    this.el.session.textContent = session.id;
+  }
+
+  /**
+   * Runs `call` on the session. One the server no longer knows (expired after its TTL, or a restarted server
+   * without Redis) is made again from the file, with every click set replayed on its frame, and `call` runs again.
+   * @template T @param {(session: FileSession) => Promise<T>} call @returns {Promise<T>}
+   */
+  async withSession(call) {
+    const session = this.session;
+    if (!session) throw new Error("no video is open");
+    try {
+      return await call(session);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === "unknown_id" && e.field === "video_id") || !this.file) throw e;
+      if (this.session === session) await (this.recreating ??= this.recreate().finally(() => { this.recreating = null; }));
+      if (!this.session || this.session === session) throw e;
+      return call(this.session);
+    }
+  }
+
+  async recreate() {
+    const { state, file } = this;
+    if (!state || !file) return;
+    const sets = [...state.clickSets.values()];
+    this.status(`The server no longer has this video's session: uploading ${file.name} again and replaying ` +
+      `${sets.length} prompts…`);
+    const session = await FileSession.create(file, () => {});
+    if (state !== this.state) return;
+    for (const set of sets) {
+      const answer = await session.prompt(set);
+      state.recordPrompt(answer.frame, answer.objects);
+    }
+    state.video = session.info;  // the same file decoded again: only its id is new
+    this.useSession(session, file);
+    this.status(`Session made again (${session.id}) with ${sets.length} prompts: Track to track the video again.`);
+  }
+
   /** Stops what runs on the current session and deletes it on the server (best effort: it expires anyway). */
   async close() {
     this.playing = false;
@@ -130,6 +177,7 @@ export class FileMode {
     await this.queue;
     const old = this.session;
     this.session = null;
+    this.file = null;
     this.state = null;
     this.frames?.clear();
     this.frames = null;
@@ -233,16 +281,16 @@ export class FileMode {
 
   /**
    * Runs a request that changes the session after those before it; its error goes to the message bar.
-   * @param {(session: FileSession, state: FileState) => Promise<void>} work
+   * @param {(state: FileState) => Promise<void>} work
    */
   enqueue(work) {
-    const { session, state } = this;
-    if (!session || !state) return Promise.resolve();
+    const { state } = this;
+    if (!state) return Promise.resolve();
     this.pending++;
     this.render();
     this.queue = this.queue.then(async () => {
       try {
-        if (session === this.session) await work(session, state);
+        if (state === this.state) await work(state);
       } catch (e) {
         this.notify(e);
       } finally {
@@ -272,15 +320,17 @@ export class FileMode {
     const kept = before && structuredClone(before);
     const set = structuredClone(state.addPrompt(frame, id, change));  // as it is now: later clicks send theirs
     this.render();
-    await this.enqueue(async (session) => {
+    await this.enqueue(async () => {
+      const session = this.session;
       try {
-        const answer = await session.prompt(set);
+        const answer = await this.withSession((s) => s.prompt(set));
         state.recordPrompt(answer.frame, answer.objects);
       } catch (e) {
         state.restoreClickSet(frame, id, kept);  // the click did not count
         throw e;
       }
       this.clearMessage();
+      if (this.session !== session) return;  // made again on the way: its status line stays
       this.status(state.trackedCount > 1
         ? `Frame ${frame} corrected: Track re-tracks from it.`
         : `Object ${id} on frame ${frame}: Track to follow it through the video.`);
@@ -292,8 +342,8 @@ export class FileMode {
     const state = this.state;
     if (!state?.objects.has(id)) return;
     const placed = state.isPlaced(id);
-    return this.enqueue(async (session) => {
-      if (placed) await session.removeObject(id);
+    return this.enqueue(async () => {
+      if (placed) await this.withSession((session) => session.removeObject(id));
       state.removeObject(id);
     });
   }
@@ -305,8 +355,8 @@ export class FileMode {
   /** Every prompt and mask gone on the server and here; the objects stay. */
   async reset() {
     await this.stopTracking();
-    await this.enqueue(async (session, state) => {
-      await session.reset();
+    await this.enqueue(async (state) => {
+      await this.withSession((session) => session.reset());
       state.clearPrompts();
       this.status("All prompts and masks cleared.");
     });
@@ -316,8 +366,8 @@ export class FileMode {
   /** Track: propagates from the earliest frame prompted since the last Track, in the chosen direction; or stops. */
   async track() {
     if (this.tracking) return this.stopTracking();
-    const { state, session } = this;
-    if (!state || !session) return;
+    const { state } = this;
+    if (!state) return;
     if (!state.clickSets.size) {
       this.notify(new Error("Click on an object first: Track follows the objects prompted."));
       return;
@@ -333,11 +383,11 @@ export class FileMode {
     state.progress = { done: 0, total: 0 };
     const done = (async () => {
       try {
-        const end = await session.propagate(request, (line) => {
+        const end = await this.withSession((session) => session.propagate(request, (line) => {
           state.recordLine(line);
           if (this.follow && state === this.state) this.showFrame(line.frame);
           else this.render();
-        }, abort.signal);
+        }, abort.signal));
         state.trackEnded(end);
         this.status(end.finished ? `Tracked ${from}: ${state.trackedCount} of ${state.frameCount} frames have masks.`
           : `Tracking stopped after ${end.done} frames; Track starts again ${from}.`);
@@ -370,8 +420,8 @@ export class FileMode {
   exportAs(format) {
     const name = this.state?.name ?? "video";
     this.status(`Exporting ${EXPORT_FORMATS[format].label}…`);
-    return this.enqueue(async (session) => {
-      const res = await session.exportFile(format);
+    return this.enqueue(async () => {
+      const res = await this.withSession((session) => session.exportFile(format));
       const blob = await res.blob();
       download(blob, exportFileName(res.headers.get("content-disposition"), name, format));
       this.status(`Exported ${EXPORT_FORMATS[format].label}.`);
