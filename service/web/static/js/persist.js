@@ -4,7 +4,6 @@
 import { createStore, del, get, set } from "idb-keyval";
 
 const STORE = createStore("sam2refiner", "drafts");
-const DELAY_MS = 250;  // a burst of changes (a drag, a stream's parts) is one write
 
 /**
  * Writes one value now (a large one written once, such as a video file, apart from the document written often).
@@ -27,11 +26,18 @@ export class DraftKeeper {
   /**
    * @param {string} key  one per mode @param {() => unknown} snapshot  the document as plain data (null: none)
    * @param {(error: unknown) => void} onError
+   * @param {number} [delayMs]  the longest a change waits to be written: the changes meanwhile (a drag, a stream's
+   *   parts, frames played) are one write
    */
-  constructor(key, snapshot, onError) {
+  constructor(key, snapshot, onError, delayMs = 250) {
     this.key = key;
     this.snapshot = snapshot;
     this.onError = onError;
+    this.delayMs = delayMs;
+    // A tab being closed or hidden writes what is pending at once.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden" && this.timer) this.flush();
+    });
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null;
     /** @type {Promise<void>} the last write (the tests and the page's unload wait on it) */
@@ -49,10 +55,9 @@ export class DraftKeeper {
     }
   }
 
-  /** Writes the document soon (changes within DELAY_MS are one write). */
+  /** Writes the document within delayMs (a write already pending takes this change too). */
   changed() {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.flush(), DELAY_MS);
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), this.delayMs);
   }
 
   /** Writes the document now. @returns {Promise<void>} */

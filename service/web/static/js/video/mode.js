@@ -70,7 +70,8 @@ export class VideoMode {
     this.file = null;
     /** @type {Promise<void>} the last file's write */
     this.fileKept = Promise.resolve();
-    this.drafts = new DraftKeeper("video", () => this.snapshot(), notify);
+    // every frame's masks: written at most every 2 s while tracking runs
+    this.drafts = new DraftKeeper("video", () => this.snapshot(), notify, 2000);
     this.render();
     this.restored = this.restore();
   }
