@@ -194,14 +194,20 @@ export class VideoMode {
     return this.unexported && this.state.placedObjects().length > 0;
   }
 
+  /** The camera instead of the current video: asked first when its masks are not exported, opened before it closes. */
   async openCamera() {
-    await this.stopSource();
+    if (this.source && !this.source.isFile) return;  // on already
+    if (this.hasUnsavedWork && !confirm(`Start the camera instead of ${this.source?.name}? Its masks have not `
+      + "been exported since they changed, and its tracking session will be closed.")) return;
+    let camera;
     try {
-      this.source = await VideoSource.openCamera(this.el.video);
+      camera = await VideoSource.openCamera(this.el.video);  // the page's element: a file plays in one of its own
     } catch (e) {
       this.notify(e);
       return;
     }
+    await this.stopSource();
+    this.source = camera;
     this.stage.setImageSize(this.source);
     this.source.countPresentedFrames(() => this.state.presented++);
     this.status("Camera on: tracking runs; pause (space) and click to add an object.");
