@@ -244,19 +244,20 @@ export class ImageMode {
   // ------------------------------------------------------------------ prompts and requests
   /** A click or a box on the selected object (a new one if none is selected). @param {PromptChange} change */
   prompt(change) {
-    const image = this.state.image;
+    const doc = this.state;  // the image's document: another image opened meanwhile has its own
+    const image = doc.image;
     if (!image) {
       this.notify(new Error("Open an image first (button, drag and drop, or paste)."));
       return;
     }
-    const obj = this.state.selected || this.state.newObject();
+    const obj = doc.selected || doc.newObject();
     if (!obj) return;
     this.pending++;
     this.showState();
     const run = async () => {
-      const prev = this.state.current(obj);
+      const prev = doc.current(obj);
       const prompts = nextPrompts(prev, change);
-      this.state.inFlight = { objId: obj.id, prompts };
+      doc.inFlight = { objId: obj.id, prompts };
       this.drawPromptLayer();
       const state = await this.segmenter.segment(image, prompts, prev, {
         refine: this.el.refine.checked,
@@ -266,7 +267,7 @@ export class ImageMode {
         },
       });
       obj.preview = null;
-      this.state.commit(obj, state);
+      doc.commit(obj, state);
       this.clearMessage();
     };
     this.queue = this.queue.then(run).catch((e) => {
@@ -274,7 +275,7 @@ export class ImageMode {
       this.notify(e, e instanceof ApiError && e.retryable ? () => this.prompt(change) : null);
     }).finally(() => {
       this.pending--;
-      this.state.inFlight = null;
+      doc.inFlight = null;
       obj.preview = null;
       this.showState();
     });
