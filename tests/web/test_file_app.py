@@ -205,6 +205,20 @@ def test_file_mode_tracks_both_ways_takes_a_correction_and_exports_the_apis_mask
         frames = list(mp4.decode(video=0))
     assert len(frames) == FRAMES and {(f.width, f.height) for f in frames} == {(WIDTH, HEIGHT)}
 
+    # A reload reopens the same session with its objects and prompts, and reads every stored mask back.
+    prompts = page.evaluate(f"{FILE}.state.toDraft().clickSets")
+    page.evaluate(f"{FILE}.drafts.flush()")
+    page.reload()
+    page.click("#tab-file")
+    page.evaluate(f"{FILE}.restored")
+    wait_idle(page)
+    assert page.evaluate(f"{FILE}.session.id") == video_id
+    assert page.evaluate(f"{FILE}.state.toDraft().clickSets") == prompts
+    assert "Restored square.webm" in page.locator("#file-status").inner_text()
+    for k in range(FRAMES):
+        assert page.evaluate(f"{FILE}.state.objectsAt({k})") == list(stored[k].values()), k
+    assert timeline_rows(page) == [[stored[k][i]["visible"] for i in (1, 2)] for k in range(FRAMES)]
+
 
 def open_clip(page, clip) -> str:
     page.click("#tab-file")

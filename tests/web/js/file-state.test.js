@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { FileState } from "../../../service/web/static/js/file/state.js";
+import { FileState, hasPixels } from "../../../service/web/static/js/file/state.js";
 import { frameLayers, frameText, timelineCells } from "../../../service/web/static/js/file/render.js";
 
 /** @param {Partial<import("../../../service/web/static/js/file/state.js").VideoInfo>} [over] */
@@ -118,4 +118,36 @@ test("what the view draws: the shown frame's visible masks and labels, one timel
   assert.deepEqual(cells[2].rows.map((r) => r.row), [0, 1]);
   assert.deepEqual(cells[1].rows.map((r) => r.row), [0]);
   assert.equal(frameText(s), "frame 1 of 6 · 0.10 s · 2 tracked");
+});
+
+test("a draft keeps the document but the masks, and reads back as the same document", () => {
+  const s = new FileState(video(), "clip.webm");
+  const a = s.newObject(), b = s.newObject();
+  s.rename(b, "bar");
+  s.toggleHidden(b);
+  s.addPrompt(2, a, { point: [1, 1], label: 1 });
+  s.addPrompt(4, b, { box: [0, 0, 1, 1] });
+  s.recordPrompt(2, [mask(a, 2)]);
+  s.selectedId = a;
+  s.show(4);
+  const draft = structuredClone(s.toDraft());  // what IndexedDB gives back
+  assert.equal(JSON.stringify(draft).includes("counts"), false, "no masks");
+  const back = /** @type {FileState} */ (FileState.fromDraft(draft));
+  assert.deepEqual(back.toDraft(), s.toDraft());
+  assert.deepEqual([back.objects.get(b)?.name, back.objects.get(b)?.hidden], ["bar", true]);
+  assert.equal(back.trackRequest("both").start_frame, 2);
+  assert.equal(back.trackedCount, 0);
+  assert.equal(FileState.fromDraft(null), null);
+  assert.equal(FileState.fromDraft({ video: {}, clickSets: [] }), null);
+});
+
+test("an RLE has pixels when a run of ones is not empty", () => {
+  assert.equal(hasPixels({ size: [2, 2], counts: [4] }), false);
+  assert.equal(hasPixels({ size: [2, 2], counts: [4, 0] }), false);
+  assert.equal(hasPixels({ size: [2, 2], counts: [3, 1] }), true);
+  assert.equal(hasPixels({ size: [2, 2], counts: [0, 4] }), true);
+  // pycocotools' strings (mask.encode of an empty 2 x 2 mask, one with its last pixel, one with its last column)
+  assert.equal(hasPixels({ size: [2, 2], counts: "4" }), false);
+  assert.equal(hasPixels({ size: [2, 2], counts: "31" }), true);
+  assert.equal(hasPixels({ size: [2, 2], counts: "22" }), true);
 });

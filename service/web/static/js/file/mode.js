@@ -5,11 +5,12 @@
 import { ApiError } from "../api.js";
 import { download } from "../download.js";
 import { timelineFrame } from "../geometry.js";
+import { DraftKeeper, keep, kept } from "../persist.js";
 import { Stage } from "../stage.js";
 import { EXPORT_FORMATS, exportFileName } from "./export.js";
 import { FileSession, FrameCache } from "./network.js";
 import { FileView } from "./render.js";
-import { FileState } from "./state.js";
+import { FileState, hasPixels } from "./state.js";
 /** @import { Box } from "../geometry.js" */
 /** @import { PromptChange } from "../stage.js" */
 /** @import { Messages } from "../messages.js" */
@@ -19,6 +20,8 @@ import { FileState } from "./state.js";
 
 /** Frames fetched ahead of the one playing. */
 const PREFETCH = 8;
+/** Requests at a time when a reload reads the stored masks back. */
+const MASK_READS = 4;
 
 const nextPaint = () => new Promise((resolve) => requestAnimationFrame(resolve));
 
@@ -58,6 +61,7 @@ export class FileMode {
     this.upload = null;
     /** @type {Box | null} the box being dragged */
     this.draft = null;
+    this.renderScheduled = false;
     this.showToken = 0;      // the latest frame asked for wins
     this.wanted = 0;         // that frame (arrow keys step from it while its picture is on the way)
     /** @type {Promise<unknown>} requests that change the session run one after the other, in order */
@@ -85,7 +89,38 @@ export class FileMode {
     el.exportZip.addEventListener("click", () => this.exportAs("png-zip"));
     el.exportMp4.addEventListener("click", () => this.exportAs("mp4"));
     this.attachTimeline();
+    // The document is kept in the browser as it changes, the file once: a reload reopens both.
+    this.drafts = new DraftKeeper("file", () => this.state?.toDraft() ?? null, (e) => this.notify(e));
     this.render();
+    this.restored = this.restore();
+  }
+
+  /** The video and document of the last visit: the same session if the server still has it, else made again. */
+  async restore() {
+    const state = FileState.fromDraft(await this.drafts.load());
+    const blob = state && await kept("file-video");
+    if (!state || !(blob instanceof Blob) || this.state || this.upload !== null) return;
+    const file = new File([blob], state.name, { type: blob.type });
+    this.useSession(new FileSession(state.video), file);
+    this.state = state;
+    this.stage.setImageSize(state.video);
+    await this.enqueue(async () => {
+      await this.withSession((session) => session.describe());  // made again here when the server lost it
+      await this.showFrame(state.current);
+      let next = 0;
+      const read = async () => {
+        while (next < state.frameCount && state === this.state) {
+          const k = next++;
+          const { objects } = await this.withSession((session) => session.masks(k));
+          // A frame never tracked answers every object empty and not visible: it stays untracked on the timeline.
+          if (objects.some((o) => o.visible || hasPixels(o.rle))) state.recordFrame(k, objects);
+          this.scheduleRender();
+        }
+      };
+      await Promise.all(Array.from({ length: MASK_READS }, read));
+    });
+    this.status(`Restored ${state.name} and its ${state.objects.size} objects from the last visit ` +
+      `(session ${this.session?.id}).`);
   }
 
   // ------------------------------------------------------------------ opening a file
@@ -117,6 +152,7 @@ export class FileMode {
     await this.close();
     this.useSession(session, file);
     this.state = new FileState(session.info, file.name);
+    keep("file-video", file).catch((e) => this.drafts.fail(e));
     this.stage.setImageSize(session.info);
     this.clearMessage();
     await this.showFrame(0);
@@ -317,7 +353,7 @@ export class FileMode {
     if (!state) return;
     const frame = state.current, id = state.selectedOrNew();
     const before = state.clickSet(frame, id);
-    const kept = before && structuredClone(before);
+    const previous = before && structuredClone(before);
     const set = structuredClone(state.addPrompt(frame, id, change));  // as it is now: later clicks send theirs
     this.render();
     await this.enqueue(async () => {
@@ -326,7 +362,7 @@ export class FileMode {
         const answer = await this.withSession((s) => s.prompt(set));
         state.recordPrompt(answer.frame, answer.objects);
       } catch (e) {
-        state.restoreClickSet(frame, id, kept);  // the click did not count
+        state.restoreClickSet(frame, id, previous);  // the click did not count
         throw e;
       }
       this.clearMessage();
@@ -435,7 +471,16 @@ export class FileMode {
   }
 
   render() {
+    this.renderScheduled = false;
     this.view.render(this.state, this.activity(), this.draft);
+    if (this.state) this.drafts.changed();
+  }
+
+  /** A render at the next frame, however many changes come before it (a stream of masks read back). */
+  scheduleRender() {
+    if (this.renderScheduled) return;
+    this.renderScheduled = true;
+    requestAnimationFrame(() => this.renderScheduled && this.render());
   }
 
   drawPromptLayer() {

@@ -124,6 +124,16 @@ export class FileSession {
     });
   }
 
+  /** The session's description now (GET /videos/{id}; a session the server lost answers 404 unknown_id). @returns {Promise<VideoInfo>} */
+  async describe() {
+    return (await api.call(this.path(), { headers: api.headers() })).json();
+  }
+
+  /** The stored masks of frame k. @param {number} k @returns {Promise<{ frame: number, objects: FrameMask[] }>} */
+  async masks(k) {
+    return (await api.call(this.path(`/masks/${k}`), { headers: api.headers() })).json();
+  }
+
   /** Source frame k as the server decoded it (a JPEG at the source's size). @param {number} k @returns {Promise<Blob>} */
   async frame(k) {
     return (await api.call(this.path(`/frames/${k}`), { headers: api.headers() })).blob();

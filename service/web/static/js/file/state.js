@@ -4,7 +4,7 @@
 // only change it: no DOM, no network.
 import { colorOf } from "../colors.js";
 import { clamp } from "../geometry.js";
-import { decodeRle } from "../rle.js";
+import { countsFromString, decodeRle } from "../rle.js";
 /** @import { Color } from "../colors.js" */
 /** @import { Box, Point } from "../geometry.js" */
 /** @import { Mask, Rle } from "../rle.js" */
@@ -29,6 +29,19 @@ import { decodeRle } from "../rle.js";
 
 /** @typedef {"both" | "forward" | "backward"} Direction */
 
+/** Whether an RLE mask has any pixel set (more than the one run of zeros). @param {Rle} rle */
+export function hasPixels(rle) {
+  const runs = typeof rle.counts === "string" ? countsFromString(rle.counts) : rle.counts;
+  return runs.slice(1).some((n) => n > 0);
+}
+
+/**
+ * The document as plain data for the browser's storage (persist.js): no masks (the server keeps them; a reload
+ * reads them back per frame).
+ * @typedef {{ video: VideoInfo, name: string, objects: FileObject[], selectedId: number | null, clickSets: ClickSet[],
+ *             pending: number[], current: number }} FileDraft
+ */
+
 export class FileState {
   /** @param {VideoInfo} video @param {string} name the file's name */
   constructor(video, name) {
@@ -52,6 +65,29 @@ export class FileState {
     this.progress = null;
     /** @type {WeakMap<FrameMask, Mask>} masks decoded once, on first draw */
     this.decoded = new WeakMap();
+  }
+
+  /** @returns {FileDraft} */
+  toDraft() {
+    return {
+      video: this.video, name: this.name, objects: [...this.objects.values()], selectedId: this.selectedId,
+      clickSets: [...this.clickSets.values()], pending: [...this.pending], current: this.current,
+    };
+  }
+
+  /**
+   * The document a draft describes (null: not one), its masks still to be read from the server.
+   * @param {any} draft @returns {FileState | null}
+   */
+  static fromDraft(draft) {
+    if (!draft || typeof draft.video?.video_id !== "string" || !Array.isArray(draft.clickSets)) return null;
+    const state = new FileState(draft.video, String(draft.name ?? "video"));
+    for (const o of draft.objects ?? []) state.objects.set(o.id, o);
+    for (const set of draft.clickSets) state.clickSets.set(`${set.frame}:${set.object_id}`, set);
+    state.selectedId = state.objects.has(draft.selectedId) ? draft.selectedId : null;
+    state.pending = new Set(draft.pending ?? []);
+    state.show(draft.current ?? 0);
+    return state;
   }
 
   get frameCount() {
