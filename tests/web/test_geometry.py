@@ -117,7 +117,7 @@ def test_clicks_and_overlays_land_on_the_letterboxed_picture(browser, web_server
                 assert len(answers) == n + 1, case
                 sent = answers[-1]["objects"][0]["points"][-1]
                 error = max(abs(sent[0] - px), abs(sent[1] - py))
-                report.append((error, error / scale * dpr))
+                report.append((error, error / scale * dpr, case))
                 assert abs(sent[0] - px) <= tolerance and abs(sent[1] - py) <= tolerance, (
                     f"{case}: clicked image pixel {(px, py)}, sent {sent} (tolerance {tolerance:.2f})"
                 )
@@ -135,5 +135,8 @@ def test_clicks_and_overlays_land_on_the_letterboxed_picture(browser, web_server
             assert inner.size == 0 or inner.mean() > 0.999, f"{case}: the overlay leaves part of the picture bare"
     context.close()
     assert not errors, errors
-    worst = max(report)
-    print(f"dpr {dpr}: {len(report)} clicks, worst {worst[0]:.2f} image px = {max(r[1] for r in report):.2f} device px")
+    in_image, in_device = max(report), max(report, key=lambda r: r[1])
+    print(
+        f"dpr {dpr}, {len(report)} clicks: worst {in_image[0]:.2f} image px ({in_image[1]:.2f} device px, {in_image[2]});"
+        f" worst {in_device[1]:.2f} device px ({in_device[0]:.2f} image px, {in_device[2]})"
+    )
