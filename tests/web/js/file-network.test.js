@@ -5,7 +5,9 @@ import { test } from "node:test";
 
 import { ApiError } from "../../../service/web/static/js/api.js";
 import { exportFileName } from "../../../service/web/static/js/file/export.js";
-import { FrameCache, ndjsonLines, promptBody, readPropagation } from "../../../service/web/static/js/file/network.js";
+import {
+  FrameCache, MASK_READS, isLostSession, ndjsonLines, promptBody, readPropagation, readStoredMasks,
+} from "../../../service/web/static/js/file/network.js";
 
 /** A byte stream that delivers `text` in the given pieces. @param {string[]} pieces */
 function streamOf(pieces) {
@@ -100,4 +102,29 @@ test("the export's file name: the server's when it gives one, else the video's n
   assert.equal(exportFileName('attachment; filename="../../etc/passwd"', "x.webm", "coco"), "passwd");
   assert.equal(exportFileName(null, "street.v2.webm", "mp4"), "street.v2_masks.mp4");
   assert.equal(exportFileName("attachment", "", "png-zip"), "video_masks.zip");
+});
+
+test("a lost session is a 404 unknown_id on video_id, not another unknown id", () => {
+  assert.equal(isLostSession(new ApiError(404, "unknown_id", "video_id", "gone")), true);
+  assert.equal(isLostSession(new ApiError(404, "unknown_id", "image_id", "evicted")), false);
+  assert.equal(isLostSession(new ApiError(422, "invalid_field", "video_id", "bad")), false);
+  assert.equal(isLostSession(new Error("unknown_id")), false);
+});
+
+test("stored masks are read once per frame, a few at a time, until no longer wanted", async () => {
+  let running = 0, most = 0;
+  const read = async (/** @type {number} */ k) => {
+    running++;
+    most = Math.max(most, running);
+    await new Promise((r) => setImmediate(r));
+    running--;
+    return { frame: k, objects: [] };
+  };
+  const seen = /** @type {number[]} */ ([]);
+  await readStoredMasks(read, 11, (k) => seen.push(k), () => true);
+  assert.deepEqual(seen.sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(most, MASK_READS);
+  const stopped = /** @type {number[]} */ ([]);
+  await readStoredMasks(read, 11, (k) => stopped.push(k), () => stopped.length < 2);
+  assert.ok(stopped.length < 11);
 });

@@ -2,13 +2,12 @@
 // decoding at the source's size, clicks on any frame, Track through the whole file both ways (the timeline fills
 // as the lines arrive), corrections re-tracked from their frame, playback at the file's own timestamps, and the
 // server's exports. The controller: turns the page's events into state changes and requests, then redraws.
-import { ApiError } from "../api.js";
 import { download } from "../download.js";
 import { timelineFrame } from "../geometry.js";
 import { DraftKeeper, keep, kept } from "../persist.js";
 import { Stage } from "../stage.js";
 import { EXPORT_FORMATS, exportFileName } from "./export.js";
-import { FileSession, FrameCache } from "./network.js";
+import { FileSession, FrameCache, isLostSession, readStoredMasks, remakeSession } from "./network.js";
 import { FileView } from "./render.js";
 import { FileState, hasPixels } from "./state.js";
 /** @import { Box } from "../geometry.js" */
@@ -20,8 +19,6 @@ import { FileState, hasPixels } from "./state.js";
 
 /** Frames fetched ahead of the one playing. */
 const PREFETCH = 8;
-/** Requests at a time when a reload reads the stored masks back. */
-const MASK_READS = 4;
 
 const nextPaint = () => new Promise((resolve) => requestAnimationFrame(resolve));
 
@@ -107,17 +104,11 @@ export class FileMode {
     await this.enqueue(async () => {
       await this.withSession((session) => session.describe());  // made again here when the server lost it
       await this.showFrame(state.current);
-      let next = 0;
-      const read = async () => {
-        while (next < state.frameCount && state === this.state) {
-          const k = next++;
-          const { objects } = await this.withSession((session) => session.masks(k));
-          // A frame never tracked answers every object empty and not visible: it stays untracked on the timeline.
-          if (objects.some((o) => o.visible || hasPixels(o.rle))) state.recordFrame(k, objects);
-          this.scheduleRender();
-        }
-      };
-      await Promise.all(Array.from({ length: MASK_READS }, read));
+      await readStoredMasks((k) => this.withSession((session) => session.masks(k)), state.frameCount, (k, objects) => {
+        // A frame never tracked answers every object empty and not visible: it stays untracked on the timeline.
+        if (objects.some((o) => o.visible || hasPixels(o.rle))) state.recordFrame(k, objects);
+        this.scheduleRender();
+      }, () => state === this.state);
     });
     this.status(`Restored ${state.name} and its ${state.objects.size} objects from the last visit ` +
       `(session ${this.session?.id}).`);
@@ -182,7 +173,7 @@ export class FileMode {
     try {
       return await call(session);
     } catch (e) {
-      if (!(e instanceof ApiError && e.code === "unknown_id" && e.field === "video_id") || !this.file) throw e;
+      if (!isLostSession(e) || !this.file) throw e;
       if (this.session === session) await (this.recreating ??= this.recreate().finally(() => { this.recreating = null; }));
       if (!this.session || this.session === session) throw e;
       return call(this.session);
@@ -195,12 +186,8 @@ export class FileMode {
     const sets = [...state.clickSets.values()];
     this.status(`The server no longer has this video's session: uploading ${file.name} again and replaying ` +
       `${sets.length} prompts…`);
-    const session = await FileSession.create(file, () => {});
+    const session = await remakeSession(file, sets, (answer) => state.recordPrompt(answer.frame, answer.objects));
     if (state !== this.state) return;
-    for (const set of sets) {
-      const answer = await session.prompt(set);
-      state.recordPrompt(answer.frame, answer.objects);
-    }
     state.video = session.info;  // the same file decoded again: only its id is new
     this.useSession(session, file);
     this.status(`Session made again (${session.id}) with ${sets.length} prompts: Track to track the video again.`);
@@ -422,7 +409,7 @@ export class FileMode {
         const end = await this.withSession((session) => session.propagate(request, (line) => {
           state.recordLine(line);
           if (this.follow && state === this.state) this.showFrame(line.frame);
-          else this.render();
+          else this.scheduleRender();
         }, abort.signal));
         state.trackEnded(end);
         this.status(end.finished ? `Tracked ${from}: ${state.trackedCount} of ${state.frameCount} frames have masks.`

@@ -6,6 +6,13 @@ import * as api from "../api.js";
 
 /** Decoded frames kept for scrubbing and playback (the browser's HTTP cache keeps the JPEGs too). */
 export const FRAME_CACHE_SIZE = 96;
+/** Requests at a time when a reload reads the stored masks back. */
+export const MASK_READS = 4;
+
+/** Whether an error says the server no longer has the video session (expired, deleted, a restart without Redis). @param {unknown} e */
+export function isLostSession(e) {
+  return e instanceof api.ApiError && e.code === "unknown_id" && e.field === "video_id";
+}
 
 /**
  * A click set as POST /videos/{id}/prompts wants it: the whole set replaces what the object had on that frame
@@ -186,6 +193,33 @@ export class FileSession {
   exportFile(format) {
     return api.call(this.path(`/export?format=${encodeURIComponent(format)}`), { headers: api.headers() });
   }
+}
+
+/**
+ * A session made again from its file, every click set replayed on its frame (each answer to onAnswer).
+ * @param {File} file @param {ClickSet[]} sets
+ * @param {(answer: { frame: number, objects: FrameMask[] }) => void} onAnswer @returns {Promise<FileSession>}
+ */
+export async function remakeSession(file, sets, onAnswer) {
+  const session = await FileSession.create(file, () => {});
+  for (const set of sets) onAnswer(await session.prompt(set));
+  return session;
+}
+
+/**
+ * Reads every frame's stored masks, a few requests at a time, each frame to onFrame as it comes.
+ * @param {(k: number) => Promise<{ frame: number, objects: FrameMask[] }>} readMasks @param {number} frames
+ * @param {(k: number, objects: FrameMask[]) => void} onFrame @param {() => boolean} stillWanted  false stops
+ */
+export async function readStoredMasks(readMasks, frames, onFrame, stillWanted) {
+  let next = 0;
+  const reader = async () => {
+    while (next < frames && stillWanted()) {
+      const k = next++;
+      onFrame(k, (await readMasks(k)).objects);
+    }
+  };
+  await Promise.all(Array.from({ length: MASK_READS }, reader));
 }
 
 /** Source frames decoded to bitmaps, fetched once each and kept while recently used. */
