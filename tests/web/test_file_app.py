@@ -286,3 +286,14 @@ def test_a_stopped_track_keeps_its_frames_a_removal_and_a_corrupt_file_leave_the
     assert httpx.get(f"{api}/videos/{video_id}", timeout=30).status_code == 200
     assert page.evaluate(f"{FILE}.state.trackedCount") == FRAMES
     prompt(page, 40, 60)  # still answers
+
+    # Clear all: every prompt and mask gone, on the server and here; the objects stay listed.
+    page.click("#file-reset")
+    wait_idle(page)
+    assert httpx.get(f"{api}/videos/{video_id}", timeout=30).json()["objects"] == []
+    assert page.evaluate(f"[{FILE}.state.trackedCount, {FILE}.state.clickSets.size, {FILE}.state.objects.size]") == [
+        0,
+        0,
+        2,
+    ]
+    assert page.locator("#file-timeline").get_attribute("data-tracked") == "0"
