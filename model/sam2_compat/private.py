@@ -48,6 +48,20 @@ PRIVATE_METHODS = (
     ),
     PrivateMethod(
         "sam2.modeling.sam2_base:SAM2Base",
+        "_prepare_memory_conditioned_features",
+        (
+            "frame_idx",
+            "is_init_cond_frame",
+            "current_vision_feats",
+            "current_vision_pos_embeds",
+            "feat_sizes",
+            "output_dict",
+            "num_frames",
+            "track_in_reverse",
+        ),
+    ),
+    PrivateMethod(
+        "sam2.modeling.sam2_base:SAM2Base",
         "_encode_new_memory",
         ("current_vision_feats", "feat_sizes", "pred_masks_high_res", "object_score_logits", "is_mask_from_pts"),
     ),
@@ -131,6 +145,32 @@ def track_step(
     )
 
 
+def prepare_memory_conditioned_features(
+    sam2,
+    *,
+    frame_idx: int,
+    is_init_cond_frame: bool,
+    current_vision_feats,
+    current_vision_pos_embeds,
+    feat_sizes,
+    output_dict: dict,
+    num_frames: int,
+    track_in_reverse: bool = False,
+):
+    """``SAM2Base._prepare_memory_conditioned_features``: gathers one frame's memory from ``output_dict`` and runs
+    memory attention on it. Returns the memory-conditioned feature [B, C, H, W]."""
+    return sam2._prepare_memory_conditioned_features(
+        frame_idx=frame_idx,
+        is_init_cond_frame=is_init_cond_frame,
+        current_vision_feats=current_vision_feats,
+        current_vision_pos_embeds=current_vision_pos_embeds,
+        feat_sizes=feat_sizes,
+        output_dict=output_dict,
+        num_frames=num_frames,
+        track_in_reverse=track_in_reverse,
+    )
+
+
 def encode_new_memory(
     sam2, *, current_vision_feats, feat_sizes, pred_masks_high_res, object_score_logits, is_mask_from_pts: bool
 ):
@@ -191,6 +231,7 @@ __all__ = [
     "encode_new_memory",
     "encode_xy",
     "prepare_backbone_features",
+    "prepare_memory_conditioned_features",
     "signature_mismatches",
     "track_step",
 ]

@@ -30,9 +30,12 @@ from ..runtime import StageTimer, inference_context
 from ..sam2_compat import (
     NO_OBJ_SCORE,
     SAM2_VIDEO_FILL_HOLE_AREA,
+    attend_memories,
     capture_decoder,
     encode_new_memory,
     fill_holes,
+    gather_memory,
+    memory_conditioned,
     prepare_backbone_features,
     track_step,
 )
@@ -114,15 +117,24 @@ def _inference(method):
 
 
 class StreamingTracker:
-    def __init__(self, model: SAM2Refiner, max_cond_frames: int = 16, fill_hole_area: int = SAM2_VIDEO_FILL_HOLE_AREA):
+    def __init__(
+        self,
+        model: SAM2Refiner,
+        max_cond_frames: int = 16,
+        fill_hole_area: int = SAM2_VIDEO_FILL_HOLE_AREA,
+        batch_objects: bool = True,
+    ):
         """``fill_hole_area``: background holes of at most this many low-res pixels are filled, as sam2's video
-        builder sets it (``model/sam2_compat/fill_holes.py``); 0 turns it off."""
+        builder sets it (``model/sam2_compat/fill_holes.py``); 0 turns it off. ``batch_objects``: a new frame
+        tracks all objects together (decoder, refiner and memory encoder in one batch, memory attention per
+        memory layout); False runs them one by one, as sam2's video predictor does (the same results)."""
         if max_cond_frames < 2:
             raise ValueError("max_cond_frames: keep at least 2 conditioning frames (the first and the latest)")
         self.model = model
         self.sam = model.sam2
         self.max_cond_frames = max_cond_frames
         self.fill_hole_area = fill_hole_area
+        self.batch_objects = batch_objects
 
     # ------------------------------------------------------------------ state
     def new_state(self, refine: bool | RefinerSwitches = True) -> TrackerState:
@@ -158,7 +170,11 @@ class StreamingTracker:
         logits: dict[int, tuple] = {}
         for obj in state.objects.values():
             obj.mask_logits = None
-            logits[obj.obj_id] = self._run(state, obj, feats, timer)
+        if self.batch_objects and len(state.objects) > 1:
+            logits.update(self._track_together(state, list(state.objects.values()), feats, timer))
+        else:
+            for obj in state.objects.values():
+                logits[obj.obj_id] = self._run(state, obj, feats, timer)
         if prompts:
             state, prompted = self._apply_prompts(state, feats, prompts, timer)
             logits.update(prompted)
@@ -242,11 +258,7 @@ class StreamingTracker:
         prompted = point_inputs is not None or mask_inputs is not None
         is_init = prompted and obj.start_frame == t
         switches = state.switches
-        pos_enc = state.maskmem_pos_enc
-        output_dict = {
-            "cond_frame_outputs": {k: m.as_sam2_output(pos_enc) for k, m in obj.cond.items() if k != t},
-            "non_cond_frame_outputs": {k: m.as_sam2_output(pos_enc) for k, m in obj.non_cond.items() if k != t},
-        }
+        output_dict = _output_dict(state, obj)
         refine = switches.any() and mask_inputs is None
         vision_feats = feats.decoder_feats(switches.la)
         with (
@@ -281,13 +293,86 @@ class StreamingTracker:
             high_res = F.interpolate(low_res, size=high_res.shape[-2:], mode="bilinear", align_corners=False)
         if refine:
             with timer.stage("refine"):
-                high_res, low_res = self._refine(capture, feats, switches, obj, point_inputs, best, obj_score)
+                if point_inputs is not None:
+                    coords, labels = point_inputs["point_coords"], point_inputs["point_labels"]
+                else:
+                    coords, labels = obj.first_coords, obj.first_labels
+                high_res, low_res = self._refine(capture, feats, switches, coords, labels, best, obj_score)
             low_res = fill_holes(low_res, self.fill_hole_area)  # the stored coarse mask, as SAM 2's
+        maskmem = self._encode_memory(state, feats, high_res, obj_score, prompted, timer)
+        self._store(obj, t, prompted, FrameMemory(obj_ptr, obj_score, maskmem), low_res)
+        out_logits = high_res if refine and switches.mr else low_res
+        return out_logits, float(score), float(obj_score[0, 0])
+
+    def _track_together(self, state, objs: list[ObjectTrack], feats: FrameFeatures, timer) -> dict[int, tuple]:
+        """Tracks ``objs`` (none prompted on this frame) into the current frame as one batch: sam2's tracking step
+        with memory attention grouped by memory layout (``sam2_compat.batched_tracking``), the refiner, then the
+        memory encoder. The same results as ``_run`` on each object."""
+        t, switches, n = state.frame_idx, state.switches, len(objs)
+        vision_feats = feats.decoder_feats(switches.la)
+        refine = switches.any()
+        with timer.stage("decode"):
+            memories = [
+                gather_memory(
+                    self.sam,
+                    frame_idx=t,
+                    current_vision_feats=vision_feats,
+                    current_vision_pos_embeds=feats.vision_pos,
+                    feat_sizes=feats.feat_sizes,
+                    output_dict=_output_dict(state, obj),
+                    num_frames=STREAM_LENGTH,
+                )
+                for obj in objs
+            ]
+            if any(m is None for m in memories):  # no memory to attend to (sam2 configured without one)
+                return {obj.obj_id: self._run(state, obj, feats, timer) for obj in objs}
+            with timer.module(self.sam.memory_attention, "memory_attention"):
+                pix_feat = attend_memories(self.sam, memories, feats.feat_sizes)
+            with (
+                memory_conditioned(self.sam, pix_feat),
+                capture_decoder(self.sam) if refine else nullcontext() as capture,
+            ):
+                _, sam_out, _, _ = track_step(
+                    self.sam,
+                    frame_idx=t,
+                    is_init_cond_frame=False,
+                    current_vision_feats=_batch(vision_feats, n),
+                    current_vision_pos_embeds=_batch(feats.vision_pos, n),
+                    feat_sizes=feats.feat_sizes,
+                    point_inputs=None,
+                    mask_inputs=None,
+                    output_dict={"cond_frame_outputs": {}, "non_cond_frame_outputs": {}},  # read by pix_feat's maker
+                    num_frames=STREAM_LENGTH,
+                    track_in_reverse=False,
+                    prev_sam_mask_logits=None,
+                )
+        _, _, ious, low_res, high_res, obj_ptr, obj_score = sam_out
+        best = torch.argmax(ious, dim=-1) if ious.shape[-1] > 1 else ious.new_zeros(n, dtype=torch.long)
+        scores = ious.gather(1, best[:, None])[:, 0]
+        low_res = fill_holes(low_res, self.fill_hole_area)
+        if refine:
+            with timer.stage("refine"):
+                coords, labels = _padded_first_prompts(objs)
+                high_res, low_res = self._refine(capture, feats, switches, coords, labels, best, obj_score)
+            low_res = fill_holes(low_res, self.fill_hole_area)
+        maskmem = self._encode_memory(state, feats, high_res, obj_score, False, timer)
+        out_logits = high_res if refine and switches.mr else low_res
+        out = {}
+        for i, obj in enumerate(objs):
+            # Each object keeps its own tensors, not views of the batch (a state's tensors are saved one by one).
+            one = slice(i, i + 1)
+            memory = FrameMemory(obj_ptr[one].clone(), obj_score[one].clone(), maskmem[one].clone())
+            self._store(obj, t, False, memory, low_res[one].clone())
+            out[obj.obj_id] = (out_logits[one], float(scores[i]), float(obj_score[i, 0]))
+        return out
+
+    def _encode_memory(self, state, feats, high_res, obj_score, prompted: bool, timer) -> torch.Tensor:
+        """sam2's memory encoder on a batch of masks [N, 1, S, S] of the current frame -> [N, D, h, h] bf16 (as
+        sam2's predictor stores it). It keeps SAM 2's own stride-16 feature (LA only feeds the decoder side)."""
         with timer.stage("memory_encode"):
-            # The memory encoder keeps SAM 2's own stride-16 feature (LA only feeds the decoder side).
             maskmem, pos = encode_new_memory(
                 self.sam,
-                current_vision_feats=feats.vision_feats,
+                current_vision_feats=_batch(feats.vision_feats, high_res.shape[0]),
                 feat_sizes=feats.feat_sizes,
                 pred_masks_high_res=high_res,
                 object_score_logits=obj_score,
@@ -295,7 +380,9 @@ class StreamingTracker:
             )
         if state.maskmem_pos_enc is None:
             state.maskmem_pos_enc = pos[-1][:1].clone()
-        memory = FrameMemory(obj_ptr, obj_score, maskmem.to(torch.bfloat16))  # bf16, as sam2's predictor stores it
+        return maskmem.to(torch.bfloat16)
+
+    def _store(self, obj: ObjectTrack, t: int, prompted: bool, memory: FrameMemory, low_res: torch.Tensor) -> None:
         if prompted:
             obj.cond[t] = memory
             obj.non_cond.pop(t, None)
@@ -303,25 +390,21 @@ class StreamingTracker:
             obj.non_cond[t] = memory
         obj.mask_logits = low_res
         self._prune(obj, t)
-        out_logits = high_res if refine and switches.mr else low_res
-        return out_logits, float(score), float(obj_score[0, 0])
 
-    def _refine(self, capture, feats, switches, obj, point_inputs, best, obj_score):
+    def _refine(self, capture, feats, switches, coords, labels, best, obj_score):
         """Prompt Retargeting and Mask Refinement on the decoder outputs sam2 just produced (``capture``, recorded
-        by ``sam2_compat.capture_decoder``), for the one candidate SAM 2 keeps (``best``): the others are dropped.
+        by ``sam2_compat.capture_decoder``) for N objects, for the one candidate SAM 2 keeps (``best`` [N]): the
+        others are dropped.
 
-        PR draws the object's FIRST prompt on tracked frames (paper sec. 3.3); on a prompted frame, that frame's
-        clicks. Returns (high-res logits [1, 1, S, S] for the memory encoder, low-res [1, 1, S/4, S/4]).
+        PR draws each object's FIRST prompt on tracked frames (paper sec. 3.3), on a prompted frame that frame's
+        clicks (``coords`` [N, P, 2] / ``labels`` [N, P], padding labelled -1). Returns (high-res logits
+        [N, 1, S, S] for the memory encoder, low-res [N, 1, S/4, S/4]).
         """
         decoded = capture.decoded()
         if decoded.token_index.shape[1] > 1:
             decoded = decoded.keep(best.view(-1, 1))
-        if point_inputs is not None:
-            coords, labels = point_inputs["point_coords"], point_inputs["point_labels"]
-        else:
-            coords, labels = obj.first_coords, obj.first_labels
         pred = self.model.refine(decoded, feats.mr_image_term, switches, coords, labels)
-        logits = pred.logits.float()  # [1, 1, R, R]
+        logits = pred.logits.float()  # [N, 1, R, R]
         size = self.model.image_size
         if logits.shape[-1] != size:
             logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
@@ -366,6 +449,38 @@ class StreamingTracker:
         if "decode" in seconds:  # the decode stage ran memory attention inside it
             seconds["decode"] -= seconds.get("memory_attention", 0.0)
         return FrameResult(state.frame_idx, objects, seconds)
+
+
+def _output_dict(state: TrackerState, obj: ObjectTrack) -> dict:
+    """The object's memory in the layout of sam2's ``output_dict``, without the current frame (a correction
+    re-runs it)."""
+    t, pos_enc = state.frame_idx, state.maskmem_pos_enc
+    return {
+        "cond_frame_outputs": {k: m.as_sam2_output(pos_enc) for k, m in obj.cond.items() if k != t},
+        "non_cond_frame_outputs": {k: m.as_sam2_output(pos_enc) for k, m in obj.non_cond.items() if k != t},
+    }
+
+
+def _batch(levels: list[torch.Tensor], n: int) -> list[torch.Tensor]:
+    """One frame's features [(HW), 1, C] per level as a batch of ``n`` objects (views, no copy)."""
+    return levels if n == 1 else [x.expand(-1, n, -1) for x in levels]
+
+
+def _padded_first_prompts(objs: list[ObjectTrack]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The objects' first prompts as one batch [N, P, 2] / [N, P], shorter ones padded with label -1 (not a
+    click, as sam2 pads); (None, None) when no object has one (mask prompts)."""
+    prompts = [(o.first_coords, o.first_labels) for o in objs]
+    longest = max((c.shape[1] for c, _ in prompts if c is not None), default=0)
+    if longest == 0:
+        return None, None
+    some_coords, some_labels = next((c, lab) for c, lab in prompts if c is not None)
+    coords = some_coords.new_zeros(len(objs), longest, 2)
+    labels = some_labels.new_full((len(objs), longest), -1)
+    for i, (c, lab) in enumerate(prompts):
+        if c is not None:
+            coords[i, : c.shape[1]] = c[0]
+            labels[i, : c.shape[1]] = lab[0]
+    return coords, labels
 
 
 def _copy_state(state: TrackerState, device: torch.device | None = None) -> TrackerState:
