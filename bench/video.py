@@ -17,6 +17,11 @@ With --refined (a model with all three modules, random refiner weights), per mod
                        (A, B, C, A, B, C ...); medians, spread of the pairwise ratios; goals PR+MR <= 1.3x,
                        all three <= 5.3x (LA's five-image encoding is 5x)
   refine stage         the tracker's "refine" timing (PR + MR on the candidate SAM 2 keeps), median ms
+With --objects N (refiner off; --refined with it: PR+MR), tracking time per frame (the tracker's step on encoded
+features, the encoder left out) of sessions fed the same frames in turn (A, B, C, A, B, C ...):
+  N objects together / 1 object    the default tracker (a frame's objects in one batch); goal <= 4x for N = 8
+  N objects one by one / 1 object  StreamingTracker(batch_objects=False), as sam2's video predictor runs them
+  (all N objects are clicked on frame 0; frames before --objects-from are not timed: memories still filling)
 """
 
 from __future__ import annotations
@@ -185,6 +190,31 @@ def bench_refined(size: int, frames_n: int, device: str, checkpoint: str) -> dic
     return {"size": size, "times": times, "refine_ms": refine_ms}
 
 
+def bench_objects(size: int, frames_n: int, n_objects: int, refined: bool, device: str, checkpoint: str) -> dict:
+    """Tracking time per frame with 1 object, N objects together and N objects one by one, frame by frame in turn."""
+    frames, _ = synthetic_video(seed=4, num_frames=frames_n, size=(size * 3 // 4, size), num_objects=2)
+    h, w = frames.shape[1:3]
+    switches = RefinerSwitches(False, True, True) if refined else RefinerSwitches.off()
+    model = build_sam2refiner("hiera_t", size, device, sam2_checkpoint=checkpoint, modules=switches, video=True, seed=5)
+    grid = [((i % 4 + 0.5) * w / 4, (i // 4 % 2 + 0.5) * h / 2) for i in range(n_objects)]
+    clicks = {
+        "1 object": [TrackPrompt(1, points=[list(grid[0])], labels=[1])],
+        f"{n_objects} together": [TrackPrompt(k + 1, points=[list(p)], labels=[1]) for k, p in enumerate(grid)],
+    }
+    clicks[f"{n_objects} one by one"] = clicks[f"{n_objects} together"]
+    trackers = {name: StreamingTracker(model, batch_objects="one by one" not in name) for name in clicks}
+    states = {name: trackers[name].new_state(refine=switches) for name in clicks}
+    times = {name: [] for name in clicks}
+    for t in range(frames_n):
+        feats = trackers["1 object"].encode_frame(frames[t], switches)
+        order = list(clicks) if t % 2 == 0 else list(clicks)[::-1]
+        for name in order:
+            step = lambda name=name, t=t: trackers[name].step(states[name], feats, clicks[name] if t == 0 else [])  # noqa: E731
+            (states[name], _), (wall, _) = _timed(step)
+            times[name].append(wall)
+    return times
+
+
 def _reference_frames(frames, click, size, device, checkpoint):
     """sam2's predictor, prompted on frame 0, as a generator: each next() tracks one more frame."""
     from sam2.build_sam import build_sam2_video_predictor
@@ -224,6 +254,8 @@ def main() -> None:
     parser.add_argument(
         "--refined", action="store_true", help="only refined / refiner-off per tracked frame, per module set"
     )
+    parser.add_argument("--objects", type=int, default=0, help="tracking time with N objects over 1 object")
+    parser.add_argument("--objects-from", type=int, default=8, help="first frame timed with --objects")
     parser.add_argument(
         "--threads",
         type=int,
@@ -247,6 +279,18 @@ def main() -> None:
             weights["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] += 8.0
             checkpoint = f"{tmp}/sam2_random.pt"
             torch.save({"model": weights}, checkpoint)
+            if args.objects:
+                times = bench_objects(size, args.frames, args.objects, args.refined, args.device, checkpoint)
+                times = {name: ts[args.objects_from :] for name, ts in times.items()}
+                one = times["1 object"]
+                modules = "PR+MR" if args.refined else "refiner off"
+                print(f"\nimage_size {size}, {modules}, {len(one)} tracked frames, tracking time per frame (wall)")
+                print(f"  1 object {statistics.median(one) * 1e3:.0f} ms")
+                for name, ts in times.items():
+                    if name != "1 object":
+                        goal = "  (goal <= 4x for 8)" if "together" in name else ""
+                        print(f"  {name}: {statistics.median(ts) * 1e3:.0f} ms = {ratio(ts, one)} of 1 object{goal}")
+                continue
             if args.refined:
                 r = bench_refined(size, args.frames, args.device, checkpoint)
                 t, ms = r["times"], r["refine_ms"]

@@ -142,20 +142,40 @@ class StreamingTracker:
             switches=RefinerSwitches.resolve(refine, self.model.config.modules) & self.model.config.modules
         )
 
-    @_inference
     def encode_frame(self, frame, switches: RefinerSwitches | None = None) -> FrameFeatures:
         """Runs the image encoder on one uint8 RGB frame [H, W, 3] (with LA's quadrants when LA is on)."""
+        return self.encode_frames([frame], switches)[0]
+
+    @_inference
+    def encode_frames(self, frames: list, switches: RefinerSwitches | None = None) -> list[FrameFeatures]:
+        """Encodes several frames (of one video or of several, any sizes) in one encoder batch: each frame's
+        features as ``encode_frame`` gives them."""
         switches = self.model.active_switches(switches)
         size = self.model.image_size
-        enc_input, full, orig_hw = prepare_image(frame, size, self.model.device, argument="frame")
-        bb = self.model.encode_backbone(enc_input[None], [full], quadrants=switches.la)
+        prepared = [prepare_image(f, size, self.model.device, argument="frame") for f in frames]
+        images = torch.stack([enc for enc, _, _ in prepared])
+        bb = self.model.encode_backbone(images, [full for _, full, _ in prepared], quadrants=switches.la)
         backbone_out = {"backbone_fpn": [*bb.high_res, bb.global_feat], "vision_pos_enc": bb.vision_pos}
         _, feats, pos, sizes = prepare_backbone_features(self.sam, backbone_out=backbone_out)
         refined = None
         if switches.la:
             refined = self.model.localization_augment(bb.global_feat, bb.local_feats).flatten(2).permute(2, 0, 1)
         mr_term = self.model.mask_refinement.image_term(bb.image) if switches.mr else None
-        return FrameFeatures(feats, pos, sizes, refined, mr_term, orig_hw)
+        pos = [p[:, :1] for p in pos]  # the same for every frame
+        out = []
+        for i, (_, _, orig_hw) in enumerate(prepared):
+            one = slice(i, i + 1)  # each frame's own tensors: a session keeps them while the batch is gone
+            out.append(
+                FrameFeatures(
+                    [f[:, one].contiguous() for f in feats] if len(frames) > 1 else feats,
+                    pos,
+                    sizes,
+                    None if refined is None else refined[:, one].contiguous(),
+                    None if mr_term is None else mr_term[one].contiguous(),
+                    orig_hw,
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ frames and prompts
     @_inference

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
         8 * MiB, gt=0, description="largest encoded frame (JPEG/PNG) in one binary message"
     )
     video_max_objects: int = Field(32, gt=0, description="objects tracked at once in one video session")
+    video_encoder_batch: int = Field(
+        0, ge=0, description="frames of different sessions per encoder call; 0: the model's choice (GPU all, CPU 1)"
+    )
     video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
     redis_timeout_s: float = Field(2.0, gt=0, description="seconds before an unanswered Redis call counts as failed")
 

@@ -1,22 +1,26 @@
-"""The device worker: one thread that runs every blocking torch job, fed by a bounded queue.
+"""The device worker: one thread that runs every blocking torch job, fed by bounded queues, one per lane.
 
-The event loop never runs torch: a route ``await``s ``worker.submit(fn)``; the job waits in the queue (its wait
-is measured), runs on the worker thread, and its result or exception comes back to the awaiting coroutine.
-A full queue refuses at once with ``QueueFullError`` (503 + Retry-After) instead of letting latency grow.
+The event loop never runs torch: a route ``await``s ``worker.submit(fn)``; the job waits in its lane (its wait is
+measured), runs on the worker thread, and its result or exception comes back to the awaiting coroutine. A full
+lane refuses at once with ``QueueFullError`` (503 + Retry-After) instead of letting latency grow.
 
-Jobs submitted with ``submit_batched(key, payload, batch_fn)`` that are waiting together with the same ``key``
-run as one call ``batch_fn([payload, ...])``: under load, clicks on one image share a decoder pass. Nothing
-ever waits for a batch to fill: a batch is whatever is already queued when the worker gets to it.
+Lanes, in the order the worker takes from them:
+    INTERACTIVE  (the default) a user waits on it: clicks, new images
+    STREAM       video frames: each runs when no interactive job waits, so a click queued behind streaming sessions
+                 waits for the one stream job that is running, not for all the frames queued before it
+    BACKGROUND   (``background=True``: a new image's quadrant encoder passes) runs only when no other job waits;
+                 unbounded (its jobs are bounded by the images that made them) and dropped when the worker stops
 
-Jobs submitted with ``background=True`` (a new image's quadrant encoder passes) run only when no other job is
-waiting: a click queued behind a new image waits for the encoder pass that is running, not for the rest.
+Jobs submitted with ``submit_batched(key, payload, batch_fn)`` that are waiting in one lane with the same ``key``
+run as one call ``batch_fn([payload, ...])`` (at most ``max_batch`` payloads): under load, clicks on one image
+share a decoder pass, frames of different sessions an encoder pass. Nothing ever waits for a batch to fill: a
+batch is whatever is already queued when the worker gets to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -28,8 +32,9 @@ from . import metrics
 from .errors import QueueFullError
 
 log = logging.getLogger(__name__)
-_STOP = object()
-_WAKE = object()  # tells a worker blocked on the queue that a background job arrived
+
+INTERACTIVE, STREAM, BACKGROUND = "interactive", "stream", "background"
+LANES = (INTERACTIVE, STREAM, BACKGROUND)  # the order the worker takes jobs in
 
 
 @dataclass
@@ -39,108 +44,103 @@ class _Job:
     batch_key: Hashable | None
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    max_batch: int | None = None
     enqueued: float = field(default_factory=time.perf_counter)
 
 
 class DeviceWorker:
     def __init__(self, name: str, queue_size: int, retry_after_s: int = 1, max_batch: int = 16):
         self.name = name
+        self.queue_size = queue_size
         self.retry_after_s = retry_after_s
         self.max_batch = max_batch
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._deferred: deque = deque()  # taken off the queue while forming a batch they did not fit
-        self._background: deque = deque()  # run when nothing else waits
+        self._ready = threading.Condition()
+        self._lanes: dict[str, deque[_Job]] = {lane: deque() for lane in LANES}
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"device-worker-{name}", daemon=True)
         self._thread.start()
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize() + len(self._deferred) + len(self._background)
+        with self._ready:
+            return sum(len(jobs) for jobs in self._lanes.values())
 
-    async def submit(self, fn: Callable[[], Any], background: bool = False) -> tuple[Any, float]:
+    async def submit(
+        self, fn: Callable[[], Any], background: bool = False, lane: str = INTERACTIVE
+    ) -> tuple[Any, float]:
         """Runs ``fn()`` on the worker thread; returns (its result, seconds it waited in the queue). A background
-        job runs only when no other job waits."""
-        if background:
-            loop = asyncio.get_running_loop()
-            job = _Job(lambda _payloads: [fn()], None, None, loop, loop.create_future())
-            self._background.append(job)
-            metrics.QUEUE_DEPTH.inc()
-            try:
-                self._queue.put_nowait(_WAKE)
-            except queue.Full:  # the worker has queued jobs to run and will look here after them
-                pass
-            result, waited, _ = await job.future
-            return result, waited
-        result, waited, _ = await self._submit(lambda _payloads: [fn()], None, None)
+        job (``background=True``, the same as ``lane=BACKGROUND``) runs only when no other job waits."""
+        result, waited, _ = await self._submit(lambda _payloads: [fn()], None, None, BACKGROUND if background else lane)
         return result, waited
 
     async def submit_batched(
-        self, key: Hashable, payload: Any, batch_fn: Callable[[list], list]
+        self,
+        key: Hashable,
+        payload: Any,
+        batch_fn: Callable[[list], list],
+        lane: str = INTERACTIVE,
+        max_batch: int | None = None,
     ) -> tuple[Any, float, int]:
-        """Runs ``batch_fn`` on this payload and on any queued with the same key; returns (this payload's
-        outcome, seconds waited, how many payloads shared the call)."""
-        return await self._submit(batch_fn, payload, key)
+        """Runs ``batch_fn`` on this payload and on any queued in the lane with the same key (at most ``max_batch``,
+        the worker's ``max_batch`` by default); returns (this payload's outcome, seconds waited, how many payloads
+        shared the call)."""
+        return await self._submit(batch_fn, payload, key, lane, max_batch)
 
-    async def _submit(self, batch_fn, payload, key):
+    async def _submit(self, batch_fn, payload, key, lane: str, max_batch: int | None = None):
+        if lane not in LANES:
+            raise ValueError(f"lane: one of {LANES}, not {lane!r}")
         loop = asyncio.get_running_loop()
-        job = _Job(batch_fn, payload, key, loop, loop.create_future())
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            metrics.QUEUE_REJECTED.inc()
-            raise QueueFullError(
-                None,
-                f"the device queue is full ({self._queue.maxsize} waiting); retry shortly",
-                headers={"Retry-After": str(self.retry_after_s)},
-            ) from None
+        job = _Job(batch_fn, payload, key, loop, loop.create_future(), max_batch)
+        with self._ready:
+            jobs = self._lanes[lane]
+            if lane != BACKGROUND and len(jobs) >= self.queue_size:
+                metrics.QUEUE_REJECTED.inc()
+                raise QueueFullError(
+                    None,
+                    f"the device queue is full ({self.queue_size} waiting); retry shortly",
+                    headers={"Retry-After": str(self.retry_after_s)},
+                )
+            jobs.append(job)
+            self._ready.notify()
         metrics.QUEUE_DEPTH.inc()
         return await job.future
 
     # ------------------------------------------------------------------ worker thread
-    def _next(self):
-        while True:
-            if self._deferred:
-                job = self._deferred.popleft()
-            else:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    job = self._background.popleft() if self._background else self._queue.get()
-            if job is not _WAKE:
-                return job
+    def _next_batch(self) -> list[_Job] | None:
+        """The next batch to run, from the first lane with a job; None once stopping and nothing but background
+        jobs is left (those are cancelled)."""
+        with self._ready:
+            while True:
+                for lane in LANES:
+                    if self._lanes[lane] and not (self._stopping and lane == BACKGROUND):
+                        return self._gather_batch(self._lanes[lane])
+                if self._stopping:
+                    dropped, self._lanes[BACKGROUND] = self._lanes[BACKGROUND], deque()
+                    for job in dropped:  # nothing will run them now
+                        job.loop.call_soon_threadsafe(job.future.cancel)
+                    metrics.QUEUE_DEPTH.dec(len(dropped))
+                    return None
+                self._ready.wait()
 
-    def _gather_batch(self, first: _Job) -> list[_Job]:
+    def _gather_batch(self, jobs: deque[_Job]) -> list[_Job]:
+        """The lane's first job and the jobs queued after it with the same key (the others keep their order)."""
+        first = jobs.popleft()
         batch = [first]
         if first.batch_key is None:
             return batch
-        keep = deque()
-        while self._deferred and len(batch) < self.max_batch:
-            job = self._deferred.popleft()
-            (batch if job is not _STOP and job is not _WAKE and job.batch_key == first.batch_key else keep).append(job)
-        keep.extend(self._deferred)
-        self._deferred = keep
-        while len(batch) < self.max_batch:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is _WAKE:
-                continue
-            if job is not _STOP and job.batch_key == first.batch_key:
-                batch.append(job)
-            else:
-                self._deferred.append(job)
+        limit = min(self.max_batch, first.max_batch or self.max_batch)
+        keep: deque[_Job] = deque()
+        while jobs:
+            job = jobs.popleft()
+            (batch if len(batch) < limit and job.batch_key == first.batch_key else keep).append(job)
+        jobs.extend(keep)
         return batch
 
     def _run(self) -> None:
         while True:
-            first = self._next()
-            if first is _STOP:
-                while self._background:  # nothing will run them now
-                    job = self._background.popleft()
-                    job.loop.call_soon_threadsafe(job.future.cancel)
+            batch = self._next_batch()
+            if batch is None:
                 return
-            batch = self._gather_batch(first)
             started = time.perf_counter()
             for job in batch:
                 metrics.QUEUE_WAIT_SECONDS.observe(started - job.enqueued)
@@ -164,8 +164,10 @@ class DeviceWorker:
         return [DeviceWorker._execute([job])[0] for job in batch]
 
     def close(self, timeout: float = 30.0) -> None:
-        """Lets queued jobs finish, then stops the thread."""
-        self._queue.put(_STOP)
+        """Lets queued jobs finish (background ones are dropped), then stops the thread."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify()
         self._thread.join(timeout)
 
 

@@ -17,7 +17,9 @@ a prompt that reaches another worker re-encodes the current frame from the bytes
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,6 +40,7 @@ from ..core.errors import DuplicateFrameError, InvalidFieldError, SeqConflictErr
 from ..core.images import decode_image_bytes
 from ..core.runtime import Runtime
 from ..core.settings import Settings
+from ..core.worker import STREAM
 from . import pause_point
 from .store import AppliedMessage, SessionInfo, StateStoreError, StoredSession, make_state_store
 
@@ -105,6 +108,8 @@ class VideoSessions:
         )
         # session -> (frame index, digest of the frame's bytes, FrameFeatures) of its current frame
         self._features: OrderedDict[str, tuple[int, bytes, object]] = OrderedDict()
+        # frames of different sessions per encoder call: the model's own policy (all on a GPU, one on a CPU)
+        self.encoder_batch = settings.video_encoder_batch or runtime.model.encoder_batch()
 
     def refresh_metrics(self) -> None:
         """The state-bytes gauge from the sessions this process holds now (expired ones drop out)."""
@@ -140,13 +145,22 @@ class VideoSessions:
                     f"{state.orig_hw[1]}x{state.orig_hw[0]}",
                 )
 
-            def track():
+            async def track():
+                # Two device jobs on the worker's stream lane, so that a click queued meanwhile runs between them
+                # (and before the frames of other sessions): the encoder, shared with the frames of other sessions
+                # waiting at the same moment (one batch, as the model batches its encoder on this device), then
+                # the tracking step.
+                worker = self.runtime.worker
                 if pause_point.ENABLED:  # fault tests only: the lease held, the state loaded, nothing tracked yet
-                    pause_point.frame(session, state.frame_idx + 1)
-                t = time.perf_counter()
-                feats = self.tracker.encode_frame(pixels, state.switches)
-                encode_s = time.perf_counter() - t
-                new_state, result = self.tracker.step(state, feats)
+                    await worker.submit(lambda: pause_point.frame(session, state.frame_idx + 1), lane=STREAM)
+                (feats, encode_s), _, _ = await worker.submit_batched(
+                    ("video-encode", state.switches),
+                    pixels,
+                    functools.partial(self._encode_frames, state.switches),
+                    lane=STREAM,
+                    max_batch=self.encoder_batch,
+                )
+                (new_state, result), _ = await worker.submit(lambda: self.tracker.step(state, feats), lane=STREAM)
                 result.timings["encode"] = encode_s
                 self._keep_features(session, new_state.frame_idx, raw, feats)
                 return new_state, result
@@ -241,7 +255,8 @@ class VideoSessions:
         outcome.
 
         ``plan`` runs here, in a thread of the pool under the lease: the checks against the stored session and any
-        decoding, then it returns the device worker's job (None: nothing to run, nothing changes). The job returns
+        decoding, then it returns the device worker's job (None: nothing to run, nothing changes), or a coroutine
+        function that submits its device jobs itself. The job returns
         (new state or None for no change, the tracker's result or None). A ``numbered`` message's reply is saved
         with the state, and a resend of the message applied last is answered with the kept reply.
         """
@@ -260,7 +275,10 @@ class VideoSessions:
                 job = plan(stored)
                 if job is None:
                     return stored, Applied()
-                (state, result), _ = anyio.from_thread.run(self.runtime.worker.submit, job)
+                if inspect.iscoroutinefunction(job):  # a job of several device jobs, which it submits itself
+                    state, result = anyio.from_thread.run(job)
+                else:
+                    (state, result), _ = anyio.from_thread.run(self.runtime.worker.submit, job)
                 if reply is not None:
                     reply.make(result)
                 if state is None:
@@ -294,6 +312,14 @@ class VideoSessions:
             raise UnknownIdError("session", f"session {session} does not exist (expired or closed)")
         self._store_call(self.store.touch, session)
         return stored, info
+
+    def _encode_frames(self, switches: RefinerSwitches, frames: list[np.ndarray]) -> list[tuple[object, float]]:
+        """The device worker's batch: frames of several sessions through one encoder call; (features, seconds of
+        the call) for each."""
+        t = time.perf_counter()
+        feats = self.tracker.encode_frames(frames, switches)
+        seconds = time.perf_counter() - t
+        return [(f, seconds) for f in feats]
 
     def _current_features(self, session: str, stored):
         if stored.frame is None:

@@ -112,3 +112,16 @@ def test_objects_tracked_together_equal_objects_tracked_one_by_one(model_and_fea
     # The painted-out object's mask changed once it was gone.
     before, after = ours[GONE_FROM - 1][0][2][0] > 0, ours[GONE_FROM + 2][0][2][0] > 0
     assert not torch.equal(before, after)
+
+
+def test_frames_encoded_together_equal_frames_encoded_alone(model_and_feats):
+    """Frames of different sessions (different sizes) share one encoder batch, each with its own features."""
+    model, _, _ = model_and_feats
+    tracker = StreamingTracker(model)
+    small, large = clip(num_frames=1, seed=2)[0][0], clip(num_frames=1, hw=(200, 300), seed=3)[0][0]
+    together = tracker.encode_frames([small, large], RefinerSwitches(False, True, True))
+    for frame, feats in zip((small, large), together):
+        alone = tracker.encode_frame(frame, RefinerSwitches(False, True, True))
+        assert feats.orig_hw == alone.orig_hw == frame.shape[:2]
+        for a, b in zip([*feats.vision_feats, feats.mr_image_term], [*alone.vision_feats, alone.mr_image_term]):
+            assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from sam2refiner.service.core.errors import QueueFullError
-from sam2refiner.service.core.worker import DeviceWorker
+from sam2refiner.service.core.worker import STREAM, DeviceWorker
 from tests.waiting import eventually
 
 
@@ -92,6 +92,65 @@ def test_full_queue_refuses_with_retry_after():
             assert e.value.headers == {"Retry-After": "7"}
             job.release.set()
             assert (await queued)[0] == 1
+            await running
+        finally:
+            job.release.set()
+            worker.close()
+
+    _run(main())
+
+
+def test_interactive_jobs_run_before_queued_stream_jobs_and_stream_jobs_batch_by_key():
+    """A click queued behind streaming sessions' frames runs next (after the job that is running); frames of
+    different sessions waiting together share one call, at most ``max_batch`` of them."""
+    ran, calls = [], []
+
+    def encode(payloads):
+        calls.append(list(payloads))
+        ran.extend(payloads)
+        return payloads
+
+    async def main():
+        worker = DeviceWorker("test", queue_size=8)
+        job = Blocker()
+        try:
+            blocker = asyncio.ensure_future(worker.submit(job, lane=STREAM))
+            await job.running()
+            frames = [
+                asyncio.ensure_future(worker.submit_batched("enc", f, encode, lane=STREAM, max_batch=2))
+                for f in ("f1", "f2", "f3")
+            ]
+            step = asyncio.ensure_future(worker.submit(lambda: ran.append("step"), lane=STREAM))
+            background = asyncio.ensure_future(worker.submit(lambda: ran.append("quadrants"), background=True))
+            click = asyncio.ensure_future(worker.submit(lambda: ran.append("click")))
+            await eventually(lambda: worker.depth == 6, what="the six jobs to be queued")
+            job.release.set()
+            await asyncio.gather(blocker, *frames, step, background, click)
+            return [await f for f in frames]
+        finally:
+            job.release.set()
+            worker.close()
+
+    outcomes = _run(main())
+    assert ran == ["click", "f1", "f2", "f3", "step", "quadrants"]
+    assert calls == [["f1", "f2"], ["f3"]]
+    assert [o[2] for o in outcomes] == [2, 2, 1]  # batch sizes
+
+
+def test_full_stream_lane_refuses_while_clicks_still_queue():
+    async def main():
+        worker = DeviceWorker("test", queue_size=1)
+        job = Blocker()
+        try:
+            running = asyncio.ensure_future(worker.submit(job))
+            await job.running()
+            queued = asyncio.ensure_future(worker.submit(lambda: "frame", lane=STREAM))
+            await eventually(lambda: worker.depth == 1, what="the frame to be queued")
+            with pytest.raises(QueueFullError):
+                await worker.submit(lambda: "another frame", lane=STREAM)
+            click = asyncio.ensure_future(worker.submit(lambda: "click"))  # its own lane has room
+            job.release.set()
+            assert (await click)[0] == "click" and (await queued)[0] == "frame"
             await running
         finally:
             job.release.set()
