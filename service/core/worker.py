@@ -57,6 +57,7 @@ class DeviceWorker:
         self._ready = threading.Condition()
         self._lanes: dict[str, deque[_Job]] = {lane: deque() for lane in LANES}
         self._stopping = False
+        self._stopped = False  # the thread has left: nothing submitted now would ever run
         self._thread = threading.Thread(target=self._run, name=f"device-worker-{name}", daemon=True)
         self._thread.start()
 
@@ -93,6 +94,12 @@ class DeviceWorker:
         job = _Job(batch_fn, payload, key, loop, loop.create_future(), max_batch)
         with self._ready:
             jobs = self._lanes[lane]
+            if self._stopped:  # e.g. a video frame's second job, after shutdown let its first one finish
+                raise QueueFullError(
+                    None,
+                    "the device worker has stopped (this worker is shutting down); retry shortly",
+                    headers={"Retry-After": str(self.retry_after_s)},
+                )
             if lane != BACKGROUND and len(jobs) >= self.queue_size:
                 metrics.QUEUE_REJECTED.inc()
                 raise QueueFullError(
@@ -119,6 +126,7 @@ class DeviceWorker:
                     for job in dropped:  # nothing will run them now
                         job.loop.call_soon_threadsafe(job.future.cancel)
                     metrics.QUEUE_DEPTH.dec(len(dropped))
+                    self._stopped = True
                     return None
                 self._ready.wait()
 

@@ -157,3 +157,15 @@ def test_full_stream_lane_refuses_while_clicks_still_queue():
             worker.close()
 
     _run(main())
+
+
+def test_a_job_submitted_after_the_worker_stopped_is_refused_not_left_waiting():
+    async def main():
+        worker = DeviceWorker("test", queue_size=4)
+        assert (await worker.submit(lambda: 1))[0] == 1
+        worker.close()
+        with pytest.raises(QueueFullError, match="stopped"):
+            await worker.submit(lambda: 2, lane=STREAM)
+        assert worker.depth == 0
+
+    _run(main())
