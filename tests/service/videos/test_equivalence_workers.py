@@ -31,7 +31,9 @@ from tests.waiting import wait_until
 from .media import encode
 
 FRAMES = 24
-pytestmark = pytest.mark.slow  # sam2's predictor and the service over 24 frames, four times
+# sam2's predictor and the service over 24 frames, four times (about a minute on an idle 2-core machine; the
+# timeout leaves room for a loaded one)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")
