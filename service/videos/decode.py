@@ -107,6 +107,24 @@ class DecodeCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._videos: OrderedDict[str, DecodedVideo] = OrderedDict()
+        self._decoding: dict[str, threading.Lock] = {}  # one decode per video at a time
+
+    def get_or_decode(self, key: str, decode) -> DecodedVideo:
+        """The cached video, or ``decode()``'s, run once however many requests ask at the same time (the page
+        asks for many frames of a video this process has not decoded yet)."""
+        video = self.get(key)
+        if video is not None:
+            return video
+        with self._lock:
+            lock = self._decoding.setdefault(key, threading.Lock())
+        with lock:
+            video = self.get(key)
+            if video is None:
+                video = decode()
+                self.put(key, video)
+        with self._lock:
+            self._decoding.pop(key, None)
+        return video
 
     def get(self, key: str) -> DecodedVideo | None:
         with self._lock:

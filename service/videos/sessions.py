@@ -311,11 +311,8 @@ class FileSessions:
 
     def _decoded(self, video_id: str, session: FileSession) -> DecodedVideo:
         """This process's decoded frames of the session's file (decoded again from the stored file if need be)."""
-        decoded = self.decoded.get(video_id)
-        if decoded is None:
-            decoded = decode_video(session.source, self.limits, self.settings.video_file_jpeg_quality)
-            self.decoded.put(video_id, decoded)
-        return decoded
+        quality = self.settings.video_file_jpeg_quality
+        return self.decoded.get_or_decode(video_id, lambda: decode_video(session.source, self.limits, quality))
 
     def _frames(self, video_id: str, decoded: DecodedVideo) -> FileFrames:
         info = decoded.info
