@@ -9,7 +9,8 @@ so both sides of each ratio see the same machine load; each ratio is taken round
   N sessions / 1 session      total frames per second of N sessions streaming at once over one session streaming
                               alone; goal >= 1.3x for 4
   click while streaming / idle  a cached image click's latency (POST /segment on an image_id, refine off) while N
-                              sessions stream over the same click on an idle service; goal <= 2x for 4
+                              sessions stream over the same click on an idle service; goal <= 2x for 4 (each round
+                              also prints how much of it the click waited for the device worker: timings_ms)
 """
 
 from __future__ import annotations
@@ -74,20 +75,26 @@ def stream(ws_url: str, sessions: int, jpegs: list[bytes], click) -> float:
     return sessions * (len(jpegs) - 1) / elapsed
 
 
-def clicks(url: str, image_id: str, n: int) -> list[float]:
+def _click(c: httpx.Client, image_id: str) -> tuple[float, float]:
+    """(latency, of which the server's device-queue wait) of one cached click, in seconds."""
+    elapsed, reply = _post(c, {"image_id": image_id, "objects": [CLICK], "refine": False})
+    return elapsed, reply["timings_ms"]["queue_wait"] / 1e3
+
+
+def clicks(url: str, image_id: str, n: int) -> list[tuple[float, float]]:
     with httpx.Client(base_url=url, timeout=600) as c:
-        return [_post(c, {"image_id": image_id, "objects": [CLICK], "refine": False})[0] for _ in range(n)]
+        return [_click(c, image_id) for _ in range(n)]
 
 
-def clicks_while_streaming(url: str, ws_url: str, image_id: str, sessions: int, jpegs, click, n: int) -> list[float]:
+def clicks_while_streaming(url, ws_url, image_id, sessions: int, jpegs, click, n: int) -> list[tuple[float, float]]:
     """Click latencies, ``n`` clicks one after another while ``sessions`` sessions stream (only those sent while
     every session was still streaming count)."""
-    out: list[float] = []
+    out: list[tuple[float, float]] = []
     streaming = threading.Thread(target=stream, args=(ws_url, sessions, jpegs, click))
     streaming.start()
     with httpx.Client(base_url=url, timeout=600) as c:
         while streaming.is_alive() and len(out) < n:
-            out.append(_post(c, {"image_id": image_id, "objects": [CLICK], "refine": False})[0])
+            out.append(_click(c, image_id))
     streaming.join()
     return out
 
@@ -120,19 +127,18 @@ def main() -> None:
         with httpx.Client(base_url=server.url, timeout=600) as c:
             image_id = _post(c, {"image": _b64(_image(args.size)), "objects": [CLICK]})[1]["image_id"]
         stream(ws_url, 1, jpegs[:3], click)  # warm-up: lazy initialisation of the video path
-        one, many, idle, busy = [], [], [], []
+        one, many, idle, busy, busy_wait = [], [], [], [], []
         for r in range(args.rounds):
             one.append(stream(ws_url, 1, jpegs, click))
             many.append(stream(ws_url, args.sessions, jpegs, click))
-            idle.append(statistics.median(clicks(server.url, image_id, args.clicks)))
-            busy.append(
-                statistics.median(
-                    clicks_while_streaming(server.url, ws_url, image_id, args.sessions, jpegs, click, args.clicks)
-                )
-            )
+            idle.append(statistics.median(t for t, _ in clicks(server.url, image_id, args.clicks)))
+            during = clicks_while_streaming(server.url, ws_url, image_id, args.sessions, jpegs, click, args.clicks)
+            busy.append(statistics.median(t for t, _ in during))
+            busy_wait.append(statistics.median(w for _, w in during))
             print(
                 f"round {r + 1}: 1 session {one[-1]:.2f} fps, {args.sessions} sessions {many[-1]:.2f} fps; "
-                f"click idle {idle[-1] * 1e3:.0f} ms, while streaming {busy[-1] * 1e3:.0f} ms",
+                f"click idle {idle[-1] * 1e3:.0f} ms, while streaming {busy[-1] * 1e3:.0f} ms "
+                f"(of which waiting for the device worker {busy_wait[-1] * 1e3:.0f} ms)",
                 flush=True,
             )
     finally:
