@@ -7,7 +7,7 @@ worker, saves what changed and releases the lease.
     plan = await sessions.plan_propagation(video_id, start, "both", None)
     async for line in sessions.propagate(plan): ...      # one NDJSON line per frame
 
-A propagation is two device jobs per frame, both background jobs (they run when no other job waits): lease, the
+A propagation is two device jobs per frame in the worker's stream lane (they run when no click waits): lease, the
 frame's encoder pass, one step of sam2's ``propagate_in_video`` (every object into the frame), save of that
 frame's outputs, release. Other requests' jobs (another user's click) run between two such jobs,
 and any worker can continue the session from the last saved frame (a new propagation from the next frame equals
@@ -40,6 +40,7 @@ from ..core.errors import (
 )
 from ..core.runtime import Runtime
 from ..core.settings import Settings
+from ..core.worker import STREAM
 from ..video import pause_point
 from ..video.store import StateStoreError, StoredSession, make_state_store
 from . import protocol
@@ -272,9 +273,9 @@ class FileSessions:
                 raise RuntimeError(f"propagation expected frame {t}, sam2 gave {masks and masks.frame}")
             return masks
 
-        # Two background jobs (the encoder pass, then every object's tracking step): a click waits at most for the
-        # one running, never for queued propagation work.
-        submit = partial(self.runtime.worker.submit, background=True)
+        # Two jobs of the stream lane (the encoder pass, then every object's tracking step), as video frames: a
+        # click waits at most for the one running, never for queued propagation work.
+        submit = partial(self.runtime.worker.submit, lane=STREAM)
         with self.store.lease(plan.video_id):
             self.flags.renew(plan.video_id)
             anyio.from_thread.run(submit, encode)
