@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sam2refiner.service.app import create_app
 from sam2refiner.service.core.masks import decode_rle, encode_rle
 from tests.model.video.helpers import click_on, clip
-from tests.waiting import eventually
+from tests.service.conftest import AppClient
+from tests.service.video.video_helpers import keys_of, video_settings
+from tests.waiting import eventually, wait_until
 
 from .media import corrupt, encode
 
@@ -241,3 +244,19 @@ def _metric(api) -> float:
     text = api.get("/metrics").text
     line = next(x for x in text.splitlines() if x.startswith("sam2refiner_video_file_frames_propagated_total "))
     return float(line.split()[-1])
+
+
+@pytest.mark.slow  # a model built
+def test_a_session_expires_after_its_ttl_and_leaves_nothing_in_redis(video_checkpoint, redis_url, redis_prefix):
+    """Stored in Redis (as with several workers) under SAM2REFINER_VIDEO_TTL_S: once unused for that long, every
+    key of the session is gone and it answers 404."""
+    settings = video_settings(video_checkpoint, redis_prefix, redis_url=redis_url, video_ttl_s=3, random_refiner=False)
+    api = AppClient(create_app(settings))
+    try:
+        frames, _ = clip(num_frames=3, hw=(64, 96))
+        video_id = _upload(api, encode(frames)).json()["video_id"]
+        assert keys_of(redis_url, redis_prefix) == [f"{redis_prefix}:files:video:{video_id}:state".encode()]
+        wait_until(lambda: keys_of(redis_url, redis_prefix) == [], 60, "the session's keys to expire")
+        assert api.get(f"/videos/{video_id}").status_code == 404
+    finally:
+        api.close()
