@@ -149,3 +149,36 @@ def test_mask_prompt_with_small_holes_is_filled_as_sam2_fills_it(video_checkpoin
     assert (filled[0][cy, cx] > 0) and (unfilled[0][cy, cx] <= 0)  # the hole was filled on the prompted frame
     diffs = [float((filled[t] - unfilled[t]).abs().max()) for t in range(len(frames))]
     assert diffs[0] > 1 and diffs[1] > ATOL, diffs  # frame 1 tells filled from unfilled memory apart, too
+
+
+def test_three_objects_clicked_together_tracked_in_one_batch(video_model, reference, tmp_path):
+    """Three objects prompted on frame 0 (lined-up memories: one memory attention batch on every tracked frame)
+    against sam2's predictor holding the three in one inference state."""
+    frames, masks = clip(num_frames=10, seed=7)
+    h, w = frames.shape[1:3]
+    prompts = [
+        TrackPrompt(1, points=click_on(masks[0, 0]), labels=[1]),
+        TrackPrompt(2, points=click_on(masks[0, 1]), labels=[1]),
+        TrackPrompt(3, box=[w * 0.05, h * 0.05, w * 0.35, h * 0.4]),
+    ]
+    batches = []
+    original = video_model.sam2.memory_attention.forward
+
+    def spy(*args, **kwargs):
+        batches.append(kwargs["memory"].shape[1])
+        return original(*args, **kwargs)
+
+    video_model.sam2.memory_attention.forward = spy
+    try:
+        ours, _, pointers = _stream(video_model, frames, {0: prompts})
+    finally:
+        del video_model.sam2.memory_attention.forward
+
+    ref_state = reference_state(reference, frames, tmp_path / "three")
+    for p in prompts:
+        reference.add_new_points_or_box(ref_state, 0, p.obj_id, points=p.points, labels=p.labels, box=p.box)
+    ref = propagate(reference, ref_state)
+    for t in range(len(frames)):
+        for k, p in enumerate(prompts):
+            _assert_close(ours[t][p.obj_id], ref[t][k], f"object {p.obj_id}, frame {t}")
+    assert batches == [3] * (len(frames) - 1)  # every tracked frame: the three objects in one batch
