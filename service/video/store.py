@@ -359,8 +359,10 @@ class RedisStateStore(VideoStateStore):
         prefix: str = "sam2refiner",
         timeout_s: float = 2.0,
         codec: StateCodec | None = None,
+        local_copies: int = LOCAL_COPIES,
     ):
         super().__init__(fingerprint, ttl_s, lease_s, codec)
+        self.local_copies = local_copies
         import redis
 
         self._redis_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -593,7 +595,7 @@ class RedisStateStore(VideoStateStore):
         with self._local_lock:
             self._local[session] = _LocalCopy(stored, fields, stored.state.nbytes(), time.monotonic() + self.ttl_s)
             self._local.move_to_end(session)
-            while len(self._local) > LOCAL_COPIES:
+            while len(self._local) > self.local_copies:
                 self._local.popitem(last=False)
 
     def _forget(self, session):
@@ -630,8 +632,10 @@ def make_state_store(
     prefix: str = "sam2refiner",
     timeout_s: float = 2.0,
     codec: StateCodec | None = None,
+    local_copies: int = LOCAL_COPIES,
 ) -> VideoStateStore:
-    """Redis when a URL is set (several workers can share sessions), else this process's memory."""
+    """Redis when a URL is set (several workers can share sessions), else this process's memory. ``local_copies``:
+    sessions whose last state a Redis-backed worker keeps in memory."""
     if redis_url:
-        return RedisStateStore(redis_url, fingerprint, ttl_s, lease_s, prefix, timeout_s, codec)
+        return RedisStateStore(redis_url, fingerprint, ttl_s, lease_s, prefix, timeout_s, codec, local_copies)
     return InProcessStateStore(fingerprint, ttl_s, lease_s, codec)

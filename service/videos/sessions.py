@@ -73,6 +73,9 @@ class Propagation:
 
 
 EXPORT_CHUNK = 16  # frames whose masks one export job computes
+# File sessions whose last state a Redis-backed worker keeps in memory (each holds its file and every tracked
+# frame's outputs: far more than a WebSocket session's bounded state).
+LOCAL_COPIES = 4
 
 
 class FileSessions:
@@ -89,6 +92,7 @@ class FileSessions:
             f"{settings.video_key_prefix}:files",
             settings.redis_timeout_s,
             codec,
+            LOCAL_COPIES,
         )
         self.flags = PropagationFlags(self.store, settings.video_lease_s)
         self.decoded = DecodeCache(settings.video_file_decode_cache_bytes)
