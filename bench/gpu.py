@@ -69,7 +69,7 @@ class Plan:
 
 def plan_for(quick: bool) -> Plan:
     if quick:  # every code path, CPU-sized
-        return Plan("cpu", 256, ("hiera_t",), 1, 1, (1, 2), (False,), (1, 2), 1)
+        return Plan("cpu", 256, ("hiera_t",), 1, 1, (2,), (False,), (1, 2), 1)  # 2 objects: the batched path
     return Plan("cuda", 1024, ("hiera_t", "hiera_l"), 30, 24, (1, 8), (False, True), (1, 4, 16), 12)
 
 
