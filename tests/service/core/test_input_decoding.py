@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import queue
 
 import cv2
 import numpy as np
@@ -84,9 +83,6 @@ def test_every_request_refused_with_a_shared_encode_is_counted(api, monkeypatch)
     engine = api.engine
     pixels = np.random.default_rng(11).integers(0, 255, (40, 50, 3), dtype=np.uint8)
 
-    def full(_job):
-        raise queue.Full
-
     async def five():
         return await asyncio.gather(
             *[
@@ -98,7 +94,7 @@ def test_every_request_refused_with_a_shared_encode_is_counted(api, monkeypatch)
             return_exceptions=True,
         )
 
-    monkeypatch.setattr(api.runtime.worker._queue, "put_nowait", full)  # a full queue, without holding the worker
+    monkeypatch.setattr(api.runtime.worker, "queue_size", 0)  # a full queue, without holding the worker
 
     before = _rejected()
     outcomes = api.portal.call(five)
