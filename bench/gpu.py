@@ -291,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench-gpu.json", help="where the JSON of every figure goes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    torch.set_grad_enabled(False)
+    with torch.no_grad():  # a context, not set_grad_enabled(False): tests call main() in their own process
+        return run(args, parser)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     plan = plan_for(args.quick)
     if plan.device == "cuda" and not torch.cuda.is_available():
         parser.error("no CUDA device: run with --quick on a CPU")

@@ -140,3 +140,13 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     return (yield from _announced(item, "the test"))
+
+
+@pytest.fixture(autouse=True)
+def _torch_grad_mode_left_as_found():
+    """torch's grad mode is process-wide: a test (or a bench main() it calls) that switches it off and leaves it
+    off breaks every training test after it, far from the cause. The test that leaks it fails instead."""
+    yield
+    leaked = not torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    assert not leaked, "this test left torch's grad mode off (use torch.no_grad() as a context, not set_grad_enabled)"
