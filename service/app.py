@@ -22,7 +22,7 @@ from .lifespan import lifespan
 from .system.router import router as system_router
 from .video.draining import Drain
 from .video.router import router as video_router
-from .videos.router import router as videos_router
+from .video_files.router import router as video_files_router
 from .web.router import mount_web_app
 
 
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.drain = Drain()
     install_error_handlers(app)
     install_openapi(app)
-    for router in (system_router, image_router, video_router, videos_router, labelstudio_router):
+    for router in (system_router, image_router, video_router, video_files_router, labelstudio_router):
         app.include_router(router)
     mount_web_app(app)
     # Video files are uploaded whole (their own limit; the multipart envelope adds a few hundred bytes).

@@ -23,7 +23,7 @@ from .image.browser_decoder import BrowserDecoder
 from .image.engine import ImageEngine
 from .system import model_info
 from .video.sessions import VideoSessions
-from .videos.sessions import FileSessions
+from .video_files.sessions import FileSessions
 
 log = logging.getLogger("sam2refiner.service")
 

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     video_key_prefix: str = Field("sam2refiner", description="Redis key prefix of video sessions")
     redis_timeout_s: float = Field(2.0, gt=0, description="seconds before an unanswered Redis call counts as failed")
 
-    # --- video files (/videos: upload once, prompt any frame, propagate both ways; service/videos)
+    # --- video files (/videos: upload once, prompt any frame, propagate both ways; service/video_files)
     video_file_max_bytes: int = Field(256 * MiB, gt=0, description="largest uploaded video file (413 above)")
     video_file_max_frames: int = Field(3000, gt=0, description="most frames a video file may have (422 above)")
     video_file_max_duration_s: float = Field(600.0, gt=0, description="longest video file in seconds (422 above)")

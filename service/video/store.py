@@ -175,7 +175,7 @@ def _new_epoch() -> str:
 
 class StateCodec:
     """How a store turns a session's state into a ``meta`` blob and ``mem:*`` fields, and back: the video tracker's
-    by default (``model/video/codec.py``); file sessions bring their own (``service/videos/state.py``). A state
+    by default (``model/video/codec.py``); file sessions bring their own (``service/video_files/state.py``). A state
     has ``nbytes()``."""
 
     def __init__(self, fingerprint: str):

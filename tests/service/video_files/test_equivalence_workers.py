@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from sam2refiner.model.sam2_compat.hooks import promote_memory_dtype
-from sam2refiner.service.videos.decode import VideoLimits, decode_video
+from sam2refiner.service.video_files.decode import VideoLimits, decode_video
 from tests.model.video.helpers import click_on, clip, reference_predictor
 from tests.service.video.test_video_faults import LEASE_S, PREFIX, Cluster
 from tests.service.video.video_helpers import assert_mask_matches

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from sam2refiner.service.core.errors import VideoLimitError
-from sam2refiner.service.videos.decode import DecodeCache, DecodedVideo, VideoInfo, VideoLimits, decode_video
+from sam2refiner.service.video_files.decode import DecodeCache, DecodedVideo, VideoInfo, VideoLimits, decode_video
 from tests.model.video.helpers import clip
 
 from .media import encode
