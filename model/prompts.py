@@ -79,10 +79,14 @@ def check_counts(point_counts: Sequence[int | None], limits: PromptLimits, where
     """At most ``limits.max_objects`` objects and ``limits.max_points`` points per object (None: no points)."""
     if limits.max_objects is not None and len(point_counts) > limits.max_objects:
         raise InvalidInputError(where, f"{len(point_counts)} objects; at most {limits.max_objects} per request")
-    if limits.max_points is not None:
-        for i, n in enumerate(point_counts):
-            if n is not None and n > limits.max_points:
-                raise InvalidInputError(f"{where}.{i}.points", f"{n} points; at most {limits.max_points} per object")
+    for i, n in enumerate(point_counts):
+        check_point_count(n, limits.max_points, f"{where}.{i}.points")
+
+
+def check_point_count(n: int | None, max_points: int | None, argument: str = "points") -> None:
+    """One object's ``n`` points (None: no points) against ``max_points`` (None: no cap)."""
+    if max_points is not None and n is not None and n > max_points:
+        raise InvalidInputError(argument, f"{n} points; at most {max_points} per object")
 
 
 def check_points(

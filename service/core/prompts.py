@@ -1,5 +1,5 @@
-"""The service's side of the model's one prompt layer (``model/prompts.py``), the same for ``/segment`` and the
-video socket: the limits from the settings, the checks that need no image (run before anything is decoded), and
+"""The service's side of the model's one prompt layer (``model/prompts.py``), the same for ``/segment``, the
+video socket and ``/videos/{id}/prompts``: the limits from the settings, the checks that need no image (run before anything is decoded), and
 the points and box against the image once its size is known.
 
 Every check raises ``model.InvalidInputError`` naming the request field (``objects.0.box``); the app answers it as
@@ -12,7 +12,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sam2refiner.model.prompts import PromptLimits, check_boxes, check_counts, check_object_prompts, check_points
+from sam2refiner.model.prompts import (
+    PromptLimits,
+    check_boxes,
+    check_counts,
+    check_object_prompts,
+    check_point_count,
+    check_points,
+)
 
 from .settings import Settings
 
@@ -31,15 +38,23 @@ def check_prompt_set(objects: Sequence, limits: PromptLimits) -> None:
         )
 
 
+def check_prompt(obj, limits: PromptLimits) -> None:
+    """``check_prompt_set``'s checks for a request that is one object's prompt, its fields at the top of the body
+    (``/videos/{id}/prompts``): its points' count, and which prompts it combines."""
+    check_point_count(None if obj.points is None else len(obj.points), limits.max_points)
+    check_object_prompts(obj.points, obj.labels, obj.box, obj.mask)
+
+
 def check_geometry(
-    points, labels, box, hw: tuple[int, int], where: str
+    points, labels, box, hw: tuple[int, int], where: str = ""
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """One object's points [P, 2] with labels [P], and box [4], checked against an image of ``hw`` = (height, width)
-    pixels; None where the object has none."""
+    pixels; None where the object has none. ``where`` prefixes the field names ("" for fields at the top)."""
+    prefix = f"{where}." if where else ""
     coords = values = checked_box = None
     if points is not None:
-        coords, values = check_points(points, labels, hw, points_arg=f"{where}.points", labels_arg=f"{where}.labels")
+        coords, values = check_points(points, labels, hw, points_arg=f"{prefix}points", labels_arg=f"{prefix}labels")
         coords, values = coords[0], values[0]
     if box is not None:
-        checked_box = check_boxes(box, hw, f"{where}.box")[0]
+        checked_box = check_boxes(box, hw, f"{prefix}box")[0]
     return coords, values, checked_box

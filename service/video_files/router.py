@@ -21,6 +21,7 @@ from ..core.deps import RuntimeDep
 from ..core.errors import InvalidFieldError, NotReadyError, UnknownIdError
 from ..core.masks import decode_rle
 from ..core.openapi import error_responses
+from ..core.prompts import check_prompt, prompt_limits
 from . import export, protocol
 from .protocol import PromptIn, PropagateIn, VideoOut
 from .sessions import FileSessions
@@ -73,6 +74,7 @@ async def add_prompt(video_id: str, body: PromptIn, sessions: FileSessionsDep) -
     _check_id(video_id)
     if body.refine:
         raise InvalidFieldError("refine", "file sessions run SAM 2 alone for now: leave refine unset or false")
+    check_prompt(body, prompt_limits(sessions.settings))  # as /segment and the socket, before anything is loaded
     mask = None
     if body.mask is not None:
         if body.points is not None or body.box is not None:

@@ -38,6 +38,7 @@ from ..core.errors import (
     SessionFullError,
     UnknownIdError,
 )
+from ..core.prompts import check_geometry
 from ..core.runtime import Runtime
 from ..core.settings import Settings
 from ..core.worker import STREAM
@@ -160,6 +161,8 @@ class FileSessions:
                 raise InvalidFieldError(
                     "object_id", f"the session has {self.settings.video_max_objects} objects, the limit per session"
                 )
+            # Against the frame by the same check as /segment and the socket, before the device job.
+            check_geometry(prompt.points, prompt.labels, prompt.box, (session.info.height, session.info.width))
             return lambda: self.tracker.prompt(session.track, prompt)
 
         session, masks = await run_in_threadpool(self._store_call, self._locked, video_id, job_of)

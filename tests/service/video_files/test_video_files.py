@@ -4,6 +4,7 @@ the model reads them, prompts on any frame, propagation as NDJSON, a cancel mid-
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import zipfile
@@ -122,6 +123,32 @@ def test_prompts_that_cannot_apply_are_refused(files_api, small_clip):
     assert r.status_code == 422 and r.json()["error"]["field"] == "objects"
     assert files_api.get(f"/videos/{'0' * 32}").status_code == 404
     assert files_api.get("/videos/not-an-id").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        {"points": [[500, 5]], "labels": [1]},  # outside the frame
+        {"points": [[5, 5], [6, 6]], "labels": [1]},  # a label short
+        {"points": [[5, 5]] * 65, "labels": [1] * 65},  # one over max_points
+        {"box": [10, 10, 5, 20]},  # reversed
+        {"box": [330, 10, 400, 20]},  # misses the frame
+    ],
+    ids=["point-outside", "labels-short", "too-many-points", "box-reversed", "box-misses"],
+)
+def test_prompts_are_refused_as_segment_refuses_them(files_api, small_clip, prompt):
+    """The same object's prompt on a frame and on that frame as a /segment image: the same 422, field for field
+    (the file route's fields are at the top of its body, /segment's under objects.0)."""
+    _, _, mp4 = small_clip
+    video_id = _upload(files_api, mp4).json()["video_id"]
+    r = files_api.post(f"/videos/{video_id}/prompts", json={"frame": 0, "object_id": 1, **prompt})
+    assert r.status_code == 422, r.text
+    jpeg = files_api.get(f"/videos/{video_id}/frames/0").content
+    segment = files_api.post("/segment", json={"image": base64.b64encode(jpeg).decode(), "objects": [prompt]})
+    assert segment.status_code == 422, segment.text
+    expected = segment.json()["error"]
+    assert expected["field"].startswith("objects.0."), expected
+    assert r.json()["error"] == {**expected, "field": expected["field"].removeprefix("objects.0.")}
 
 
 def test_mask_prompt_remove_reset_delete(files_api, small_clip):
