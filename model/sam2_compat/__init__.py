@@ -3,6 +3,7 @@
 builder.py     SAM 2 from the sam2 package's own config files (OmegaConf + ``hydra.utils.instantiate``); a
                checkpoint's config from its tensor shapes. Building installs the hooks (``hooks.install``).
 hooks.py       the process-wide hooks (installed explicitly, idempotently) and per-call forward hooks
+progress.py    sam2's tqdm progress bars off (a process-wide hook)
 fill_holes.py  sam2's hole filling without its compiled extension (OpenCV connected components)
 decoder.py     SAM 2's prompt encoder + mask decoder run and observed for the refiner (``DecodedMasks``)
 batched_tracking.py  sam2's tracking step for several objects of a frame at once (memory attention grouped)

@@ -4,7 +4,8 @@
     with capture_io(module) as seen: module(...)    # seen["args"], seen["kwargs"], seen["output"]
 
 ``install`` puts in place what sam2 needs in this process: hole filling without sam2's compiled extension
-(``fill_holes.install``), which sam2's own predictors use too. ``installed()`` says whether it is in place.
+(``fill_holes.install``), which sam2's own predictors use too, and no progress bars on stderr
+(``progress.install``). ``installed()`` says whether they are in place.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from . import fill_holes
+from . import fill_holes, progress
 
 
 def install() -> None:
     """Installs the process-wide hooks (idempotent)."""
     fill_holes.install()
+    progress.install()
 
 
 def installed() -> bool:
-    return fill_holes.installed()
+    return fill_holes.installed() and progress.installed()
 
 
 @contextmanager

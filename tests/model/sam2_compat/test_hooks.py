@@ -85,3 +85,35 @@ def test_building_sam2_installs_the_hooks_once():
         """
     )
     assert out.split() == ["False", "True", "True", "True", "True"]
+
+
+def test_sam2_draws_no_progress_bar_and_tracks_the_same():
+    """sam2's propagate_in_video drew a tqdm bar on stderr per pass; with the hooks it draws none, and tracks the
+    same frames to the same masks as with its bar (sam2's own tqdm put back for the second run)."""
+    out = _run(
+        """
+        import contextlib, io
+        import sam2.sam2_video_predictor as vp
+        from sam2refiner.model.sam2_compat import build_sam2_base
+        from sam2refiner.model.sam2_compat.video_predictor import inference_state, video_predictor
+
+        predictor = video_predictor(build_sam2_base("hiera_t", 128, video=True))
+        torch.manual_seed(0)
+        frames = [torch.randn(3, 128, 128) for _ in range(3)]
+
+        def track():
+            state = inference_state(predictor, frames, 96, 120)
+            predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[40, 30]], labels=[1])
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), torch.inference_mode():
+                masks = {t: m.clone() for t, _, m in predictor.propagate_in_video(state)}
+            return masks, err.getvalue()
+
+        quiet, quiet_err = track()
+        vp.tqdm = vp.tqdm._sam2_original
+        loud, loud_err = track()
+        print(sorted(quiet) == sorted(loud) == [0, 1, 2], all(torch.equal(quiet[t], loud[t]) for t in quiet))
+        print(repr(quiet_err), "propagate in video" in loud_err)
+        """
+    )
+    assert out.split("\n")[:2] == ["True True", "'' True"], out
