@@ -105,10 +105,20 @@ def signature_mismatches() -> list[str]:
     return problems
 
 
+_PARAMETERS = {method.name: method.parameters for method in PRIVATE_METHODS}
+
+
+def _call(obj, name: str, arguments: dict):
+    """``obj.<name>(...)`` with the parameters ``PRIVATE_METHODS`` lists for it, by name, their values taken from
+    ``arguments`` (the wrapper's ``locals()``): a wrapper's body never lists them again (the test checks each
+    wrapper's signature against the table)."""
+    return getattr(obj, name)(**{p: arguments[p] for p in _PARAMETERS[name]})
+
+
 def prepare_backbone_features(sam2, *, backbone_out: dict):
     """``SAM2Base._prepare_backbone_features``: the encoder's levels flattened to sam2's tracking layout.
     Returns (backbone_out, vision_feats [(HW), B, C] per level, vision_pos_embeds, feat_sizes)."""
-    return sam2._prepare_backbone_features(backbone_out=backbone_out)
+    return _call(sam2, "_prepare_backbone_features", locals())
 
 
 def track_step(
@@ -130,19 +140,7 @@ def track_step(
     frame. Returns (current_out, sam_outputs, high_res_features, pix_feat); sam_outputs is
     (low_res_multimasks, high_res_multimasks, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits).
     """
-    return sam2._track_step(
-        frame_idx=frame_idx,
-        is_init_cond_frame=is_init_cond_frame,
-        current_vision_feats=current_vision_feats,
-        current_vision_pos_embeds=current_vision_pos_embeds,
-        feat_sizes=feat_sizes,
-        point_inputs=point_inputs,
-        mask_inputs=mask_inputs,
-        output_dict=output_dict,
-        num_frames=num_frames,
-        track_in_reverse=track_in_reverse,
-        prev_sam_mask_logits=prev_sam_mask_logits,
-    )
+    return _call(sam2, "_track_step", locals())
 
 
 def prepare_memory_conditioned_features(
@@ -159,16 +157,7 @@ def prepare_memory_conditioned_features(
 ):
     """``SAM2Base._prepare_memory_conditioned_features``: gathers one frame's memory from ``output_dict`` and runs
     memory attention on it. Returns the memory-conditioned feature [B, C, H, W]."""
-    return sam2._prepare_memory_conditioned_features(
-        frame_idx=frame_idx,
-        is_init_cond_frame=is_init_cond_frame,
-        current_vision_feats=current_vision_feats,
-        current_vision_pos_embeds=current_vision_pos_embeds,
-        feat_sizes=feat_sizes,
-        output_dict=output_dict,
-        num_frames=num_frames,
-        track_in_reverse=track_in_reverse,
-    )
+    return _call(sam2, "_prepare_memory_conditioned_features", locals())
 
 
 def encode_new_memory(
@@ -176,25 +165,19 @@ def encode_new_memory(
 ):
     """``SAM2Base._encode_new_memory``: the memory encoder on one frame's mask. Returns (maskmem_features,
     maskmem_pos_enc)."""
-    return sam2._encode_new_memory(
-        current_vision_feats=current_vision_feats,
-        feat_sizes=feat_sizes,
-        pred_masks_high_res=pred_masks_high_res,
-        object_score_logits=object_score_logits,
-        is_mask_from_pts=is_mask_from_pts,
-    )
+    return _call(sam2, "_encode_new_memory", locals())
 
 
 def encode_xy(position_encoding, *, x, y):
     """``PositionEmbeddingSine._encode_xy``: sine encodings (pos_x, pos_y) [K, C/2] of normalised positions [K]
     (scaled by 2 pi inside, as the encoding of a feature map)."""
-    return position_encoding._encode_xy(x=x, y=y)
+    return _call(position_encoding, "_encode_xy", locals())
 
 
 def dynamic_multimask_via_stability(mask_decoder, *, all_mask_logits, all_iou_scores):
     """``MaskDecoder._dynamic_multimask_via_stability``: the single-mask answer SAM 2 gives in eval mode (token 0,
     or the best multimask token when token 0's mask is unstable) from all four tokens' logits and IoUs."""
-    return mask_decoder._dynamic_multimask_via_stability(all_mask_logits=all_mask_logits, all_iou_scores=all_iou_scores)
+    return _call(mask_decoder, "_dynamic_multimask_via_stability", locals())
 
 
 def consolidate_temp_output_across_obj(
@@ -202,23 +185,18 @@ def consolidate_temp_output_across_obj(
 ) -> dict:
     """``SAM2VideoPredictor._consolidate_temp_output_across_obj``: every object's latest output on a frame in one
     batch (an object without one: NO_OBJ_SCORE); at video resolution under ``pred_masks_video_res``."""
-    return predictor._consolidate_temp_output_across_obj(
-        inference_state=inference_state,
-        frame_idx=frame_idx,
-        is_cond=is_cond,
-        consolidate_at_video_res=consolidate_at_video_res,
-    )
+    return _call(predictor, "_consolidate_temp_output_across_obj", locals())
 
 
 def get_orig_video_res_output(predictor, *, inference_state: dict, any_res_masks):
     """``SAM2VideoPredictor._get_orig_video_res_output``: (masks, masks resized to the video's resolution)."""
-    return predictor._get_orig_video_res_output(inference_state=inference_state, any_res_masks=any_res_masks)
+    return _call(predictor, "_get_orig_video_res_output", locals())
 
 
 def get_image_feature(predictor, *, inference_state: dict, frame_idx: int, batch_size: int):
     """``SAM2VideoPredictor._get_image_feature``: a frame's encoder features, from the state's one-frame cache or
     computed (and then cached there)."""
-    return predictor._get_image_feature(inference_state=inference_state, frame_idx=frame_idx, batch_size=batch_size)
+    return _call(predictor, "_get_image_feature", locals())
 
 
 __all__ = [
