@@ -21,7 +21,6 @@ import base64
 import io
 import json
 import logging
-import socket
 import statistics
 import sys
 import threading
@@ -30,23 +29,16 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import uvicorn
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.server import Server  # noqa: E402
 from bench.timing import ratio  # noqa: E402
 from sam2refiner.model import SAM2RefinerImagePredictor  # noqa: E402
-from sam2refiner.service.app import create_app  # noqa: E402
 from sam2refiner.service.core.settings import Settings  # noqa: E402
 
 CLICK = {"points": [[320, 240]], "labels": [1]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _image(seed: int) -> np.ndarray:
@@ -60,24 +52,6 @@ def _b64(img: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=90)
     return base64.b64encode(buf.getvalue()).decode()
-
-
-class _Server:
-    """uvicorn serving the app in a background thread of this process."""
-
-    def __init__(self, settings: Settings):
-        self.app = create_app(settings)
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.port}"
-        while not self.server.started or httpx.get(f"{self.url}/readyz").status_code != 200:
-            time.sleep(0.1)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(60)
 
 
 def _post(client: httpx.Client, body: dict) -> tuple[float, dict]:
@@ -125,7 +99,7 @@ def bench_stream(size: int, args) -> dict:
     settings = Settings(
         sam2_config=args.config, image_size=size, device=args.device, queue_size=64, random_refiner=True
     )
-    server = _Server(settings)
+    server = Server(settings)
     first, refined, sam2_first, click_on, click_off = [], [], [], [], []
     try:
         with httpx.Client(base_url=server.url, timeout=1200) as c:
@@ -167,7 +141,7 @@ def bench_size(size: int, args) -> dict:
     settings = Settings(
         sam2_config=args.config, image_size=size, device=args.device, queue_size=64, random_refiner=True
     )  # the refined path, as the figures in README say
-    server = _Server(settings)
+    server = Server(settings)
     try:
         with httpx.Client(base_url=server.url, timeout=600) as c:
             img = _image(size)

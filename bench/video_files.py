@@ -21,7 +21,6 @@ import io
 import json
 import logging
 import random
-import socket
 import statistics
 import sys
 import threading
@@ -32,39 +31,14 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.server import Server  # noqa: E402
 from bench.timing import ratio  # noqa: E402
 from sam2refiner.model.training.synthetic import synthetic_video  # noqa: E402
-from sam2refiner.service.app import create_app  # noqa: E402
 from sam2refiner.service.core.settings import Settings  # noqa: E402
 from sam2refiner_client import VideoSession  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Server:
-    """uvicorn serving the app in a background thread of this process."""
-
-    def __init__(self, settings: Settings):
-        self.port = _free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.port}"
-        while not self.server.started or httpx.get(f"{self.url}/readyz").status_code != 200:
-            time.sleep(0.1)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(60)
 
 
 def _mp4(frames: np.ndarray) -> bytes:
@@ -111,7 +85,7 @@ def bench_size(args, size: int) -> None:
         redis_url=args.redis,
         video_key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
     )
-    server = _Server(settings)
+    server = Server(settings)
     client = httpx.Client(base_url=server.url, timeout=600)
     try:
         video = client.post("/videos", files={"file": ("clip.mp4", mp4)}).json()["video_id"]

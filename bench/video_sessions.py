@@ -31,7 +31,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.service import CLICK, _b64, _image, _post, _Server  # noqa: E402
+from bench.server import Server  # noqa: E402
+from bench.service import CLICK, _b64, _image, _post  # noqa: E402
 from sam2refiner.model.training.synthetic import synthetic_video  # noqa: E402
 from sam2refiner.service.core.settings import Settings  # noqa: E402
 from sam2refiner_client import VideoSession  # noqa: E402
@@ -120,7 +121,7 @@ def main() -> None:
         redis_url=args.redis,
         warmup=False,
     )
-    server = _Server(settings)
+    server = Server(settings)
     ws_url = server.url.replace("http://", "ws://")
     jpegs, click = _jpegs(args.size, args.frames + 1)
     try:
