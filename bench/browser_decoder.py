@@ -9,7 +9,8 @@ its features). Then, A, B, A, B ...: a new object gets one click at a random pix
 the server (B: the page's segmenter with its local decoder set aside), and the object is removed. The time is
 from the pointerdown event to the animation frame after the page drew the mask (the overlay on screen), measured
 in the page. Prints per side the median and the spread (min - max), the pairwise ratio B / A, and the decoder's
-own time in the worker (A) and on the server (B). Goal (issue 18): local p50 under 60 ms and >= 2x faster.
+own time in the worker (A) and on the server (B); for A also where its time goes (onnxruntime's run, the rest of
+the worker's decode, and what happens outside the worker). Goal (issue 18): local p50 under 60 ms and >= 2x faster.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ SIDE = """(local) => {
 
 LAST = """() => {
   const mode = window.sam2refiner.image, obj = mode.state.selected, s = mode.state.current(obj);
-  const out = { local: !!s.local, decoder: Number(s.timings?.decoder ?? NaN) };
+  const out = { local: !!s.local, decoder: Number(s.timings?.decoder ?? NaN), run: Number(s.timings?.decoder_run ?? NaN) };
   mode.remove(obj.id);
   return out;
 }"""
@@ -122,6 +123,8 @@ def main() -> None:
                     "document.getElementById('image-decoder-note').textContent !== ''", timeout=600_000
                 )
                 print(page.locator("#image-decoder-note").text_content())
+                isolated = page.evaluate("[crossOriginIsolated, navigator.hardwareConcurrency]")
+                print(f"cross-origin isolated: {isolated[0]} (onnxruntime-web threads possible), {isolated[1]} cores")
                 page.set_input_files("#image-file", str(picture))
                 page.wait_for_function("window.sam2refiner.image.state.image !== null")
                 stage = page.locator("#image-prompts").bounding_box()
@@ -138,6 +141,7 @@ def main() -> None:
 
                 times = {"local": [], "server": []}
                 decoder = {"local": [], "server": []}
+                run = []  # onnxruntime-web's run, in the worker's decode
                 for i in range(args.repeats + 1):  # the first pair warms both paths up, untimed
                     for side in ("local", "server"):
                         page.evaluate(SIDE, side == "local")
@@ -149,6 +153,8 @@ def main() -> None:
                         if i:
                             times[side].append(elapsed / 1e3)
                             decoder[side].append(last["decoder"])
+                            if side == "local":
+                                run.append(last["run"])
                 browser.close()
         finally:
             proc.terminate()
@@ -161,6 +167,12 @@ def main() -> None:
             f"  {side:6s} click-to-overlay: median {statistics.median(t) * 1e3:.1f} ms "
             f"({min(t) * 1e3:.1f}-{max(t) * 1e3:.1f}); decoder {statistics.median(decoder[side]):.1f} ms"
         )
+    rest = statistics.median([d - r for d, r in zip(decoder["local"], run)])
+    page = statistics.median([t * 1e3 - d for t, d in zip(times["local"], decoder["local"])])
+    print(
+        f"  local, split: onnxruntime run {statistics.median(run):.1f} ms, the rest of the worker's decode "
+        f"{rest:.1f} ms, outside the worker (messages, RLE, drawing, the frame) {page:.1f} ms"
+    )
     print(f"  server / local: {ratio(times['server'], times['local'])}")
     local_p50 = statistics.median(times["local"]) * 1e3
     speedup = statistics.median([s / loc for s, loc in zip(times["server"], times["local"])])

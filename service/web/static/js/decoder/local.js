@@ -7,7 +7,7 @@
 import * as api from "../api.js";
 /** @import { Prompts } from "../image/state.js" */
 
-/** @typedef {{ mask: Uint8Array, logits: Float32Array, score: number, decodeMs: number }} LocalResult */
+/** @typedef {{ mask: Uint8Array, logits: Float32Array, score: number, decodeMs: number, runMs: number }} LocalResult */
 
 export const IMAGES_KEPT = 2;  // images whose features the worker keeps (about 16 MB each at 1024), as it does
 

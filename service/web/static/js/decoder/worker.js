@@ -4,7 +4,8 @@
 //   { type: "init", model: ArrayBuffer }          -> { optimization }  ("all", or "disabled" after a failure)
 //   { type: "features", key, body: ArrayBuffer }  -> { width, height }   the /segment/features body, gzip undone
 //                                                   (the last two images are kept)
-//   { type: "decode", key, prompts, maskInput, multimask } -> { mask, logits, score, decodeMs }
+//   { type: "decode", key, prompts, maskInput, multimask } -> { mask, logits, score, decodeMs, runMs }
+//                                                   (decodeMs: the whole decode; runMs: onnxruntime's run in it)
 // A module worker has no import map: onnxruntime-web is imported by its vendored path.
 import { parseFeatures } from "./features.js";
 import { clampedLogits, maskFromLogits, pickCandidate, promptTensors } from "./masks.js";
@@ -72,14 +73,16 @@ async function decode(key, prompts, maskInput, multimask) {
     mask_input: maskInput ? new ort.Tensor("float32", maskInput, [1, 1, m, m]) : inputs.no_mask,
     has_mask_input: new ort.Tensor("float32", Float32Array.of(maskInput ? 1 : 0), [1]),
   };
+  const t1 = performance.now();
   const out = await session.run(feeds);
+  const runMs = performance.now() - t1;
   const data = (/** @type {string} */ name) => /** @type {Float32Array} */ (out[name].data);
   const chosen = pickCandidate({
     multiLogits: data("multi_logits"), multiIou: data("multi_iou"),
     singleLogits: data("single_logits"), singleIou: data("single_iou"),
   }, multimask, m);
   const mask = maskFromLogits(chosen.logits, m, image.height, image.width);
-  return { mask, logits: clampedLogits(chosen.logits), score: chosen.score, decodeMs: performance.now() - t0 };
+  return { mask, logits: clampedLogits(chosen.logits), score: chosen.score, decodeMs: performance.now() - t0, runMs };
 }
 
 scope.onmessage = async ({ data: msg }) => {

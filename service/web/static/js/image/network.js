@@ -174,7 +174,7 @@ export class Segmenter {
     const sam2 = {
       ...prompts, usedLogitsId: null, refined: false, local: true, localLogits: r.logits,
       mask: r.mask, rle: encodeRle(r.mask, image.height, image.width), score: r.score,
-      timings: { decoder: r.decodeMs }, roundTripMs: performance.now() - t0,
+      timings: { decoder: r.decodeMs, decoder_run: r.runMs }, roundTripMs: performance.now() - t0,
     };
     sam2.sam2 = sam2;
     if (!refine) return sam2;
