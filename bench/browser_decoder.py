@@ -124,7 +124,8 @@ def main() -> None:
                 )
                 print(page.locator("#image-decoder-note").text_content())
                 isolated = page.evaluate("[crossOriginIsolated, navigator.hardwareConcurrency]")
-                print(f"cross-origin isolated: {isolated[0]} (onnxruntime-web threads possible), {isolated[1]} cores")
+                threads = "possible" if isolated[0] else "impossible: one thread"
+                print(f"cross-origin isolated: {isolated[0]} (onnxruntime-web threads {threads}), {isolated[1]} cores")
                 page.set_input_files("#image-file", str(picture))
                 page.wait_for_function("window.sam2refiner.image.state.image !== null")
                 stage = page.locator("#image-prompts").bounding_box()
