@@ -52,18 +52,23 @@ def compressed_counts(counts: str) -> list[int]:
 
 
 def decode_rle(rle: dict, field: str = "rle") -> np.ndarray:
-    """Compressed ({"counts": str}) or uncompressed ({"counts": [int, ...]}) COCO RLE -> bool [H, W]."""
+    """Compressed ({"counts": str}) or uncompressed ({"counts": [int, ...]}) COCO RLE -> bool [H, W].
+
+    The runs are checked (non-negative, covering h*w: pycocotools would leave the rest of the mask uninitialised)
+    and laid out here: pycocotools' ``decode`` warns under numpy 2 (its ``Masks.__array__`` takes no ``copy``
+    keyword), a deprecation numpy will turn into an error."""
     try:
         h, w = (int(v) for v in rle["size"])
+        if h < 0 or w < 0:
+            raise InvalidFieldError(f"{field}.size", f"size [{h}, {w}]: height and width are at least 0")
         counts = rle["counts"]
         if isinstance(counts, list):
             if any((not isinstance(c, int)) or c < 0 for c in counts) or sum(counts) != h * w:
                 raise InvalidFieldError(
                     f"{field}.counts", f"uncompressed counts must be non-negative and sum to {h}*{w}"
                 )
-            coded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+            runs = counts
         else:
-            # pycocotools decodes runs that fall short of h*w into a partly uninitialised mask: check them first.
             try:
                 runs = compressed_counts(counts)
             except ValueError as e:
@@ -73,15 +78,13 @@ def decode_rle(rle: dict, field: str = "rle") -> np.ndarray:
                     f"{field}.counts",
                     f"run lengths must be non-negative and sum to {h}*{w} = {h * w}; these sum to {sum(runs)}",
                 )
-            coded = {"size": [h, w], "counts": counts.encode("ascii")}
-        mask = mask_utils.decode(coded)
     except InvalidFieldError:
         raise
     except (KeyError, TypeError, ValueError, UnicodeError) as e:
         raise InvalidFieldError(field, f"not a COCO RLE ({{'size': [h, w], 'counts': ...}}): {e}") from e
-    if mask.shape != (h, w):
-        raise InvalidFieldError(f"{field}.counts", "counts do not describe a mask of the given size")
-    return mask.astype(bool)
+    # Runs alternate background, foreground, ... from a background run, down the columns (column-major).
+    values = np.arange(len(runs)) % 2 == 1
+    return np.repeat(values, runs).reshape(w, h).T
 
 
 def encode_png(mask: np.ndarray) -> str:
