@@ -7,10 +7,11 @@
         "point_coords": [1, P, 2] encoder-input pixels (boxes: two corners labelled 2, 3, first),
         "point_labels": [1, P] float, "mask_input": [1, 1, 4h, 4h] logits, "has_mask_input": [1] 0 or 1})
 
-The graph is sam2's own modules, traced (``DecoderGraph`` composes them), with one change for speed: the
-transformer's token<->image attentions take their matrix products in the cheaper order (``onnx_attention``: the
-same function of the same weights; at one click about 1.4x faster in onnxruntime-web, at 10 points 1.1x, past
-about 15 points slower). What is known to break in SAM exports, and how this one avoids it:
+The graph is sam2's own modules, traced (``DecoderGraph`` composes them), twice: as they are, and with the
+transformer's token<->image attentions taking their matrix products in the order that is cheaper for few points
+(``onnx_attention``: the same function of the same weights; in onnxruntime-web about 1.4x faster at one click,
+1.1x at 10 points, 0.87x at 15). The model runs the second up to ``FEW_POINTS`` points and the first past that
+(``onnx_select``: one ``If`` on the point count). What is known to break in SAM exports, and how this one avoids it:
 
 - multimask is an output, not an export-time constant: one pass yields both SAM 2's three candidates (tokens 1-3)
   and its single-mask answer (``MaskDecoder._dynamic_multimask_via_stability``, as in eval mode);
@@ -35,9 +36,11 @@ import torch
 from torch import nn
 
 from .onnx_attention import ReassociatedAttention
+from .onnx_select import by_point_count
 from .private import dynamic_multimask_via_stability
 
-EXPORT_FORMAT = "sam2refiner-decoder-2"  # bump when the graph changes: old caches are ignored
+EXPORT_FORMAT = "sam2refiner-decoder-3"  # bump when the graph changes: old caches are ignored
+FEW_POINTS = 10  # up to this many points (box corners included) the reassociated graph runs (module docstring)
 OPSET = 17
 INPUTS = ("image_embed", "high_res_0", "high_res_1", "point_coords", "point_labels", "mask_input", "has_mask_input")
 OUTPUTS = ("multi_logits", "multi_iou", "single_logits", "single_iou")
@@ -73,12 +76,13 @@ class DecoderGraph(nn.Module):
         return logits[:, 1:], iou[:, 1:], single_logits, single_iou
 
 
-def decoder_graph(sam2) -> DecoderGraph:
-    """A CPU float32 copy of ``sam2``'s prompt encoder and mask decoder, in eval mode, its cross-attentions
-    reassociated (``ReassociatedAttention``; the served model stays put)."""
+def decoder_graph(sam2, reassociated: bool = False) -> DecoderGraph:
+    """A CPU float32 copy of ``sam2``'s prompt encoder and mask decoder, in eval mode (the served model stays
+    put); its cross-attentions reassociated when asked (``ReassociatedAttention``)."""
     modules = (sam2.sam_prompt_encoder, sam2.sam_mask_decoder)
     graph = DecoderGraph(*(copy.deepcopy(m).to("cpu", torch.float32) for m in modules))
-    ReassociatedAttention.replace_in(graph.mask_decoder.transformer)
+    if reassociated:
+        ReassociatedAttention.replace_in(graph.mask_decoder.transformer)
     return graph.eval().requires_grad_(False)
 
 
@@ -112,9 +116,14 @@ def decoder_digest(sam2) -> str:
 
 
 def export_decoder(sam2) -> bytes:
-    """The ONNX model (bytes) of ``sam2``'s prompt encoder + mask decoder (``DecoderGraph``); the number of points
-    is dynamic. Takes seconds on a CPU: callers cache it (``cached_decoder_onnx``)."""
-    graph = decoder_graph(sam2)
+    """The ONNX model (bytes) of ``sam2``'s prompt encoder + mask decoder (``DecoderGraph``, both ways: module
+    docstring); the number of points is dynamic. Takes seconds on a CPU: callers cache it (``cached_decoder_onnx``)."""
+    few = export_graph(decoder_graph(sam2, reassociated=True), sam2)
+    return by_point_count(few, export_graph(decoder_graph(sam2), sam2), FEW_POINTS)
+
+
+def export_graph(graph: DecoderGraph, sam2) -> bytes:
+    """One ``DecoderGraph`` traced to ONNX (bytes)."""
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer warns about sam2's shape asserts and argmax indexing: shapes here are fixed but the points',
@@ -157,10 +166,12 @@ def cached_decoder_onnx(sam2, cache_dir: str | Path) -> Path:
 __all__ = [
     "INPUTS",
     "OUTPUTS",
+    "FEW_POINTS",
     "DecoderGraph",
     "cached_decoder_onnx",
     "decoder_digest",
     "decoder_graph",
     "example_inputs",
     "export_decoder",
+    "export_graph",
 ]

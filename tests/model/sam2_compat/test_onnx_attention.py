@@ -31,7 +31,7 @@ def test_reassociated_attention_equals_sam2s(wide, n_tokens):
 
 
 def test_replace_in_swaps_the_cross_attentions_only(refiner_model):
-    transformer = decoder_graph(refiner_model.sam2).mask_decoder.transformer
+    transformer = decoder_graph(refiner_model.sam2, reassociated=True).mask_decoder.transformer
     swapped = [name for name, m in transformer.named_modules() if isinstance(m, ReassociatedAttention)]
     n_layers = len(transformer.layers)
     assert len(swapped) == 2 * n_layers + 1

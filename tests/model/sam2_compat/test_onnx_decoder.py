@@ -1,7 +1,8 @@
 """The exported decoder (onnxruntime) against sam2's own prompt encoder + mask decoder (torch, as ``decode`` runs
-them for the service): random features and prompts, several point counts, boxes, with and without a mask prompt,
-both of SAM 2's answers (three candidates, and the single mask with its stability fallback), at onnxruntime's full
-graph optimisation; with it off (the page's fallback when the optimiser fails on a graph) the outputs are the same."""
+them for the service): random features and prompts, point counts on both sides of FEW_POINTS (the model's two
+graphs), boxes, with and without a mask prompt, both of SAM 2's answers (three candidates, and the single mask
+with its stability fallback), at onnxruntime's full graph optimisation; with it off (the page's fallback when the
+optimiser fails on a graph) the outputs are the same."""
 
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ def _prompts(sam2, n_points: int, box: bool, seed: int):
 
 
 @pytest.mark.parametrize("with_mask", [False, True], ids=["no-mask", "mask-prompt"])
-@pytest.mark.parametrize(("n_points", "box"), [(1, False), (2, False), (5, False), (9, False), (0, True), (3, True)])
+@pytest.mark.parametrize(
+    ("n_points", "box"), [(1, False), (2, False), (5, False), (9, False), (0, True), (3, True), (14, False), (9, True)]
+)
 def test_onnx_decoder_matches_sam2(refiner_model, session, n_points, box, with_mask):
     sam2 = refiner_model.sam2
     embed, hr0, hr1, *_ = example_inputs(sam2)
