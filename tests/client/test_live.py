@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from sam2refiner.service.core import masks as server
-from sam2refiner_client import FORMATS, AsyncSAM2RefinerClient, SAM2RefinerClient, SeqConflictError, VideoSession
+from sam2refiner_client import (
+    FORMATS,
+    AsyncSAM2RefinerClient,
+    BadRequestError,
+    SAM2RefinerClient,
+    SeqConflictError,
+    VideoSession,
+)
 from tests.model.video.helpers import click_on, clip
 from tests.service.processes import running_service
 from tests.tiers import tier
@@ -117,6 +124,24 @@ def test_video_session_masks_of_every_format_equal_the_servers(service, video):
         decoded = {fmt: np.stack(list(got[fmt][t][1].values())) for fmt in FORMATS}
         _assert_formats_agree(decoded["rle"], payloads, decoded)
     assert all(masks[1].any() for _, masks in got["rle"]), "empty masks would prove nothing"
+
+
+def test_video_session_polygons_take_their_own_frames_size(service, video):
+    """The size of a reply's frame, not of the last frame sent: a frame of another size is refused (the session's
+    frames are 320x240) and the prompt that follows, on the current frame, decodes at that frame's size."""
+    frames, pngs, click = video
+    with VideoSession(service.replace("http", "ws"), "polygon-sizes", refine=False, format="polygons") as session:
+        first = session.frame(pngs[0])
+        buf = io.BytesIO()
+        Image.fromarray(frames[1][:120, :160]).save(buf, format="PNG")
+        with pytest.raises(BadRequestError):
+            session.frame(buf.getvalue())
+        reply = session.prompt([{"obj_id": 1, "points": click, "labels": [1]}])
+        assert reply["frame_idx"] == first["frame_idx"]
+        mask = session.masks(reply)[1]
+        assert mask.shape == (240, 320) and mask.any()
+        assert np.array_equal(mask, server.decode_polygons(reply["objects"][0]["mask"], 240, 320))
+        session.close()
 
 
 def _assert_formats_agree(truth: np.ndarray, payloads: dict, decoded: dict) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ from .masks import decode_mask
 
 RETRIED = ("session_busy", "stale_state", "state_store_unavailable")  # the server says: retry the same message
 RECONNECT = ("draining",)  # the server says: reconnect, another worker continues
+SIZES_KEPT = 4096  # the sizes of the last frames sent, for the polygons of their replies
 
 
 class VideoSession:
@@ -58,7 +60,9 @@ class VideoSession:
         self._ws = None
         self._connected = False
         self._acked = 0  # the highest seq the server has answered
-        self._last_frame: bytes | None = None  # the masks' size, for formats that do not carry it
+        # frame_idx -> (H, W) of the frames this client sent and the server took: the masks' size, for formats
+        # that do not carry it
+        self._frame_sizes: OrderedDict[int, tuple[int, int]] = OrderedDict()
         self.reconnects = 0  # times the client reconnected by itself
         self.retries = 0  # messages sent again after a "retry" error (busy, stale, store unavailable)
         self.started = self._until_done(None)
@@ -69,8 +73,15 @@ class VideoSession:
     def frame(self, encoded: bytes) -> dict:
         """Sends one JPEG/PNG/WebP frame; returns every tracked object's mask on it."""
         seq = self._next_seq()
-        self._last_frame = encoded
-        return self._until_done(lambda: self._exchange([json.dumps({"type": "frame", "seq": seq}), encoded]))
+        reply = self._until_done(lambda: self._exchange([json.dumps({"type": "frame", "seq": seq}), encoded]))
+        try:
+            with Image.open(io.BytesIO(encoded)) as image:  # reads the header only
+                self._frame_sizes[reply["frame_idx"]] = (image.height, image.width)
+        except OSError:  # a format the server reads and PIL does not: polygons then need ``size``
+            pass
+        while len(self._frame_sizes) > SIZES_KEPT:
+            self._frame_sizes.popitem(last=False)
+        return reply
 
     def prompt(self, objects: list[dict], frame_idx: int | None = None) -> dict:
         """Prompts on the current frame: [{"obj_id", "points", "labels", "box", "mask"}]."""
@@ -92,18 +103,15 @@ class VideoSession:
 
     def masks(self, reply: dict, size: tuple[int, int] | None = None) -> dict[int, np.ndarray]:
         """A ``frame`` or ``masks`` reply's masks, {obj_id: bool [H, W]}, decoded from the session's format.
-        Polygons do not carry the frame's size: it is read from the last frame this client sent, or given as
-        ``size`` (H, W)."""
+        Polygons do not carry the frame's size: it is that of the reply's frame (``frame_idx``) as this client
+        sent it (one of its last ``SIZES_KEPT``), or given as ``size`` (H, W)."""
         height, width = size or self._frame_size(reply)
         return {o["obj_id"]: decode_mask(o["mask"], self.format, height, width) for o in reply["objects"]}
 
     def _frame_size(self, reply: dict) -> tuple[int | None, int | None]:
         if "height" in reply and "width" in reply:
             return reply["height"], reply["width"]
-        if self._last_frame is None:
-            return None, None  # enough for RLE and PNG; polygons raise
-        with Image.open(io.BytesIO(self._last_frame)) as image:  # reads the header only
-            return image.height, image.width
+        return self._frame_sizes.get(reply.get("frame_idx"), (None, None))  # None: enough for RLE, PNG
 
     # ------------------------------------------------------------------ resuming
     def _next_seq(self) -> int:
