@@ -1,4 +1,14 @@
-"""Every setting of the service, from SAM2REFINER_* environment variables; nothing else reads the environment."""
+"""Every setting of the service (``Settings``, pydantic-settings) and ``get_settings()``, the process's one copy.
+
+Each setting comes from the constructor's keyword (tests, ``create_app(Settings(...))``), else from its
+``SAM2REFINER_*`` environment variable (names in any case), else its default here. No ``.env`` file is read (docker
+compose reads its own and passes the variables) and no secrets folder. An empty value unsets the settings that may
+be unset (``_empty_is_unset``, ``_host_list``); for the others it is a value like any (refused where not one).
+
+Not settings, read from the environment elsewhere: ``XDG_CACHE_HOME`` (the decoder cache's default folder),
+``PROMETHEUS_MULTIPROC_DIR`` (/metrics across workers), ``SAM2REFINER_TEST_PAUSE_DIR`` (fault tests only), and
+the libraries' own (``HF_*`` for the Hub).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +25,8 @@ MiB = 1 << 20
 
 
 class Settings(BaseSettings):
+    """The service's settings; a bad value raises ``ValidationError`` naming the field."""
+
     model_config = SettingsConfigDict(env_prefix="SAM2REFINER_", env_file=None, protected_namespaces=())
 
     # --- model
@@ -48,19 +60,23 @@ class Settings(BaseSettings):
         True, description="serve SAM 2's decoder as ONNX and images' float16 features, so the page decodes clicks"
     )
     decoder_cache_dir: Path | None = Field(
-        None, description="where the exported decoder is kept, by its weights' hash (unset: ~/.cache/sam2refiner/onnx)"
+        None,
+        description="where the exported decoder is kept, by its weights' hash "
+        "(unset: $XDG_CACHE_HOME/sam2refiner/onnx, ~/.cache/sam2refiner/onnx without it)",
     )
 
     # --- caches and queue
     feature_cache_bytes: int = Field(2048 * MiB, description="image feature LRU bound (bytes, on the device)")
     logits_cache_bytes: int = Field(256 * MiB, description="low-res logits LRU bound (bytes)")
-    queue_size: int = Field(32, description="requests waiting for the device; more get 503 + Retry-After")
+    queue_size: int = Field(
+        32, description="jobs waiting for the device per lane (clicks, video frames); more get 503 + Retry-After"
+    )
     retry_after_s: int = Field(1, description="Retry-After seconds sent with a 503 for a full queue")
 
     # --- limits
     max_body_bytes: int = Field(32 * MiB, description="largest request body")
     max_image_pixels: int = Field(40_000_000, description="largest decoded image (width x height)")
-    max_objects: int = Field(32, description="objects per /segment request")
+    max_objects: int = Field(32, description="objects per /segment request (and video socket prompt)")
     max_points: int = Field(64, description="points per object")
     ws_max_message_bytes: int = Field(
         64 * MiB, description="largest WebSocket message uvicorn takes in; larger ones close the socket (1009)"
@@ -129,6 +145,7 @@ class Settings(BaseSettings):
         "api_key",
         "sam2_checkpoint",
         "refiner_checkpoint",
+        "decoder_cache_dir",
         "redis_url",
         "labelstudio_url",
         "labelstudio_token",

@@ -19,10 +19,19 @@ def test_environment_variables_with_the_prefix(monkeypatch):
 
 
 def test_empty_optional_values_mean_unset(monkeypatch):
-    monkeypatch.setenv("SAM2REFINER_API_KEY", "")
-    monkeypatch.setenv("SAM2REFINER_SAM2_CHECKPOINT", "")
+    """Every setting that may be unset (its default None) is unset by an empty value, as docker compose passes an
+    unset variable (an empty SAM2REFINER_DECODER_CACHE_DIR was the working directory)."""
+    optional = [name for name, field in Settings.model_fields.items() if field.default is None]
+    assert "decoder_cache_dir" in optional and "api_key" in optional
+    for name in optional:
+        monkeypatch.setenv(f"SAM2REFINER_{name.upper()}", "")
     s = Settings()
-    assert s.api_key is None and s.sam2_checkpoint is None
+    assert {name: getattr(s, name) for name in optional} == dict.fromkeys(optional)
+
+
+def test_variable_names_in_any_case(monkeypatch):
+    monkeypatch.setenv("sam2refiner_port", "9001")
+    assert Settings().port == 9001
 
 
 @pytest.mark.parametrize("field, value", [("sam2_config", "hiera_xl"), ("image_size", 250), ("queue_size", 0)])
