@@ -1,8 +1,9 @@
 """The page decodes clicks itself (SAM 2's decoder exported by the server, onnxruntime-web in a worker), at 1024.
 
-Its masks equal the server's refine:false masks click by click; after an image's first click, clicks with refine
-off send no request; with refine on the local mask is shown at once and the server's refined mask replaces it;
-without WebAssembly, or when the server cannot export the decoder, the page decodes on the server and says so.
+The page is cross-origin isolated (onnxruntime-web may use threads); its masks equal the server's refine:false
+masks click by click; after an image's first click, clicks with refine off send no request; with refine on the
+local mask is shown at once and the server's refined mask replaces it; without WebAssembly, or when the server
+cannot export the decoder, the page decodes on the server and says so.
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def test_local_masks_equal_the_servers_and_need_no_request(browser, local_server
     context, page, errors = _open(browser, local_server, picture)
     try:
         assert "in this browser" in page.locator(NOTE).text_content()
+        # cross-origin isolated (the service's COOP/COEP headers), so onnxruntime-web may use threads: half the cores
+        cores = page.evaluate("crossOriginIsolated ? navigator.hardwareConcurrency : 0")
+        threads = min(4, -(-cores // 2))
+        assert f"{threads} thread{'' if threads == 1 else 's'})" in page.locator(NOTE).text_content()
         page.keyboard.press("r")  # refine off: SAM 2's masks
         assert not page.is_checked("#image-refine")
 

@@ -24,7 +24,9 @@ export class LocalDecoder {
     const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     const decoder = new LocalDecoder(worker);
     await decoder.loaded;
-    decoder.optimization = (await decoder.ask({ type: "init", model }, [model])).optimization;
+    const init = await decoder.ask({ type: "init", model }, [model]);
+    decoder.optimization = init.optimization;
+    decoder.threads = init.threads;
     return decoder;
   }
 
@@ -35,6 +37,7 @@ export class LocalDecoder {
     this.waiting = new Map();
     this.nextId = 1;
     this.optimization = "";
+    this.threads = 1;  // onnxruntime-web's WebAssembly threads (more than 1 only in a cross-origin isolated page)
     /** @type {Map<string, Promise<{ width: number, height: number }>>} the worker's images, oldest first */
     this.features = new Map();
     /** @type {Promise<void>} */

@@ -1,7 +1,8 @@
 // The page's decoder, in a Web Worker: SAM 2's prompt encoder + mask decoder (ONNX, exported by the server from
 // the weights it runs) on onnxruntime-web's WebAssembly backend, over one image's features at a time. Messages
 // (each answered with the same id; errors as { id, error }):
-//   { type: "init", model: ArrayBuffer }          -> { optimization }  ("all", or "disabled" after a failure)
+//   { type: "init", model: ArrayBuffer }          -> { optimization, threads }  (optimization: "all", or
+//                                                   "disabled" after a failure; threads: onnxruntime's)
 //   { type: "features", key, body: ArrayBuffer }  -> { width, height }   the /segment/features body, gzip undone
 //                                                   (the last two images are kept)
 //   { type: "decode", key, prompts, maskInput, multimask } -> { mask, logits, score, decodeMs, runMs }
@@ -16,7 +17,11 @@ const VENDOR = new URL("../../vendor/onnxruntime-web/", import.meta.url).href;
 /** @type {typeof import("onnxruntime-web")} */
 const ort = await import(`${VENDOR}ort.wasm.bundle.min.mjs`);
 ort.env.wasm.wasmPaths = { wasm: `${VENDOR}ort-wasm-simd-threaded.wasm` };  // its loader is in the bundle
-ort.env.wasm.numThreads = 1;  // the page is not cross-origin isolated: no shared memory for threads
+// Threads need shared memory, which only a cross-origin isolated page has (service/web/router.py sends its
+// headers): then half the cores, at most 4, as onnxruntime-web's own default (the page and often the service
+// share the machine; on 2 busy cores 2 threads measured slower than 1: docs/benchmarks.md).
+const THREADS = globalThis.crossOriginIsolated ? Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2)) : 1;
+ort.env.wasm.numThreads = THREADS;
 
 const scope = /** @type {{ postMessage(m: unknown, t?: Transferable[]): void, onmessage: ((e: MessageEvent) => void) | null }} */ (
   /** @type {unknown} */ (globalThis));
@@ -38,7 +43,7 @@ async function init(model) {
   const created = await createSession((bytes, options) => ort.InferenceSession.create(bytes, options),
     new Uint8Array(model), warn);
   session = created.session;
-  return { optimization: created.optimization };
+  return { optimization: created.optimization, threads: THREADS };
 }
 
 /** @param {string} key @param {ArrayBuffer} body */

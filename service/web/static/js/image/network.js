@@ -144,7 +144,8 @@ export class Segmenter {
 
   /** What the page says about where its clicks are decoded. */
   get where() {
-    return this.local ? `clicks decoded in this browser (onnxruntime-web, optimisation ${this.local.optimization})`
+    const local = this.local, threads = local && `${local.threads} thread${local.threads === 1 ? "" : "s"}`;
+    return local ? `clicks decoded in this browser (onnxruntime-web, optimisation ${local.optimization}, ${threads})`
       : `clicks decoded on the server: ${this.reason}`;
   }
 
