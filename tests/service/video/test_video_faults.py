@@ -11,127 +11,26 @@ the session's lease held and says so with its PID, and the test signals that wor
 from __future__ import annotations
 
 import json
-import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from websockets.sync.client import connect
 
 from sam2refiner_client import BadRequestError, VideoSession
 from tests.tiers import tier
 from tests.waiting import wait_until
 
-from ..processes import free_port, frozen, launch, service_env, start_redis, stop, stop_redis, wait_ready
+from ..processes import CLUSTER_LEASE_S, Pause, frozen, running_cluster, signal_when_paused
 from .video_helpers import assert_mask_matches
-
-PREFIX = "faults"
-LEASE_S = 3  # a worker killed mid-frame leaves its lease for this long (the default is 30 s)
-
-
-class Pause:
-    """Frame ``frame_idx`` of ``session`` armed: the worker that tracks it stops mid-frame until released."""
-
-    def __init__(self, folder: Path, session: str, frame_idx: int):
-        self.armed = folder / f"{session}.{frame_idx}.armed"
-        self.paused = folder / f"{session}.{frame_idx}.paused"
-        self.armed.touch()
-
-    def reached(self) -> int:
-        """Waits until a worker has paused there; its PID."""
-        wait_until(self.paused.exists, 300, f"a worker to pause at {self.paused.name}")
-        return int(self.paused.read_text())
-
-    def release(self) -> None:
-        self.armed.unlink(missing_ok=True)
-
-
-class Cluster:
-    """Workers by name, on one Redis; each started from the same settings."""
-
-    def __init__(self, checkpoint: str, workdir):
-        self.checkpoint, self.workdir = checkpoint, workdir
-        self.redis, self.redis_url = start_redis(workdir)
-        self.pauses = workdir / "pauses"
-        self.pauses.mkdir()
-        self.workers: dict[str, tuple] = {}  # name -> (process, port)
-
-    def launch(self, name: str):
-        port, log = free_port(), self.workdir / f"{name}.log"
-        env = service_env(
-            sam2_config="hiera_t",
-            image_size="256",
-            device="cpu",
-            sam2_checkpoint=self.checkpoint,
-            warmup="false",
-            redis_url=self.redis_url,
-            video_key_prefix=PREFIX,
-            video_lease_s=str(LEASE_S),
-            redis_timeout_s="0.5",
-            drain_delay_s="1",
-            log_level="warning",
-        )
-        env["SAM2REFINER_TEST_PAUSE_DIR"] = str(self.pauses)
-        args = [
-            "-m",
-            "uvicorn",
-            "sam2refiner.service.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        self.workers[name] = (launch(args, env, log), port)
-
-    def ready(self, *names: str) -> None:
-        for name in names:
-            proc, port = self.workers[name]
-            wait_ready(proc, self.http(name), self.workdir / f"{name}.log")
-
-    def proc(self, name: str):
-        return self.workers[name][0]
-
-    def http(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.workers[name][1]}"
-
-    def ws(self, name: str) -> str:
-        return f"ws://127.0.0.1:{self.workers[name][1]}"
-
-    def pause(self, session: str, frame_idx: int) -> Pause:
-        return Pause(self.pauses, session, frame_idx)
-
-    def log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text()
-
-    def restart_redis_empty(self) -> None:
-        port = redis.Redis.from_url(self.redis_url).connection_pool.connection_kwargs["port"]
-        stop_redis(self.redis)
-        self.redis, _ = start_redis(self.workdir, port=port)
-
-    def leases(self) -> list[bytes]:
-        return list(redis.Redis.from_url(self.redis_url).scan_iter(match=f"{PREFIX}:video:*:lease"))
-
-    def close(self) -> None:
-        for proc, _ in self.workers.values():
-            stop(proc)
-        stop_redis(self.redis)
 
 
 @pytest.fixture(scope="module")
 @tier("service", "redis")
 def cluster(video_checkpoint, tmp_path_factory):
-    c = Cluster(video_checkpoint, tmp_path_factory.mktemp("faults"))
-    try:
-        c.launch("a")
-        c.launch("b")
-        c.ready("a", "b")
+    with running_cluster(video_checkpoint, tmp_path_factory.mktemp("faults"), "a", "b") as c:
         yield c
-    finally:
-        c.close()
 
 
 def _follow(video: VideoSession, pngs, reference, frames, what: str) -> None:
@@ -220,13 +119,8 @@ def test_sigterm_drains_and_another_worker_continues(cluster, video_clip, refere
             return None
         return (r.status_code, r.json()) if r.status_code != 200 else None
 
-    def sigterm_mid_frame(pause: Pause):
-        try:
-            paused_pid = pause.reached()
-            os.kill(a.pid, signal.SIGTERM)
-            return paused_pid, wait_until(not_ready, 30, "A's /readyz to refuse")  # while the frame still waits
-        finally:
-            pause.release()
+    def sigterm_mid_frame(pause: Pause):  # A's /readyz refuses while the frame still waits
+        return signal_when_paused(pause, a, signal.SIGTERM, lambda: wait_until(not_ready, 30, "A's /readyz to refuse"))
 
     with VideoSession([cluster.ws("a"), cluster.ws("b")], "drained", refine=False) as video:
         _begin(video, pngs, click, reference_masks)
@@ -259,19 +153,14 @@ def test_worker_killed_mid_frame_and_another_continues(cluster, video_clip, refe
     cluster.ready("a2")
     b = cluster.proc("b")
 
-    def kill_mid_frame(pause: Pause) -> int:
-        try:
-            paused_pid = pause.reached()
-            os.kill(b.pid, signal.SIGKILL)
-            return paused_pid
-        finally:
-            pause.release()  # before A2 gets frame 3 again: B's lease keeps it away for LEASE_S
-
-    with VideoSession([cluster.ws("b"), cluster.ws("a2")], "killed", refine=False, retry_s=LEASE_S + 30) as video:
+    with VideoSession(
+        [cluster.ws("b"), cluster.ws("a2")], "killed", refine=False, retry_s=CLUSTER_LEASE_S + 30
+    ) as video:
         _begin(video, pngs, click, reference_masks)
         _follow(video, pngs, reference_masks, [1, 2], "on B")
         with ThreadPoolExecutor(1) as pool:
-            fault = pool.submit(kill_mid_frame, cluster.pause("killed", 3))
+            # released before A2 gets frame 3 again: B's lease keeps it away for CLUSTER_LEASE_S
+            fault = pool.submit(signal_when_paused, cluster.pause("killed", 3), b, signal.SIGKILL)
             _follow(video, pngs, reference_masks, [3, 4, 5], "across the kill")
-            assert fault.result() == b.pid  # the kill reached B mid-frame, where the test meant it to
+            assert fault.result()[0] == b.pid  # the kill reached B mid-frame, where the test meant it to
         assert b.wait(10) == -signal.SIGKILL and video.reconnects == 1

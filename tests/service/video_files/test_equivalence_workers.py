@@ -11,7 +11,6 @@ decoded (the test decodes the file with the service's decoder and checks that wo
 from __future__ import annotations
 
 import json
-import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,7 +22,7 @@ import redis
 from sam2refiner.model.sam2_compat.hooks import promote_memory_dtype
 from sam2refiner.service.video_files.decode import VideoLimits, decode_video
 from tests.model.video.helpers import click_on, clip, reference_predictor
-from tests.service.video.test_video_faults import LEASE_S, PREFIX, Cluster
+from tests.service.processes import CLUSTER_LEASE_S, CLUSTER_PREFIX, running_cluster, signal_when_paused
 from tests.service.video.video_helpers import assert_mask_matches
 from tests.tiers import tier
 from tests.waiting import wait_until
@@ -45,15 +44,8 @@ def video():
 @pytest.fixture(scope="module")
 @tier("service", "redis")
 def workers(video_checkpoint, tmp_path_factory):
-    c = Cluster(video_checkpoint, tmp_path_factory.mktemp("files"))
-    try:
-        c.launch("a")
-        c.launch("b")
-        c.launch("c")  # killed mid-propagation
-        c.ready("a", "b", "c")
+    with running_cluster(video_checkpoint, tmp_path_factory.mktemp("files"), "a", "b", "c") as c:  # c: killed
         yield c
-    finally:
-        c.close()
 
 
 def _prompts(masks):
@@ -142,24 +134,15 @@ def test_worker_killed_mid_propagation_and_another_continues(workers, video, ref
     frame, obj, points, labels = _prompts(masks)["first"]
     body = {"frame": frame, "object_id": obj, "points": points, "labels": labels}
     assert httpx.post(f"{a}/videos/{video_id}/prompts", json=body, timeout=120).status_code == 200
-    proc, pause = workers.proc("c"), workers.pause(video_id, 9)
-
-    def kill_mid_frame() -> int:
-        try:
-            pid = pause.reached()
-            os.kill(proc.pid, signal.SIGKILL)
-            return pid
-        finally:
-            pause.release()
-
+    proc = workers.proc("c")
     received = []
     with ThreadPoolExecutor(1) as pool:
-        fault = pool.submit(kill_mid_frame)
+        fault = pool.submit(signal_when_paused, workers.pause(video_id, 9), proc, signal.SIGKILL)
         with pytest.raises(httpx.HTTPError):  # the stream breaks with the worker
             with httpx.stream("POST", f"{c}/videos/{video_id}/propagate", json={}, timeout=600) as r:
                 for line in r.iter_lines():
                     received.append(json.loads(line))
-        assert fault.result() == proc.pid
+        assert fault.result()[0] == proc.pid  # the kill reached C mid-frame, where the test meant it to
     assert [line["frame"] for line in received] == list(range(9))
     expected = runs["first"][1]
 
@@ -167,7 +150,7 @@ def test_worker_killed_mid_propagation_and_another_continues(workers, video, ref
         lines = _stream(f"{a}/videos/{video_id}/propagate", {"start_frame": 9})
         return None if "error" in lines[-1] and lines[-1]["error"]["code"] == "session_busy" else lines
 
-    lines = wait_until(resumed, LEASE_S + 60, "C's lease to run out and A to continue")
+    lines = wait_until(resumed, CLUSTER_LEASE_S + 60, "C's lease to run out and A to continue")
     assert lines[-1] == {"finished": True, "frames": FRAMES - 9}, lines[-1]
     for line in received + lines[:-1]:
         _same(line["objects"], expected[line["frame"]], f"frame {line['frame']} across the kill")
@@ -180,4 +163,4 @@ def test_deleted_sessions_leave_nothing_in_redis(workers, video):
     for i, video_id in enumerate(UPLOADED):
         assert httpx.delete(f"{workers.http('ab'[i % 2])}/videos/{video_id}").status_code == 204
     with redis.Redis.from_url(workers.redis_url) as client:
-        assert list(client.scan_iter(match=f"{PREFIX}:files:*")) == []
+        assert list(client.scan_iter(match=f"{CLUSTER_PREFIX}:files:*")) == []
