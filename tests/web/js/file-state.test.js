@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { FileState, hasPixels } from "../../../service/web/static/js/file/state.js";
-import { frameLayers, frameText, timelineCells } from "../../../service/web/static/js/file/render.js";
+import { frameText, timelineCells } from "../../../service/web/static/js/file/render.js";
+import { frameLayers } from "../../../service/web/static/js/frames.js";
 
 /** @param {Partial<import("../../../service/web/static/js/file/state.js").VideoInfo>} [over] */
 function video(over = {}) {
@@ -105,11 +106,11 @@ test("what the view draws: the shown frame's visible masks and labels, one timel
   s.recordPrompt(1, [mask(a, 2), mask(b, 1, false)]);
   s.recordLine({ frame: 2, objects: [mask(a, 1), mask(b, 4)], done: 1, total: 5 });
   s.show(1);
-  const { layers, tags } = frameLayers(s);
+  const { layers, tags } = frameLayers(s, s.video.width);
   assert.equal(layers.length, 1, "an invisible object is not drawn");
   assert.deepEqual(tags, [{ x: 0, y: 0.5, text: String(a), color: s.objects.get(a)?.color }]);
   s.toggleHidden(a);
-  assert.equal(frameLayers(s).layers.length, 0, "nor a hidden one");
+  assert.equal(frameLayers(s, s.video.width).layers.length, 0, "nor a hidden one");
 
   const cells = timelineCells(s);
   assert.equal(cells.length, 6);

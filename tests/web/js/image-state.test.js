@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { EMPTY, ImageState, nextPrompts } from "../../../service/web/static/js/image/state.js";
+import { EMPTY, ImageState } from "../../../service/web/static/js/image/state.js";
+import { nextPrompts } from "../../../service/web/static/js/objects.js";
 
 const IMAGE = { name: "cat.png", dataUrl: "data:,", width: 8, height: 6, imageId: null };
 

@@ -1,6 +1,9 @@
-// The object list shared by both modes: select, rename, hide, delete.
-import { cssColor } from "./colors.js";
+// What the modes share about objects: the object list on screen (select, rename, hide, delete), a click set's
+// next prompts, and the table of objects and per-frame click sets both video modes keep.
+import { colorOf, cssColor } from "./colors.js";
 /** @import { Color } from "./colors.js" */
+/** @import { Box, Point } from "./geometry.js" */
+/** @import { PromptChange } from "./stage.js" */
 
 /**
  * One row of the list.
@@ -63,4 +66,101 @@ export function renderRows(dl, rows) {
     dd.textContent = v;
     return [dt, dd];
   }));
+}
+
+/** @typedef {{ points: Point[], labels: number[], box: Box | null }} Prompts  one object's click set */
+
+/**
+ * The click set after a gesture: a point is added, a box replaces the box.
+ * @param {Prompts} prev @param {PromptChange} change @returns {Prompts}
+ */
+export function nextPrompts(prev, change) {
+  const next = { points: [...prev.points], labels: [...prev.labels], box: prev.box };
+  if ("point" in change) {
+    next.points.push(change.point);
+    next.labels.push(change.label);
+  } else {
+    next.box = change.box;
+  }
+  return next;
+}
+
+/** @typedef {{ id: number, name: string, color: Color, hidden: boolean }} TableObject  an object of an ObjectTable */
+/** @typedef {Prompts & { frame: number }} FrameClickSet  an object's click set on one frame */
+
+/** The key of an object's click set on a frame in `ObjectTable.clickSets`. @param {number} frame @param {number | null} id */
+export const clickKey = (frame, id) => `${frame}:${id}`;
+
+/**
+ * The objects of a video document and the click sets they got, frame by frame (file and camera modes): ids from 1,
+ * one selected. A mode adds its own fields to a new object (`blankObject`) and starts its click sets
+ * (`blankSet`: each names the object id as its server does).
+ * @template {TableObject} O @template {FrameClickSet} S
+ */
+export class ObjectTable {
+  constructor() {
+    /** @type {Map<number, O>} */
+    this.objects = new Map();
+    /** @type {number | null} */
+    this.selectedId = null;
+    /** @type {Map<string, S>} clickKey(frame, id) -> the object's click set on that frame */
+    this.clickSets = new Map();
+  }
+
+  /** A mode's new object. @param {TableObject} base @returns {O} */
+  blankObject(base) {
+    throw new Error(`${this.constructor.name} makes no objects (${base.name})`);
+  }
+
+  /** A mode's empty click set. @param {number} frame @param {number} id @returns {S} */
+  blankSet(frame, id) {
+    throw new Error(`${this.constructor.name} makes no click sets (${frame}:${id})`);
+  }
+
+  /** A new, selected object, not placed on any frame yet. */
+  newObject() {
+    const id = Math.max(0, ...this.objects.keys()) + 1;
+    this.objects.set(id, this.blankObject({ id, name: `object ${id}`, color: colorOf(id - 1), hidden: false }));
+    this.selectedId = id;
+    return id;
+  }
+
+  /** The selected object's id, or a new object's. */
+  selectedOrNew() {
+    return this.selectedId !== null && this.objects.has(this.selectedId) ? this.selectedId : this.newObject();
+  }
+
+  /** @param {number} id @param {string} name */
+  rename(id, name) {
+    const obj = this.objects.get(id);
+    if (obj) obj.name = name;
+  }
+
+  /** @param {number} id */
+  toggleHidden(id) {
+    const obj = this.objects.get(id);
+    if (obj) obj.hidden = !obj.hidden;
+  }
+
+  /** The object, its click sets and its selection (a mode removes its masks too). @param {number} id */
+  removeObject(id) {
+    this.objects.delete(id);
+    for (const key of [...this.clickSets.keys()]) if (key.endsWith(`:${id}`)) this.clickSets.delete(key);
+    if (this.selectedId === id) this.selectedId = null;
+  }
+
+  /** @param {number} frame @param {number | null} id @returns {S | undefined} */
+  clickSet(frame, id) {
+    return this.clickSets.get(clickKey(frame, id));
+  }
+
+  /**
+   * Adds a click or a box to the object's click set on a frame (the set is changed in place).
+   * @param {number} frame @param {number} id @param {PromptChange} change @returns {S}
+   */
+  addPrompt(frame, id, change) {
+    const set = this.clickSet(frame, id) ?? this.blankSet(frame, id);
+    this.clickSets.set(clickKey(frame, id), Object.assign(set, nextPrompts(set, change)));
+    return set;
+  }
 }

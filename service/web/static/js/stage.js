@@ -186,3 +186,41 @@ export class Stage {
     canvas.addEventListener("pointercancel", () => { start = null; onDraft(null); });
   }
 }
+
+/**
+ * What a mode does with its stage: draws the prompt layer, takes a prompt, keeps the box being dragged.
+ * @typedef {{ prompt: (change: PromptChange) => unknown, drawPromptLayer: () => void, draft: Box | null }} StageOwner
+ */
+
+/**
+ * A mode's stage on its page elements, set up as every mode has it: the prompt layer redrawn when the picture
+ * moves, gestures to the mode's prompt(), the box being dragged drawn as it goes.
+ * @param {{ stage: HTMLElement, canvas: HTMLCanvasElement, overlay: HTMLCanvasElement, prompts: HTMLCanvasElement }} el
+ * @param {StageOwner} mode
+ */
+export function modeStage(el, mode) {
+  const stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
+    { onLayout: () => mode.drawPromptLayer() });
+  stage.attachInput({
+    onPrompt: (change) => mode.prompt(change),
+    onDraft: (box) => { mode.draft = box; mode.drawPromptLayer(); },
+  });
+  return stage;
+}
+
+/**
+ * Files for a mode to open: the one chosen in its file input, or the first dropped on its stage that `accepts`.
+ * @param {{ stage: HTMLElement, file: HTMLInputElement }} el @param {(f: File) => boolean} accepts
+ * @param {(f: File) => unknown} open
+ */
+export function acceptFiles(el, accepts, open) {
+  el.file.addEventListener("change", () => el.file.files?.[0] && open(el.file.files[0]));
+  el.stage.addEventListener("dragover", (e) => { e.preventDefault(); el.stage.classList.add("dropping"); });
+  el.stage.addEventListener("dragleave", () => el.stage.classList.remove("dropping"));
+  el.stage.addEventListener("drop", (e) => {
+    e.preventDefault();
+    el.stage.classList.remove("dropping");
+    const file = [...(e.dataTransfer?.files ?? [])].find(accepts);
+    if (file) open(file);
+  });
+}

@@ -5,7 +5,7 @@
 //   await local.loadFeatures(imageId);                 // GET /segment/features/{imageId}, once per image
 //   const { mask, logits, score } = await local.decode(imageId, prompts, previousLogits, multimask);
 import * as api from "../api.js";
-/** @import { Prompts } from "../image/state.js" */
+/** @import { Prompts } from "../objects.js" */
 
 /** @typedef {{ mask: Uint8Array, logits: Float32Array, score: number, decodeMs: number, runMs: number }} LocalResult */
 

@@ -1,6 +1,6 @@
 // What the page's decoder does around the ONNX model, as the server does it (model/prompts.py, model/sam2refiner.py):
 // prompts to encoder-input pixels, the candidate kept, its logits resized to the image and thresholded. Pure.
-/** @import { Prompts } from "../image/state.js" */
+/** @import { Prompts } from "../objects.js" */
 
 export const LOGITS_LIMIT = 32;  // the server keeps low-res logits clamped to +-32 for the next mask prompt
 

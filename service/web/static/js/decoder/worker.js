@@ -11,7 +11,7 @@
 import { parseFeatures } from "./features.js";
 import { clampedLogits, maskFromLogits, pickCandidate, promptTensors } from "./masks.js";
 import { createSession } from "./session.js";
-/** @import { Prompts } from "../image/state.js" */
+/** @import { Prompts } from "../objects.js" */
 
 const VENDOR = new URL("../../vendor/onnxruntime-web/", import.meta.url).href;
 /** @type {typeof import("onnxruntime-web")} */

@@ -5,7 +5,7 @@
 import { download } from "../download.js";
 import { timelineFrame } from "../geometry.js";
 import { DraftKeeper, keep, kept } from "../persist.js";
-import { Stage } from "../stage.js";
+import { acceptFiles, modeStage } from "../stage.js";
 import { EXPORT_FORMATS, exportFileName } from "./export.js";
 import { FileSession, FrameCache, isLostSession, readStoredMasks, remakeSession } from "./network.js";
 import { FileView } from "./render.js";
@@ -31,8 +31,7 @@ export class FileMode {
     this.el = el;
     this.notify = notify;
     this.clearMessage = clearMessage;
-    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
-      { onLayout: () => this.drawPromptLayer() });
+    this.stage = modeStage(el, this);
     this.view = new FileView(el, this.stage, {
       onSelect: (id) => { if (this.state) this.state.selectedId = id; this.render(); },
       onRename: (id, name) => this.state?.rename(id, name),
@@ -64,19 +63,7 @@ export class FileMode {
     /** @type {Promise<unknown>} requests that change the session run one after the other, in order */
     this.queue = Promise.resolve();
 
-    this.stage.attachInput({
-      onPrompt: (change) => this.prompt(change),
-      onDraft: (box) => { this.draft = box; this.drawPromptLayer(); },
-    });
-    el.file.addEventListener("change", () => el.file.files?.[0] && this.open(el.file.files[0]));
-    el.stage.addEventListener("dragover", (e) => { e.preventDefault(); el.stage.classList.add("dropping"); });
-    el.stage.addEventListener("dragleave", () => el.stage.classList.remove("dropping"));
-    el.stage.addEventListener("drop", (e) => {
-      e.preventDefault();
-      el.stage.classList.remove("dropping");
-      const file = [...(e.dataTransfer?.files ?? [])].find(maybeVideo);
-      if (file) this.open(file);
-    });
+    acceptFiles(el, maybeVideo, (file) => this.open(file));
     el.camera.addEventListener("click", onCamera);
     el.track.addEventListener("click", () => this.track());
     el.play.addEventListener("click", () => this.togglePlay());

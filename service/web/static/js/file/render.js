@@ -1,13 +1,9 @@
 // File mode on screen: the shown frame's masks with their labels, the prompt layer, the timeline (tracked frames
 // fill in as the propagation's lines arrive), the progress bar, the object list, the frame readout and which
 // controls are enabled. Reads the state, never changes it.
-import { cssColor } from "../colors.js";
-import { centroid } from "../geometry.js";
+import { FramesView, drawTimeline, timelineRows } from "../frames.js";
 import { renderObjectList } from "../objects.js";
-/** @import { Color } from "../colors.js" */
-/** @import { ObjectListActions } from "../objects.js" */
-/** @import { MaskLayer } from "../paint.js" */
-/** @import { Stage, Tag } from "../stage.js" */
+/** @import { TimelineCell } from "../frames.js" */
 /** @import { Box } from "../geometry.js" */
 /** @import { FileState } from "./state.js" */
 
@@ -29,44 +25,14 @@ import { renderObjectList } from "../objects.js";
  * upload: the running upload's fraction (null: none)
  */
 
-/**
- * The masks of the shown frame and a label at each one's centroid.
- * @param {FileState} state @returns {{ layers: MaskLayer[], tags: Tag[] }}
- */
-export function frameLayers(state) {
-  /** @type {MaskLayer[]} */
-  const layers = [];
-  /** @type {Tag[]} */
-  const tags = [];
-  for (const o of state.objectsAt(state.current)) {
-    const obj = state.objects.get(o.object_id);
-    const mask = obj && !obj.hidden && o.visible ? state.maskAt(state.current, o.object_id) : null;
-    if (!obj || !mask) continue;
-    layers.push({ mask, color: obj.color });
-    const c = centroid(mask, state.video.width);
-    if (c) tags.push({ ...c, text: `${o.object_id}`, color: obj.color });
-  }
-  return { layers, tags };
-}
-
-/**
- * One timeline cell: whether the frame has masks, whether they predate the last prompt, whether it holds prompts,
- * and the colours of the object rows where an object is visible.
- * @typedef {{ tracked: boolean, stale: boolean, prompted: boolean, rows: { row: number, color: Color }[] }} TimelineCell
- */
-
 /** @param {FileState} state @returns {TimelineCell[]} one per frame */
 export function timelineCells(state) {
-  const ids = [...state.objects.keys()];
   const prompted = new Set(state.promptedFrames());
   return Array.from({ length: state.frameCount }, (_, frame) => ({
     tracked: state.masks.has(frame),
     stale: state.isStale(frame),
     prompted: prompted.has(frame),
-    rows: state.objectsAt(frame).flatMap((o) => {
-      const obj = state.objects.get(o.object_id);
-      return obj && o.visible ? [{ row: ids.indexOf(o.object_id), color: obj.color }] : [];
-    }),
+    rows: timelineRows(state, frame),
   }));
 }
 
@@ -76,26 +42,15 @@ export function frameText(state) {
   return `frame ${state.current} of ${state.frameCount} · ${t.toFixed(2)} s · ${state.trackedCount} tracked`;
 }
 
-export class FileView {
-  /** @param {FileElements} el @param {Stage} stage @param {ObjectListActions} actions */
-  constructor(el, stage, actions) {
-    this.el = el;
-    this.stage = stage;
-    this.actions = actions;
-    /** @type {Tag[]} the shown frame's labels, redrawn with the prompt layer */
-    this.tags = [];
-  }
-
+/** @extends {FramesView<FileElements>} */
+export class FileView extends FramesView {
   /**
    * Everything but the picture, after a change of state.
    * @param {FileState | null} state @param {Activity} activity @param {Box | null} draft
    */
   render(state, activity, draft) {
     if (state) {
-      const { layers, tags } = frameLayers(state);
-      this.stage.drawMasks(layers);
-      this.tags = tags;
-      this.drawPromptLayer(state, draft);
+      this.drawFrame(state, state.video.width, draft);
       this.drawTimeline(state);
       this.renderList(state);
       this.renderStats(state);
@@ -104,44 +59,11 @@ export class FileView {
     this.updateControls(state, activity);
   }
 
-  /** The selected object's click set on the shown frame, the labels, the box being dragged. @param {FileState} state @param {Box | null} draft */
-  drawPromptLayer(state, draft) {
-    if (!this.stage.size) return;
-    const set = state.clickSet(state.current, state.selectedId);
-    this.stage.drawPrompts({ ...(set || {}), draft, tags: this.tags });
-  }
-
-  /**
-   * One cell per frame (dark: no masks yet, dimmed: masks from before the last prompt), a row per object where it
-   * is visible, a mark over prompted frames, a line at the shown one.
-   * @param {FileState} state
-   */
+  /** The timeline, and its readout for people and tests. @param {FileState} state */
   drawTimeline(state) {
     const canvas = this.el.timeline;
-    const width = canvas.clientWidth || 600;
-    canvas.width = width;
-    const ctx = canvas.getContext("2d");
-    if (!ctx) return;
-    ctx.clearRect(0, 0, width, canvas.height);
     const cells = timelineCells(state);
-    const cell = width / cells.length, cellWidth = Math.max(1, cell - (cell > 3 ? 1 : 0));
-    const rowH = Math.max(3, (canvas.height - 8) / Math.max(1, state.objects.size));
-    cells.forEach(({ tracked, stale, prompted, rows }, i) => {
-      ctx.fillStyle = tracked ? "#444" : "#222";
-      ctx.fillRect(i * cell, 0, cellWidth, canvas.height);
-      ctx.globalAlpha = stale ? 0.4 : 1;
-      for (const { row, color } of rows) {
-        ctx.fillStyle = cssColor(color);
-        ctx.fillRect(i * cell, 4 + row * rowH, cellWidth, rowH - 1);
-      }
-      ctx.globalAlpha = 1;
-      if (prompted) {
-        ctx.fillStyle = "#ffd700";
-        ctx.fillRect(i * cell, 0, cellWidth, 3);
-      }
-    });
-    ctx.fillStyle = "white";
-    ctx.fillRect((state.current + 0.5) * cell - 1, 0, 2, canvas.height);
+    drawTimeline(canvas, cells, state.current, state.objects.size);
     const stale = cells.filter((c) => c.stale).length;
     canvas.setAttribute("aria-label", `timeline: ${state.trackedCount} of ${state.frameCount} frames tracked` +
       (stale ? `, ${stale} from before the last prompt` : "") + `; frame ${state.current} shown`);

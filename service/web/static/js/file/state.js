@@ -2,13 +2,13 @@
 // the objects, the click sets given on each frame, every frame's masks as the server answered them (prompt answers
 // and propagation lines), which frame is shown, and what a Track would start from. Plain data and methods that
 // only change it: no DOM, no network.
-import { colorOf } from "../colors.js";
 import { clamp } from "../geometry.js";
+import { ObjectTable, clickKey } from "../objects.js";
 import { countsFromString, decodeRle } from "../rle.js";
 /** @import { Color } from "../colors.js" */
 /** @import { Box, Point } from "../geometry.js" */
 /** @import { Mask, Rle } from "../rle.js" */
-/** @import { PromptChange } from "../stage.js" */
+/** @import { TableObject } from "../objects.js" */
 
 /**
  * The server's description of an uploaded video (POST /videos, GET /videos/{id}).
@@ -42,17 +42,13 @@ export function hasPixels(rle) {
  *             pending: number[], current: number }} FileDraft
  */
 
-export class FileState {
+/** @extends {ObjectTable<FileObject, ClickSet>} */
+export class FileState extends ObjectTable {
   /** @param {VideoInfo} video @param {string} name the file's name */
   constructor(video, name) {
+    super();
     this.video = video;
     this.name = name;
-    /** @type {Map<number, FileObject>} */
-    this.objects = new Map();
-    /** @type {number | null} */
-    this.selectedId = null;
-    /** @type {Map<string, ClickSet>} `${frame}:${object_id}` -> its click set */
-    this.clickSets = new Map();
     /** @type {Map<number, Map<number, FrameMask>>} frame -> object id -> its mask */
     this.masks = new Map();
     /** @type {Map<number, number>} frame -> the edit its masks reflect (see `edits`) */
@@ -83,7 +79,7 @@ export class FileState {
     if (!draft || typeof draft.video?.video_id !== "string" || !Array.isArray(draft.clickSets)) return null;
     const state = new FileState(draft.video, String(draft.name ?? "video"));
     for (const o of draft.objects ?? []) state.objects.set(o.id, o);
-    for (const set of draft.clickSets) state.clickSets.set(`${set.frame}:${set.object_id}`, set);
+    for (const set of draft.clickSets) state.clickSets.set(clickKey(set.frame, set.object_id), set);
     state.selectedId = state.objects.has(draft.selectedId) ? draft.selectedId : null;
     state.pending = new Set(draft.pending ?? []);
     state.show(draft.current ?? 0);
@@ -101,29 +97,14 @@ export class FileState {
   }
 
   // ------------------------------------------------------------------ objects
-  /** A new, selected object, not placed on any frame yet. */
-  newObject() {
-    const id = Math.max(0, ...this.objects.keys()) + 1;
-    this.objects.set(id, { id, name: `object ${id}`, color: colorOf(id - 1), hidden: false });
-    this.selectedId = id;
-    return id;
+  /** @param {TableObject} base @returns {FileObject} */
+  blankObject(base) {
+    return base;
   }
 
-  /** The selected object's id, or a new object's. */
-  selectedOrNew() {
-    return this.selectedId !== null && this.objects.has(this.selectedId) ? this.selectedId : this.newObject();
-  }
-
-  /** @param {number} id @param {string} name */
-  rename(id, name) {
-    const obj = this.objects.get(id);
-    if (obj) obj.name = name;
-  }
-
-  /** @param {number} id */
-  toggleHidden(id) {
-    const obj = this.objects.get(id);
-    if (obj) obj.hidden = !obj.hidden;
+  /** @param {number} frame @param {number} id @returns {ClickSet} */
+  blankSet(frame, id) {
+    return { frame, object_id: id, points: [], labels: [], box: null };
   }
 
   /** Whether the server has heard of the object (it got a prompt). @param {number} id */
@@ -133,10 +114,8 @@ export class FileState {
 
   /** The object and all it had: masks, click sets, selection. @param {number} id */
   removeObject(id) {
-    this.objects.delete(id);
+    super.removeObject(id);
     for (const frame of this.masks.values()) frame.delete(id);
-    for (const [key, set] of this.clickSets) if (set.object_id === id) this.clickSets.delete(key);
-    if (this.selectedId === id) this.selectedId = null;
   }
 
   /** Every prompt and mask gone (the server's reset); the objects stay, unplaced. */
@@ -149,31 +128,9 @@ export class FileState {
   }
 
   // ------------------------------------------------------------------ prompts
-  /** @param {number} frame @param {number | null} id @returns {ClickSet | undefined} */
-  clickSet(frame, id) {
-    return this.clickSets.get(`${frame}:${id}`);
-  }
-
   /** Frames that hold a click set, in order. */
   promptedFrames() {
     return [...new Set([...this.clickSets.values()].map((s) => s.frame))].sort((a, b) => a - b);
-  }
-
-  /**
-   * Adds a click or a box to the object's click set on a frame.
-   * @param {number} frame @param {number} id @param {PromptChange} change @returns {ClickSet}
-   */
-  addPrompt(frame, id, change) {
-    const key = `${frame}:${id}`;
-    const set = this.clickSets.get(key) || { frame, object_id: id, points: [], labels: [], box: null };
-    if ("point" in change) {
-      set.points.push(change.point);
-      set.labels.push(change.label);
-    } else {
-      set.box = change.box;
-    }
-    this.clickSets.set(key, set);
-    return set;
   }
 
   /**
@@ -181,8 +138,8 @@ export class FileState {
    * @param {number} frame @param {number} id @param {ClickSet | undefined} set undefined: it had none
    */
   restoreClickSet(frame, id, set) {
-    if (set) this.clickSets.set(`${frame}:${id}`, set);
-    else this.clickSets.delete(`${frame}:${id}`);
+    if (set) this.clickSets.set(clickKey(frame, id), set);
+    else this.clickSets.delete(clickKey(frame, id));
   }
 
   /**
@@ -207,6 +164,11 @@ export class FileState {
   /** @param {number} frame @returns {FrameMask[]} */
   objectsAt(frame) {
     return [...(this.masks.get(frame)?.values() ?? [])];
+  }
+
+  /** The objects whose mask is visible on a frame. @param {number} frame */
+  shownAt(frame) {
+    return this.objectsAt(frame).filter((o) => o.visible).map((o) => o.object_id);
   }
 
   /** An object's decoded mask on a frame (null: none). @param {number} frame @param {number} id @returns {Mask | null} */

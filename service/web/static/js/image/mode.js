@@ -2,13 +2,14 @@
 // export. The controller: turns the page's events into state changes and requests, in order, and redraws.
 import { ApiError } from "../api.js";
 import { download } from "../download.js";
+import { nextPrompts } from "../objects.js";
 import { DraftKeeper } from "../persist.js";
-import { Stage } from "../stage.js";
+import { acceptFiles, modeStage } from "../stage.js";
 import { fromDraft, toDraft } from "./draft.js";
 import { cocoFile, cutoutFile, maskFile } from "./export.js";
 import { Segmenter } from "./network.js";
 import { ImageView } from "./render.js";
-import { ImageState, nextPrompts } from "./state.js";
+import { ImageState } from "./state.js";
 /** @import { Box } from "../geometry.js" */
 /** @import { ModelInfo } from "../api.js" */
 /** @import { ImageElements } from "./render.js" */
@@ -45,8 +46,7 @@ export class ImageMode {
     this.state = new ImageState();
     this.segmenter = new Segmenter();  // in this browser when it can, else on the server (and the note says so)
     this.segmenter.onChange = () => { el.decoderNote.textContent = this.segmenter.where; };
-    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
-      { onLayout: () => this.drawPromptLayer() });
+    this.stage = modeStage(el, this);
     this.view = new ImageView(el, this.stage, {
       onSelect: (id) => this.select(id),
       onRename: (id, name) => this.state.rename(id, name),
@@ -62,19 +62,7 @@ export class ImageMode {
     this.queue = Promise.resolve();
     this.pending = 0;
 
-    this.stage.attachInput({
-      onPrompt: (change) => this.prompt(change),
-      onDraft: (box) => { this.draft = box; this.drawPromptLayer(); },
-    });
-    el.file.addEventListener("change", () => el.file.files?.[0] && this.open(el.file.files[0]));
-    el.stage.addEventListener("dragover", (e) => { e.preventDefault(); el.stage.classList.add("dropping"); });
-    el.stage.addEventListener("dragleave", () => el.stage.classList.remove("dropping"));
-    el.stage.addEventListener("drop", (e) => {
-      e.preventDefault();
-      el.stage.classList.remove("dropping");
-      const file = [...(e.dataTransfer?.files ?? [])].find((f) => f.type.startsWith("image/"));
-      if (file) this.open(file);
-    });
+    acceptFiles(el, (f) => f.type.startsWith("image/"), (file) => this.open(file));
     el.newObject.addEventListener("click", () => this.newObject());
     el.undo.addEventListener("click", () => this.undo());
     el.redo.addEventListener("click", () => this.redo());

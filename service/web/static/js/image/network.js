@@ -4,7 +4,8 @@
 import * as api from "../api.js";
 import { LocalDecoder } from "../decoder/local.js";
 import { decodeRle, encodeRle } from "../rle.js";
-/** @import { MaskState, ImageRecord, Prompts } from "./state.js" */
+/** @import { MaskState, ImageRecord } from "./state.js" */
+/** @import { Prompts } from "../objects.js" */
 
 const ATTEMPTS = 4;
 

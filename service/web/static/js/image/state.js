@@ -4,10 +4,7 @@ import { colorOf } from "../colors.js";
 /** @import { Box, Point } from "../geometry.js" */
 /** @import { Color } from "../colors.js" */
 /** @import { Mask, Rle } from "../rle.js" */
-
-/** @typedef {{ points: Point[], labels: number[], box: Box | null }} Prompts  one object's click set */
-
-/** @import { PromptChange } from "../stage.js" */
+/** @import { Prompts } from "../objects.js" */
 
 /**
  * One state in an object's history: its prompts and, once the server answered them, the mask it kept.
@@ -42,21 +39,6 @@ import { colorOf } from "../colors.js";
 
 /** @type {Readonly<MaskState>} */
 export const EMPTY = Object.freeze({ points: [], labels: [], box: null, mask: null });
-
-/**
- * The click set after a gesture: a point is added, a box replaces the box.
- * @param {Prompts} prev @param {PromptChange} change @returns {Prompts}
- */
-export function nextPrompts(prev, change) {
-  const next = { points: [...prev.points], labels: [...prev.labels], box: prev.box };
-  if ("point" in change) {
-    next.points.push(change.point);
-    next.labels.push(change.label);
-  } else {
-    next.box = change.box;
-  }
-  return next;
-}
 
 export class ImageState {
   constructor() {

@@ -2,6 +2,7 @@
 // sets on each frame, every frame's masks as the sessions replied them (RLE), the frame shown and the live one,
 // the session's name (to resume it) and the file's name and rate. The file itself is kept apart, once per file.
 // Pure: no DOM, no storage.
+import { clickKey } from "../objects.js";
 import { VideoState } from "./state.js";
 /** @import { ClickSet, VideoObject } from "./state.js" */
 /** @import { TrackedObject } from "../socket.js" */
@@ -35,7 +36,7 @@ export function fromVideoDraft(draft) {
   if (!d || d.version !== VIDEO_DRAFT_VERSION) return null;
   const state = new VideoState();
   for (const o of d.objects) state.objects.set(o.id, { ...o });
-  for (const s of d.clickSets) state.clickSets.set(`${s.frame}:${s.obj_id}`, s);
+  for (const s of d.clickSets) state.clickSets.set(clickKey(s.frame, s.obj_id), s);
   for (const [f, fwd, bwd] of d.frames) {
     state.frames.set(f, { fwd: new Map(fwd.map((o) => [o.obj_id, o])), bwd: new Map(bwd.map((o) => [o.obj_id, o])) });
   }

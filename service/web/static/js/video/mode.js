@@ -5,7 +5,7 @@ import { ApiError } from "../api.js";
 import { download } from "../download.js";
 import { timelineFrame } from "../geometry.js";
 import { DraftKeeper, keep, kept } from "../persist.js";
-import { Stage } from "../stage.js";
+import { modeStage } from "../stage.js";
 import { fromVideoDraft, toVideoDraft } from "./draft.js";
 import { exportDocument, jsonFile, zipFile } from "./export.js";
 import { TrackingSession, sessionName } from "./network.js";
@@ -29,8 +29,7 @@ export class VideoMode {
     this.el = el;
     this.notify = notify;
     this.clearMessage = clearMessage;
-    this.stage = new Stage({ stage: el.stage, picture: el.canvas, overlay: el.overlay, prompts: el.prompts },
-      { onLayout: () => this.drawPromptLayer() });
+    this.stage = modeStage(el, this);
     this.view = new VideoView(el, this.stage, {
       onSelect: (id) => { this.state.selectedId = id; this.render(); },
       onRename: (id, name) => this.state.rename(id, name),
@@ -53,10 +52,6 @@ export class VideoMode {
     this.refinerLoaded = false;
     /** whether masks or prompts changed since the last export (replacing the video asks first) */
     this.unexported = false;
-    this.stage.attachInput({
-      onPrompt: (change) => this.prompt(change),
-      onDraft: (box) => { this.draft = box; this.drawPromptLayer(); },
-    });
     el.file.addEventListener("change", () => el.file.files?.[0] && this.openFile(el.file.files[0]));
     el.camera.addEventListener("click", () => this.openCamera());
     el.play.addEventListener("click", () => this.togglePlay());

@@ -1,10 +1,7 @@
 // Video mode on screen: the shown frame's masks with their labels, the prompt layer, the timeline, the object
 // list, the frame / rate readouts and which controls are enabled. Reads the state, never changes it.
-import { centroid } from "../geometry.js";
+import { FramesView, drawTimeline, timelineRows } from "../frames.js";
 import { renderObjectList, renderRows } from "../objects.js";
-/** @import { ObjectListActions } from "../objects.js" */
-/** @import { MaskLayer } from "../paint.js" */
-/** @import { Stage, Tag } from "../stage.js" */
 /** @import { Box } from "../geometry.js" */
 /** @import { VideoState } from "./state.js" */
 /** @import { VideoSource } from "./source.js" */
@@ -26,26 +23,6 @@ import { renderObjectList, renderRows } from "../objects.js";
 
 /** Camera timelines show the last this many frames. */
 export const CAMERA_TIMELINE_FRAMES = 300;
-
-/**
- * The masks of the shown frame and a label at each one's centroid.
- * @param {VideoState} state @param {number} width the frame's width @returns {{ layers: MaskLayer[], tags: Tag[] }}
- */
-export function frameLayers(state, width) {
-  /** @type {MaskLayer[]} */
-  const layers = [];
-  /** @type {Tag[]} */
-  const tags = [];
-  for (const o of state.objectsAt(state.current)) {
-    const obj = state.objects.get(o.obj_id);
-    const mask = obj && !obj.hidden && o.visible ? state.maskAt(state.current, o.obj_id) : null;
-    if (!obj || !mask) continue;
-    layers.push({ mask, color: obj.color });
-    const c = centroid(mask, width);
-    if (c) tags.push({ ...c, text: `${o.obj_id}`, color: obj.color });
-  }
-  return { layers, tags };
-}
 
 /**
  * Which frames the timeline shows: all of a file's, a camera's latest.
@@ -71,26 +48,15 @@ export function rateText(fps) {
   return `${fps.toPrecision(2)} frames/s (one every ${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s)`;
 }
 
-export class VideoView {
-  /** @param {VideoElements} el @param {Stage} stage @param {ObjectListActions} actions */
-  constructor(el, stage, actions) {
-    this.el = el;
-    this.stage = stage;
-    this.actions = actions;
-    /** @type {Tag[]} the shown frame's labels, redrawn with the prompt layer */
-    this.tags = [];
-  }
-
+/** @extends {FramesView<VideoElements>} */
+export class VideoView extends FramesView {
   /**
    * Everything, after a change of state.
    * @param {VideoState} state @param {VideoSource | null} source @param {Activity} activity @param {Box | null} draft
    */
   render(state, source, activity, draft) {
     if (source) {
-      const { layers, tags } = frameLayers(state, source.width);
-      this.stage.drawMasks(layers);
-      this.tags = tags;
-      this.drawPromptLayer(state, draft);
+      this.drawFrame(state, source.width, draft);
       this.drawTimeline(state, source);
       this.renderList(state);
       this.renderStats(state, source);
@@ -98,42 +64,14 @@ export class VideoView {
     this.updateControls(state, source, activity);
   }
 
-  /** The selected object's click set on the shown frame, the labels, the box being dragged. @param {VideoState} state @param {Box | null} draft */
-  drawPromptLayer(state, draft) {
-    if (!this.stage.size) return;
-    const set = state.clickSet(state.current, state.selectedId);
-    this.stage.drawPrompts({ ...(set || {}), draft, tags: this.tags });
-  }
-
   /** One cell per frame (lighter once tracked) with a row per object where it is visible; a line at the shown one. @param {VideoState} state @param {VideoSource} source */
   drawTimeline(state, source) {
-    const canvas = this.el.timeline;
-    const width = canvas.clientWidth || 600;
-    canvas.width = width;
-    const ctx = canvas.getContext("2d");
-    if (!ctx) return;
-    ctx.clearRect(0, 0, width, canvas.height);
     const { first, count } = timelineSpan(state, source);
-    if (!count) return;
-    const cell = width / count, cellWidth = Math.max(1, cell - (cell > 3 ? 1 : 0));
-    const ids = [...state.objects.keys()];
-    const rowH = Math.max(3, (canvas.height - 8) / Math.max(1, ids.length));
-    for (let i = 0; i < count; i++) {
-      const frame = first + i;
-      const tracked = state.frames.has(frame);
-      ctx.fillStyle = tracked ? "#444" : "#222";
-      ctx.fillRect(i * cell, 0, cellWidth, canvas.height);
-      if (!tracked) continue;
-      for (const o of state.objectsAt(frame)) {
-        const obj = state.objects.get(o.obj_id);
-        if (!obj || !o.visible || !o.area) continue;
-        ctx.fillStyle = `rgb(${obj.color.join(",")})`;
-        ctx.fillRect(i * cell, 4 + ids.indexOf(o.obj_id) * rowH, cellWidth, rowH - 1);
-      }
-    }
-    ctx.fillStyle = "white";
-    ctx.fillRect((state.current - first) * cell + cell / 2 - 1, 0, 2, canvas.height);
-    canvas.setAttribute("aria-label",
+    const cells = Array.from({ length: count }, (_, i) => ({
+      tracked: state.frames.has(first + i), stale: false, prompted: false, rows: timelineRows(state, first + i),
+    }));
+    drawTimeline(this.el.timeline, cells, state.current - first, state.objects.size);
+    this.el.timeline.setAttribute("aria-label",
       `timeline: ${state.frames.size} frames tracked, ${state.framesWithMasks()} with masks; frame ${state.current} shown`);
   }
 

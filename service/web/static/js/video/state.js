@@ -1,13 +1,13 @@
 // Video mode's document: the objects, the click sets given on each frame, every frame's masks as the sessions
 // replied them (forward, and backward before the objects' first prompts), which frame is shown and which is
 // live, and the reply rate. Plain data and methods that only change it: no DOM, no network.
-import { colorOf } from "../colors.js";
+import { ObjectTable } from "../objects.js";
 import { decodeRle } from "../rle.js";
 /** @import { Color } from "../colors.js" */
 /** @import { Mask } from "../rle.js" */
 /** @import { TrackedObject } from "../socket.js" */
 /** @import { Box, Point } from "../geometry.js" */
-/** @import { PromptChange } from "../stage.js" */
+/** @import { TableObject } from "../objects.js" */
 
 /** @typedef {"fwd" | "bwd"} Direction  which session a frame's mask came from */
 /** @typedef {TrackedObject & { direction: "forward" | "backward" }} FrameObject  a mask shown on a frame */
@@ -26,16 +26,12 @@ import { decodeRle } from "../rle.js";
 /** How long the reply rate looks back, in ms. */
 export const RATE_WINDOW_MS = 3000;
 
-export class VideoState {
+/** @extends {ObjectTable<VideoObject, ClickSet>} */
+export class VideoState extends ObjectTable {
   constructor() {
+    super();
     /** @type {Map<number, { fwd: Map<number, TrackedObject>, bwd: Map<number, TrackedObject> }>} local frame -> replies */
     this.frames = new Map();
-    /** @type {Map<number, VideoObject>} */
-    this.objects = new Map();
-    /** @type {Map<string, ClickSet>} `${frame}:${obj_id}` -> its click set */
-    this.clickSets = new Map();
-    /** @type {number | null} */
-    this.selectedId = null;
     this.current = 0;         // local frame shown
     this.live = -1;           // local frame the forward session is at
     /** @type {number[]} when the recent replies came (performance.now()) */
@@ -48,29 +44,14 @@ export class VideoState {
     this.decoded = new WeakMap();
   }
 
-  /** A new, selected object, not placed on any frame yet. */
-  newObject() {
-    const id = Math.max(0, ...this.objects.keys()) + 1;
-    this.objects.set(id, { id, name: `object ${id}`, color: colorOf(id - 1), hidden: false, firstFrame: null });
-    this.selectedId = id;
-    return id;
+  /** @param {TableObject} base @returns {VideoObject} */
+  blankObject(base) {
+    return { ...base, firstFrame: null };
   }
 
-  /** The selected object's id, or a new object's. */
-  selectedOrNew() {
-    return this.selectedId !== null && this.objects.has(this.selectedId) ? this.selectedId : this.newObject();
-  }
-
-  /** @param {number} id @param {string} name */
-  rename(id, name) {
-    const obj = this.objects.get(id);
-    if (obj) obj.name = name;
-  }
-
-  /** @param {number} id */
-  toggleHidden(id) {
-    const obj = this.objects.get(id);
-    if (obj) obj.hidden = !obj.hidden;
+  /** @param {number} frame @param {number} id @returns {ClickSet} */
+  blankSet(frame, id) {
+    return { frame, obj_id: id, points: [], labels: [], box: null };
   }
 
   /** An object's first prompt was answered on this frame. @param {number} id @param {number} frame */
@@ -86,13 +67,11 @@ export class VideoState {
 
   /** The object and all it had: masks, click sets, selection. @param {number} id */
   removeObject(id) {
-    this.objects.delete(id);
+    super.removeObject(id);
     for (const entry of this.frames.values()) {
       entry.fwd.delete(id);
       entry.bwd.delete(id);
     }
-    for (const [key, set] of this.clickSets) if (set.obj_id === id) this.clickSets.delete(key);
-    if (this.selectedId === id) this.selectedId = null;
   }
 
   /**
@@ -108,29 +87,6 @@ export class VideoState {
       sets.set(set.frame, [...(sets.get(set.frame) ?? []), set]);
     }
     return { first: sets.size ? Math.min(...sets.keys()) : upTo + 1, sets };
-  }
-
-  /** @param {number} frame @param {number | null} id @returns {ClickSet | undefined} */
-  clickSet(frame, id) {
-    return this.clickSets.get(`${frame}:${id}`);
-  }
-
-  /**
-   * Adds a click or a box to the object's click set on a frame.
-   * @param {number} frame @param {number} id @param {PromptChange} change
-   * @returns {ClickSet}
-   */
-  addPrompt(frame, id, change) {
-    const key = `${frame}:${id}`;
-    const set = this.clickSets.get(key) || { frame, obj_id: id, points: [], labels: [], box: null };
-    if ("point" in change) {
-      set.points.push(change.point);
-      set.labels.push(change.label);
-    } else {
-      set.box = change.box;
-    }
-    this.clickSets.set(key, set);
-    return set;
   }
 
   /**
@@ -153,6 +109,11 @@ export class VideoState {
     return [...merged.entries()].map(([id, o]) => ({ ...o, direction: entry.fwd.has(id) ? "forward" : "backward" }));
   }
 
+  /** The objects whose mask is visible (and not empty) on a frame. @param {number} frame */
+  shownAt(frame) {
+    return this.objectsAt(frame).filter((o) => o.visible && o.area).map((o) => o.obj_id);
+  }
+
   /** An object's decoded mask on a frame (null: none). @param {number} frame @param {number} id @returns {Mask | null} */
   maskAt(frame, id) {
     const entry = this.frames.get(frame);
@@ -165,7 +126,7 @@ export class VideoState {
 
   /** Frames where some object is visible. */
   framesWithMasks() {
-    return [...this.frames.keys()].filter((f) => this.objectsAt(f).some((o) => o.visible && o.area)).length;
+    return [...this.frames.keys()].filter((f) => this.shownAt(f).length).length;
   }
 
   /**
