@@ -154,6 +154,8 @@ def test_file_mode_tracks_both_ways_takes_a_correction_and_exports_the_apis_mask
         assert page.evaluate(f"{FILE}.state.objectsAt({k})") == list(stored[k].values()), k
     assert timeline_rows(page) == [[stored[k][1]["visible"]] for k in range(FRAMES)]
     assert page.locator("#file-timeline").get_attribute("data-tracked") == str(FRAMES)
+    # Both ways from frame 10, both of sam2's passes give frame 10: the page counts it once.
+    assert page.locator("#file-status").inner_text().startswith(f"Tracked {FRAMES} frames both ways from frame 10:")
 
     # A correction on frame 20 (a negative click on the bar, a new second object on the square), then Track again.
     show(page, 20)
@@ -244,12 +246,19 @@ def test_a_stopped_track_keeps_its_frames_a_removal_and_a_corrupt_file_leave_the
     assert "Tracking stopped" in page.locator("#file-status").inner_text()
     kept = page.evaluate(f"{FILE}.state.trackedCount")
     assert 2 <= kept < FRAMES
+    assert f"Tracking stopped after {kept} frames" in page.locator("#file-status").inner_text()
     wait_until(
         lambda: not httpx.get(f"{api}/videos/{video_id}", timeout=30).json()["propagating"],
         60,
         "the server to stop the propagation",
     )
+    # A direction chosen in the select gives the keyboard back: the next T is the page's, not the select's.
+    page.focus("#file-direction")
+    assert page.evaluate("document.activeElement.id") == "file-direction"
+    page.select_option("#file-direction", "forward")
+    assert page.evaluate("document.activeElement.id") != "file-direction"
     request, lines = track(page, lambda: page.keyboard.press("t"))
+    assert request["direction"] == "forward" and page.locator("#file-direction").input_value() == "forward"
     assert request["start_frame"] == 0 and lines[-1]["finished"]  # the stopped Track's prompts were still pending
     assert page.evaluate(f"{FILE}.state.trackedCount") == FRAMES
 

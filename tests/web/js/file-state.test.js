@@ -99,6 +99,23 @@ test("playback follows the file's own timestamps, variable frame rate included",
   assert.equal(s.show(2.4), 2);
 });
 
+test("a Track both ways counts its start frame once, though both of sam2's passes give it", () => {
+  const s = new FileState(video(), "clip.webm");
+  const a = s.newObject();
+  s.addPrompt(2, a, { point: [0, 0], label: 1 });
+  s.recordPrompt(2, [mask(a, 1)]);
+  const request = s.trackRequest("both");
+  assert.deepEqual([s.trackSpan(request), s.trackSpan({ ...request, direction: "forward" }),
+    s.trackSpan({ ...request, direction: "backward" }), s.trackSpan({ start_frame: null, direction: "backward" })],
+  [6, 4, 3, 3], "the server's default start: the earliest prompted frame");
+  s.trackStarted(request);
+  assert.deepEqual(s.progress, { done: 0, total: 6 });
+  const frames = [2, 3, 4, 5, 2, 1, 0];  // the server's lines: forward from 2, then backward from 2
+  for (const [i, frame] of frames.entries()) s.recordLine({ frame, objects: [mask(a, 1)], done: i + 1, total: 7 });
+  assert.deepEqual(s.progress, { done: 6, total: 6 });
+  assert.equal(s.trackEnded({ finished: true }), 6);
+});
+
 test("what the view draws: the shown frame's visible masks and labels, one timeline cell per frame", () => {
   const s = new FileState(video(), "clip.webm");
   const a = s.newObject(), b = s.newObject();

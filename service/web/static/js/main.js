@@ -155,7 +155,8 @@ document.addEventListener("keydown", (e) => {
 
 // A control used with the mouse gives the keyboard back (its space or arrows would otherwise keep acting on it);
 // one reached with the keyboard keeps the focus (detail 0: activated by a key). A number typed in and committed
-// (Enter, or leaving the field) gives it back too.
+// (Enter, or leaving the field) gives it back too, and so does a choice made in a select (a focused select takes
+// every key: the mode's single-key shortcuts would go to it).
 document.addEventListener("click", (e) => {
   const active = document.activeElement;
   const typing = keyBelongsToControl(focusedControl(active), "a");  // a letter is only a text field's
@@ -164,7 +165,10 @@ document.addEventListener("click", (e) => {
   }
 });
 document.addEventListener("change", (e) => {
-  if (e.target instanceof HTMLInputElement && e.target.type === "number") e.target.blur();
+  const target = e.target;
+  if ((target instanceof HTMLInputElement && target.type === "number") || target instanceof HTMLSelectElement) {
+    target.blur();
+  }
 });
 
 setMode(location.hash === "#video" ? "video" : location.hash === "#file" ? "file" : "image");

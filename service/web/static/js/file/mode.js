@@ -390,7 +390,7 @@ export class FileMode {
       (request.start_frame === null ? " from the first prompted frame" : ` from frame ${request.start_frame}`);
     const abort = new AbortController();
     this.follow = true;
-    state.progress = { done: 0, total: 0 };
+    state.trackStarted(request);
     const done = (async () => {
       try {
         const end = await this.withSession((session) => session.propagate(request, (line) => {
@@ -398,9 +398,10 @@ export class FileMode {
           if (this.follow && state === this.state) this.showFrame(line.frame);
           else this.scheduleRender();
         }, abort.signal));
-        state.trackEnded(end);
-        this.status(end.finished ? `Tracked ${from}: ${state.trackedCount} of ${state.frameCount} frames have masks.`
-          : `Tracking stopped after ${end.done} frames; Track starts again ${from}.`);
+        const frames = state.trackEnded(end);
+        this.status(end.finished
+          ? `Tracked ${frames} frames ${from}: ${state.trackedCount} of ${state.frameCount} frames have masks.`
+          : `Tracking stopped after ${frames} frames; Track starts again ${from}.`);
       } catch (e) {
         state.trackEnded({ finished: false });
         this.notify(e, () => this.track());

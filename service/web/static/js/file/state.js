@@ -57,8 +57,10 @@ export class FileState extends ObjectTable {
     this.current = 0;         // the frame shown
     /** @type {Set<number>} frames prompted since the last finished Track: the next one starts at the earliest */
     this.pending = new Set();
-    /** @type {{ done: number, total: number } | null} the running propagation's progress */
+    /** @type {{ done: number, total: number } | null} the running propagation's progress, in distinct frames */
     this.progress = null;
+    /** @type {Set<number>} the frames the running propagation gave so far */
+    this.lineFrames = new Set();
     /** @type {WeakMap<FrameMask, Mask>} masks decoded once, on first draw */
     this.decoded = new WeakMap();
   }
@@ -203,18 +205,38 @@ export class FileState extends ObjectTable {
   }
 
   /**
-   * One line of a propagation stream: a frame's masks and the progress.
+   * How many frames a Track covers, each once: both ways, sam2's two passes both give the start frame.
+   * @param {{ start_frame: number | null, direction: Direction }} request
+   */
+  trackSpan({ start_frame, direction }) {
+    const start = start_frame ?? this.promptedFrames()[0] ?? 0;  // the server's default: the earliest prompted
+    return direction === "forward" ? this.frameCount - start : direction === "backward" ? start + 1 : this.frameCount;
+  }
+
+  /** A Track began: its progress counts from none of its frames. @param {{ start_frame: number | null, direction: Direction }} request */
+  trackStarted(request) {
+    this.lineFrames = new Set();
+    this.progress = { done: 0, total: this.trackSpan(request) };
+  }
+
+  /**
+   * One line of a propagation stream: a frame's masks and the progress (a frame given twice counts once).
    * @param {{ frame: number, objects: FrameMask[], done: number, total: number }} line
    */
   recordLine(line) {
     this.recordFrame(line.frame, line.objects);
-    this.progress = { done: line.done, total: line.total };
+    this.lineFrames.add(line.frame);
+    this.progress = { done: this.lineFrames.size, total: this.progress?.total || line.total };
   }
 
-  /** @param {{ finished: boolean }} end a Track ended; a finished one leaves nothing pending */
+  /**
+   * A Track ended; a finished one leaves nothing pending.
+   * @param {{ finished: boolean }} end @returns {number} how many frames it tracked, each once
+   */
   trackEnded({ finished }) {
     if (finished) this.pending.clear();
     this.progress = null;
+    return this.lineFrames.size;
   }
 
   // ------------------------------------------------------------------ playback
