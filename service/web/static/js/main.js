@@ -6,6 +6,7 @@ import { ImageMode } from "./image/mode.js";
 import { MessageBar } from "./messages.js";
 import { keyBelongsToControl, shortcutFor } from "./shortcuts.js";
 import { VideoMode } from "./video/mode.js";
+import { buildWorkspace } from "./workspace.js";
 /** @import { Action, Mode } from "./shortcuts.js" */
 
 /**
@@ -27,6 +28,8 @@ const messages = new MessageBar({
 });
 
 // ------------------------------------------------------------------ modes
+buildWorkspace($("file-mode"), "file");
+buildWorkspace($("video-mode"), "video");
 const image = new ImageMode({
   stage: $("image-stage"), canvas: canvas("image-canvas"), overlay: canvas("image-overlay"),
   prompts: canvas("image-prompts"), file: input("image-file"), newObject: button("image-new-object"),
