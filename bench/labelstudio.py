@@ -30,10 +30,11 @@ from tests.integrations.labelstudio_process import running_label_studio  # noqa:
 from tests.integrations.media import FPS, FRAMES, HEIGHT, WIDTH, read_video, write_video  # noqa: E402
 from tests.service import processes  # noqa: E402
 
-CONFIG = """<View><Image name="image" value="$image"/>
+# One project per data type: Label Studio 1.23 refuses a task that lacks any of its config's data keys.
+IMAGE_CONFIG = """<View><Image name="image" value="$image"/>
 <BrushLabels name="brush" toName="image"><Label value="thing"/></BrushLabels>
-<KeyPointLabels name="click" toName="image" smart="true"><Label value="thing" smart="true"/></KeyPointLabels>
-<Labels name="labels" toName="video"><Label value="ball"/></Labels>
+<KeyPointLabels name="click" toName="image" smart="true"><Label value="thing" smart="true"/></KeyPointLabels></View>"""
+VIDEO_CONFIG = """<View><Labels name="labels" toName="video"><Label value="ball"/></Labels>
 <Video name="video" value="$video" framerate="8"/><VideoRectangle name="track" toName="video"/></View>"""
 
 
@@ -67,20 +68,23 @@ def main() -> None:
         (ls.media / "m").mkdir()
         Image.fromarray(image).save(ls.media / "m" / "image.png")
         write_video(ls.media / "m" / "clip.mp4")
-        made = ls.sdk(
-            {
-                "command": "project",
-                "title": "bench",
-                "label_config": CONFIG,
-                "local_root": str(ls.media / "m"),
-                "tasks": [
-                    {"data": {"image": "/data/local-files/?d=m/image.png"}},
-                    {"data": {"video": "/data/local-files/?d=m/clip.mp4"}},
-                ],
-                "backend": {"url": f"{service}/labelstudio"},
-            }
-        )
-        ml, (image_task, video_task) = made["ml"], made["tasks"]
+
+        def project(title: str, config: str, data: dict) -> tuple[int, int]:
+            """(the ML backend's id, the task's id) of a new project with one task."""
+            made = ls.sdk(
+                {
+                    "command": "project",
+                    "title": title,
+                    "label_config": config,
+                    "local_root": str(ls.media / "m"),
+                    "tasks": [{"data": data}],
+                    "backend": {"url": f"{service}/labelstudio"},
+                }
+            )
+            return made["ml"], made["tasks"][0]
+
+        image_ml, image_task = project("bench images", IMAGE_CONFIG, {"image": "/data/local-files/?d=m/image.png"})
+        video_ml, video_task = project("bench video", VIDEO_CONFIG, {"video": "/data/local-files/?d=m/clip.mp4"})
         kp = {"from_name": "click", "to_name": "image", "type": "keypointlabels", "is_positive": True}
         kp |= {
             "original_width": 640,
@@ -96,7 +100,7 @@ def main() -> None:
 
         def through_label_studio():
             r = client.post(
-                f"{ls.url}/api/ml/{ml}/interactive-annotating",
+                f"{ls.url}/api/ml/{image_ml}/interactive-annotating",
                 json={"task": image_task, "context": {"result": [kp]}},
                 headers=ls.headers,
             )
@@ -127,7 +131,7 @@ def main() -> None:
 
         def video_label_studio():
             r = client.post(
-                f"{ls.url}/api/ml/{ml}/interactive-annotating",
+                f"{ls.url}/api/ml/{video_ml}/interactive-annotating",
                 json={"task": video_task, "context": {"result": [region]}},
                 headers=ls.headers,
             )
