@@ -3,6 +3,7 @@
     resolve_device("auto")                  # cuda if torch sees a GPU, else cpu
     enable_tf32(device)                     # process-wide: the service calls it once at start-up
     with inference_context(device): ...     # inference mode; bf16 autocast on CUDA, as SAM 2 runs there
+    with device_job(device, urgent=True): ...   # one job on its thread's own CUDA stream, finished on exit
     timer = StageTimer(device, timings)     # seconds per stage into ``timings`` (synchronised on CUDA)
     with timer.stage("decoder"): ...
 
@@ -12,6 +13,7 @@ function that does, and says so).
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 
@@ -50,6 +52,30 @@ def inference_context(device: str | torch.device):
         yield
 
 
+_thread_streams = threading.local()
+
+
+@contextmanager
+def device_job(device: str | torch.device, urgent: bool = False):
+    """One job of a thread that shares the device with others: on CUDA it runs on the thread's own stream
+    (``urgent``: high priority, so a click's kernels go ahead of a video frame's queued ones) and is finished when
+    the block ends, so what it hands back is complete for any thread. A no-op on a CPU."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        yield
+        return
+    streams = _thread_streams.__dict__.setdefault("by_device", {})
+    key = (device, urgent)
+    if key not in streams:
+        low, high = torch.cuda.Stream.priority_range()  # (0, -n): lower numbers run first
+        streams[key] = torch.cuda.Stream(device, priority=high if urgent else low)
+    stream = streams[key]
+    stream.wait_stream(torch.cuda.default_stream(device))  # work queued before the job (e.g. loading) comes first
+    with torch.cuda.stream(stream):
+        yield
+    stream.synchronize()
+
+
 def inference_dtype(device: str | torch.device) -> str:
     """What ``inference_context`` computes in on ``device``, in words (for /v1/model)."""
     return "bfloat16 (autocast)" if torch.device(device).type == "cuda" else "float32"
@@ -71,7 +97,8 @@ class StageTimer:
         self.seconds = seconds
 
     def _now(self) -> float:
-        synchronize(self.device)
+        if self.device.type == "cuda":  # this thread's stream only: another thread's jobs are not this stage's
+            torch.cuda.current_stream(self.device).synchronize()
         return time.perf_counter()
 
     def add(self, stage: str, seconds: float) -> None:
@@ -92,13 +119,24 @@ class StageTimer:
     @contextmanager
     def module(self, module: nn.Module, stage: str):
         """Times every call of ``module`` made inside the block (forward hooks): a stage that runs inside a call
-        the caller does not own (memory attention inside sam2's tracking step)."""
+        the caller does not own (memory attention inside sam2's tracking step). Calls from other threads sharing
+        the module are not counted."""
         if self.seconds is None:
             yield
             return
         started: list[float] = []
-        pre = module.register_forward_pre_hook(lambda *_: started.append(self._now()))
-        post = module.register_forward_hook(lambda *_: self.add(stage, self._now() - started.pop()))
+        owner = threading.get_ident()
+
+        def before(*_):
+            if threading.get_ident() == owner:
+                started.append(self._now())
+
+        def after(*_):
+            if threading.get_ident() == owner:
+                self.add(stage, self._now() - started.pop())
+
+        pre = module.register_forward_pre_hook(before)
+        post = module.register_forward_hook(after)
         try:
             yield
         finally:
@@ -106,4 +144,12 @@ class StageTimer:
             post.remove()
 
 
-__all__ = ["StageTimer", "enable_tf32", "inference_context", "inference_dtype", "resolve_device", "synchronize"]
+__all__ = [
+    "StageTimer",
+    "device_job",
+    "enable_tf32",
+    "inference_context",
+    "inference_dtype",
+    "resolve_device",
+    "synchronize",
+]

@@ -11,12 +11,13 @@ cost N memory attentions, N decoder passes and N memory encodings. Here each obj
 attention: ``gather_memory``); objects whose memories have the same number of tokens (and object-pointer tokens)
 go through memory attention as one batch (their positional encodings are per object anyway); then sam2's
 ``_track_step`` runs the SAM heads on the whole batch, handed the memory-conditioned features it would otherwise
-compute per object (``memory_conditioned``). Both hooks hold only for the block they are used in and are not
-thread safe: one thread (the device worker) drives a model at a time.
+compute per object (``memory_conditioned``). Both hooks hold only for the block they are used in and only for the
+thread that uses them: the device worker's two threads may drive one model at once.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,8 +55,11 @@ def gather_memory(
     by sam2's ``_prepare_memory_conditioned_features`` without running memory attention; None when sam2 would
     not run memory attention for it (no memory at all)."""
 
+    owner = threading.get_ident()
+
     def stop(_module, _args, kwargs):
-        raise _Gathered(kwargs)
+        if threading.get_ident() == owner:
+            raise _Gathered(kwargs)
 
     handle = sam2.memory_attention.register_forward_pre_hook(stop, with_kwargs=True)
     try:
@@ -104,12 +108,33 @@ def attend_memories(sam2, memories: list[ObjectMemory], feat_sizes) -> torch.Ten
 @contextmanager
 def memory_conditioned(sam2, pix_feat: torch.Tensor):
     """Inside the block, sam2's ``_track_step`` takes ``pix_feat`` [N, C, H, W] as the memory-conditioned feature
-    of its batch instead of computing it (``attend_memories`` did, per object)."""
-    sam2._prepare_memory_conditioned_features = lambda **_kwargs: pix_feat
+    of its batch instead of computing it (``attend_memories`` did, per object). Other threads are not affected."""
+    _route_memory_conditioning(sam2)
+    overrides = _overrides.__dict__.setdefault("pix_feat", {})
+    overrides[id(sam2)] = pix_feat
     try:
         yield
     finally:
-        del sam2._prepare_memory_conditioned_features
+        del overrides[id(sam2)]
+
+
+_overrides = threading.local()  # per thread: id(sam2) -> the memory-conditioned features its _track_step takes
+_route_lock = threading.Lock()
+
+
+def _route_memory_conditioning(sam2) -> None:
+    """Once per model: its ``_prepare_memory_conditioned_features`` answers the calling thread's override, if any,
+    else runs sam2's own method."""
+    with _route_lock:
+        if "_prepare_memory_conditioned_features" in vars(sam2):
+            return
+        original = sam2._prepare_memory_conditioned_features  # the bound method of sam2's class
+
+        def routed(*args, **kwargs):
+            override = getattr(_overrides, "pix_feat", {}).get(id(sam2))
+            return original(*args, **kwargs) if override is None else override
+
+        sam2._prepare_memory_conditioned_features = routed
 
 
 __all__ = ["ObjectMemory", "attend_memories", "gather_memory", "memory_conditioned"]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import torch
@@ -30,12 +31,15 @@ def installed() -> bool:
 
 @contextmanager
 def capture_io(module: nn.Module):
-    """Records the positional and keyword inputs and the output of ``module``'s next call (a forward hook, no
-    copy): ``seen["args"]``, ``seen["kwargs"]``, ``seen["output"]``."""
+    """Records the positional and keyword inputs and the output of ``module``'s next call on this thread (a
+    forward hook, no copy): ``seen["args"]``, ``seen["kwargs"]``, ``seen["output"]``. Calls from other threads
+    (the device worker's other thread sharing the model) are not seen."""
     seen: dict = {}
+    owner = threading.get_ident()
 
     def hook(_m, args, kwargs, output):
-        seen["args"], seen["kwargs"], seen["output"] = args, kwargs, output
+        if threading.get_ident() == owner:
+            seen["args"], seen["kwargs"], seen["output"] = args, kwargs, output
 
     handle = module.register_forward_hook(hook, with_kwargs=True)
     try:

@@ -61,6 +61,8 @@ def video_predictor(
     """A ``SAM2VideoPredictor`` sharing ``sam2``'s modules (a shallow copy whose class is sam2's predictor: the
     predictor adds no module of its own, only the four options set here, those of sam2's video builder)."""
     view = copy.copy(sam2)  # a new object whose module and parameter dicts are sam2's own
+    # not the tracker's per-thread routing of this method (batched_tracking), bound to sam2 itself: the view's own
+    vars(view).pop("_prepare_memory_conditioned_features", None)
     view.__class__ = SAM2VideoPredictor
     view.fill_hole_area = fill_hole_area
     view.non_overlap_masks = non_overlap_masks

@@ -2,7 +2,7 @@
 by every feature (the image engine, the video sessions, ``/v1/model``).
 
     runtime = Runtime.load(settings)          # blocking: the weights chosen, the model built, the worker started
-    await runtime.worker.submit(fn)           # every torch call runs on the one device worker
+    await runtime.worker.submit(fn)           # every torch call runs on the device worker's threads
     runtime.refine.resolve(request.refine)    # what a request's refine means here
     runtime.check_ready()                     # 503 not_ready until the warm-up is done
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 import torch
 
 from sam2refiner.model import RefinerSwitches, SAM2Refiner, WeightsInfo, load_model
-from sam2refiner.model.runtime import enable_tf32, inference_dtype
+from sam2refiner.model.runtime import device_job, enable_tf32, inference_dtype
 
 from . import metrics
 from .errors import NotReadyError
 from .refine import RefinePolicy
 from .settings import Settings
-from .worker import DeviceWorker
+from .worker import INTERACTIVE, DeviceWorker
 
 
 class Runtime:
@@ -47,7 +47,14 @@ class Runtime:
             fetch_timeout_s=s.fetch_timeout_s,
         )
         enable_tf32(model.device)  # torch's process-wide TF32 policy (Ampere and newer), set once at start-up
-        return cls(settings, model, weights, DeviceWorker(str(model.device), s.queue_size, s.retry_after_s))
+        worker = DeviceWorker(
+            str(model.device),
+            s.queue_size,
+            s.retry_after_s,
+            stream_thread=s.stream_thread,
+            job_context=lambda lanes: device_job(model.device, urgent=INTERACTIVE in lanes),
+        )
+        return cls(settings, model, weights, worker)
 
     @property
     def device(self) -> torch.device:

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         32, description="jobs waiting for the device per lane (clicks, video frames); more get 503 + Retry-After"
     )
     retry_after_s: int = Field(1, description="Retry-After seconds sent with a 503 for a full queue")
+    stream_thread: bool = Field(
+        True,
+        description="video frames run on a device thread of their own, beside the one for clicks and images: a "
+        "click never waits for a running frame (on a GPU each thread has its own CUDA stream, clicks' first)",
+    )
 
     # --- limits
     max_body_bytes: int = Field(32 * MiB, description="largest request body")

@@ -1,4 +1,4 @@
-"""The device worker: one thread that runs every blocking torch job, fed by bounded queues, one per lane.
+"""The device worker: the threads that run every blocking torch job, fed by bounded queues, one per lane.
 
 The event loop never runs torch: a route ``await``s ``worker.submit(fn)``; the job waits in its lane (its wait is
 measured), runs on the worker thread, and its result or exception comes back to the awaiting coroutine. A full
@@ -10,6 +10,12 @@ Lanes, in the order the worker takes from them:
                  waits for the one stream job that is running, not for all the frames queued before it
     BACKGROUND   (``background=True``: a new image's quadrant encoder passes) runs only when no other job waits;
                  unbounded (its jobs are bounded by the images that made them) and dropped when the worker stops
+
+With ``stream_thread=True`` (the service's default) video frames have a thread of their own: one thread takes
+INTERACTIVE then BACKGROUND jobs (every image job, so an image's state stays on one thread), the other STREAM jobs,
+and a click runs beside a running frame instead of after it. Each thread's jobs run in ``job_context(lanes)``
+(the runtime's: on a GPU, the thread's own CUDA stream, clicks' at high priority). Without it, one thread takes
+the three lanes in the order above.
 
 Jobs submitted with ``submit_batched(key, payload, batch_fn)`` that are waiting in one lane with the same ``key``
 run as one call ``batch_fn([payload, ...])`` (at most ``max_batch`` payloads): under load, clicks on one image
@@ -25,6 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,17 +56,31 @@ class _Job:
 
 
 class DeviceWorker:
-    def __init__(self, name: str, queue_size: int, retry_after_s: int = 1, max_batch: int = 16):
+    def __init__(
+        self,
+        name: str,
+        queue_size: int,
+        retry_after_s: int = 1,
+        max_batch: int = 16,
+        stream_thread: bool = False,
+        job_context: Callable[[tuple[str, ...]], AbstractContextManager] | None = None,
+    ):
         self.name = name
         self.queue_size = queue_size
         self.retry_after_s = retry_after_s
         self.max_batch = max_batch
+        self._job_context = job_context or (lambda _lanes: nullcontext())
         self._ready = threading.Condition()
         self._lanes: dict[str, deque[_Job]] = {lane: deque() for lane in LANES}
         self._stopping = False
-        self._stopped = False  # the thread has left: nothing submitted now would ever run
-        self._thread = threading.Thread(target=self._run, name=f"device-worker-{name}", daemon=True)
-        self._thread.start()
+        self._closed: set[str] = set()  # lanes whose thread has left: nothing submitted to them would ever run
+        groups = [(INTERACTIVE, BACKGROUND), (STREAM,)] if stream_thread else [LANES]
+        self._threads = [
+            threading.Thread(target=self._run, args=(lanes,), name=f"device-worker-{name}-{lanes[0]}", daemon=True)
+            for lanes in groups
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def depth(self) -> int:
@@ -94,7 +115,7 @@ class DeviceWorker:
         job = _Job(batch_fn, payload, key, loop, loop.create_future(), max_batch)
         with self._ready:
             jobs = self._lanes[lane]
-            if self._stopped:  # e.g. a video frame's second job, after shutdown let its first one finish
+            if lane in self._closed:  # e.g. a video frame's second job, after shutdown let its first one finish
                 raise QueueFullError(
                     None,
                     "the device worker has stopped (this worker is shutting down); retry shortly",
@@ -108,25 +129,26 @@ class DeviceWorker:
                     headers={"Retry-After": str(self.retry_after_s)},
                 )
             jobs.append(job)
-            self._ready.notify()
+            self._ready.notify_all()  # the threads wait for different lanes
         metrics.QUEUE_DEPTH.inc()
         return await job.future
 
-    # ------------------------------------------------------------------ worker thread
-    def _next_batch(self) -> list[_Job] | None:
-        """The next batch to run, from the first lane with a job; None once stopping and nothing but background
-        jobs is left (those are cancelled)."""
+    # ------------------------------------------------------------------ worker threads
+    def _next_batch(self, lanes: tuple[str, ...]) -> list[_Job] | None:
+        """The next batch to run, from the first of ``lanes`` with a job; None once stopping and nothing but
+        background jobs is left in them (those are cancelled)."""
         with self._ready:
             while True:
-                for lane in LANES:
+                for lane in lanes:
                     if self._lanes[lane] and not (self._stopping and lane == BACKGROUND):
                         return self._gather_batch(self._lanes[lane])
                 if self._stopping:
-                    dropped, self._lanes[BACKGROUND] = self._lanes[BACKGROUND], deque()
-                    for job in dropped:  # nothing will run them now
-                        job.loop.call_soon_threadsafe(job.future.cancel)
-                    metrics.QUEUE_DEPTH.dec(len(dropped))
-                    self._stopped = True
+                    if BACKGROUND in lanes:
+                        dropped, self._lanes[BACKGROUND] = self._lanes[BACKGROUND], deque()
+                        for job in dropped:  # nothing will run them now
+                            job.loop.call_soon_threadsafe(job.future.cancel)
+                        metrics.QUEUE_DEPTH.dec(len(dropped))
+                    self._closed.update(lanes)
                     return None
                 self._ready.wait()
 
@@ -144,9 +166,9 @@ class DeviceWorker:
         jobs.extend(keep)
         return batch
 
-    def _run(self) -> None:
+    def _run(self, lanes: tuple[str, ...]) -> None:
         while True:
-            batch = self._next_batch()
+            batch = self._next_batch(lanes)
             if batch is None:
                 return
             started = time.perf_counter()
@@ -154,7 +176,8 @@ class DeviceWorker:
                 metrics.QUEUE_WAIT_SECONDS.observe(started - job.enqueued)
             metrics.BATCH_SIZE.observe(len(batch))
             try:
-                results = self._execute(batch)
+                with self._job_context(lanes):
+                    results = self._execute(batch)
             finally:
                 metrics.QUEUE_DEPTH.dec(len(batch))
             for job, (outcome, ok) in zip(batch, results):
@@ -172,11 +195,13 @@ class DeviceWorker:
         return [DeviceWorker._execute([job])[0] for job in batch]
 
     def close(self, timeout: float = 30.0) -> None:
-        """Lets queued jobs finish (background ones are dropped), then stops the thread."""
+        """Lets queued jobs finish (background ones are dropped), then stops the threads."""
         with self._ready:
             self._stopping = True
-            self._ready.notify()
-        self._thread.join(timeout)
+            self._ready.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _settle(future: asyncio.Future, outcome, ok: bool, waited: float, batch_size: int) -> None:

@@ -3,6 +3,7 @@ payload fails alone, a full queue refuses. The scenarios wait on what the worker
 queue holds N), never for a time, so they hold however late its thread is scheduled."""
 
 import asyncio
+import contextlib
 import threading
 
 import pytest
@@ -167,5 +168,33 @@ def test_a_job_submitted_after_the_worker_stopped_is_refused_not_left_waiting():
         with pytest.raises(QueueFullError, match="stopped"):
             await worker.submit(lambda: 2, lane=STREAM)
         assert worker.depth == 0
+
+    _run(main())
+
+
+def test_with_a_stream_thread_a_click_runs_while_a_frame_runs_each_thread_in_its_job_context():
+    entered = []
+
+    def job_context(lanes):
+        entered.append(lanes)
+        return contextlib.nullcontext()
+
+    async def main():
+        worker = DeviceWorker("test", queue_size=4, stream_thread=True, job_context=job_context)
+        frame = Blocker()
+        try:
+            running = asyncio.ensure_future(worker.submit(frame, lane=STREAM))
+            await frame.running()
+            assert await worker.submit(lambda: "click") == ("click", pytest.approx(0, abs=60))
+            assert not running.done()  # the click came back while the frame still held its thread
+            frame.release.set()
+            assert (await running)[0] is True
+        finally:
+            frame.release.set()
+            worker.close()
+        assert sorted(entered) == [("interactive", "background"), ("stream",)]
+        for lane in (STREAM, "interactive"):  # both threads have left: neither lane takes a job
+            with pytest.raises(QueueFullError):
+                await worker.submit(lambda: None, lane=lane)
 
     _run(main())
