@@ -12,6 +12,7 @@ import pytest
 from tests.service.processes import running_service
 from tests.tiers import tier
 
+from .helpers import service_settings
 from .media import write_y4m
 from .proxy import CuttableProxy
 
@@ -26,16 +27,14 @@ def web_server(tmp_path_factory, video_checkpoint):
     # are not all empty; the refiner runs on random weights, asked for explicitly.
     with running_service(
         tmp_path_factory.mktemp("web"),
-        sam2_config="hiera_t",
-        image_size="256",
-        device="cpu",
-        log_level="warning",
-        sam2_checkpoint=video_checkpoint,
-        random_refiner="true",
-        max_image_pixels=str(MAX_IMAGE_PIXELS),
-        # These tests follow the server's decoding (a request per click); test_local_decoder.py has its own
-        # service whose clicks the page decodes itself.
-        browser_decoder="false",
+        **service_settings(
+            image_size="256",
+            sam2_checkpoint=video_checkpoint,
+            max_image_pixels=str(MAX_IMAGE_PIXELS),
+            # These tests follow the server's decoding (a request per click); test_local_decoder.py has its own
+            # service whose clicks the page decodes itself.
+            browser_decoder="false",
+        ),
     ) as (url, log_path):
         proxy = CuttableProxy(int(url.rsplit(":", 1)[1]))
         try:

@@ -1,4 +1,5 @@
-"""What the browser tests share: reading canvases back, clicking in image pixels, replaying the page's requests."""
+"""What the browser tests share: their services' settings, reading canvases back, clicking in image pixels,
+replaying the page's requests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from pycocotools import mask as mask_utils
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def service_settings(**settings: str) -> dict[str, str]:
+    """What every browser test's service runs (hiera_t on the CPU, the refiner on random weights, quiet), plus
+    ``settings`` (names without the prefix, as ``running_service`` takes them)."""
+    return {"sam2_config": "hiera_t", "device": "cpu", "log_level": "warning", "random_refiner": "true", **settings}
+
 
 READ_CANVAS = """(selector) => {
   const c = document.querySelector(selector);

@@ -16,7 +16,7 @@ from tests.service.processes import running_service
 from tests.tiers import tier
 from tests.waiting import wait_until
 
-from .helpers import best_mask, canvas_rgba, click, decode, drag, final_part, replay_segment
+from .helpers import best_mask, canvas_rgba, click, decode, drag, final_part, replay_segment, service_settings
 
 STAGE = "#image-prompts"
 NOTE = "#image-decoder-note"
@@ -39,13 +39,11 @@ BOX = (260, 180, 700, 560)
 def local_server(tmp_path_factory):
     with running_service(
         tmp_path_factory.mktemp("local-decoder"),
-        sam2_config="hiera_t",
-        image_size="1024",
-        device="cpu",
-        log_level="warning",
-        random_refiner="true",
-        warmup="false",  # a warm-up at 1024 with the refiner's quadrants takes minutes on a busy CPU
-        decoder_cache_dir=str(tmp_path_factory.mktemp("onnx")),
+        **service_settings(
+            image_size="1024",
+            warmup="false",  # a warm-up at 1024 with the refiner's quadrants takes minutes on a busy CPU
+            decoder_cache_dir=str(tmp_path_factory.mktemp("onnx")),
+        ),
     ) as (url, _log):
         yield url
 

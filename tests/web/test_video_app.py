@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.service.processes import running_service
 
-from .helpers import canvas_rgba, click, decode, save_screenshot
+from .helpers import canvas_rgba, click, decode, save_screenshot, service_settings
 from .media import write_webm
 from .proxy import CuttableProxy
 
@@ -311,14 +311,7 @@ def test_a_key_is_asked_for_and_a_session_lost_with_its_server_is_recreated(
     first = ExitStack()
     url, _ = first.enter_context(
         running_service(
-            tmp_path,
-            sam2_config="hiera_t",
-            image_size="256",
-            device="cpu",
-            log_level="warning",
-            sam2_checkpoint=video_checkpoint,
-            random_refiner="true",
-            api_key="s3cret",
+            tmp_path, **service_settings(image_size="256", sam2_checkpoint=video_checkpoint, api_key="s3cret")
         )
     )
     proxy = CuttableProxy(port(url))
