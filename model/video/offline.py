@@ -19,6 +19,7 @@ at once (sam2 does it at the start of the next propagation: the same encoder on 
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -169,6 +170,7 @@ class OfflineTracker:
         self.predictor = video_predictor(model.sam2, fill_hole_area=fill_hole_area)
         # (video key, frame) -> sam2's cached (image, backbone_out): the encoder runs once per frame and video
         self._features: OrderedDict[tuple[str, int], tuple] = OrderedDict()
+        self._features_lock = threading.Lock()  # prompts, propagations and deletions come from different threads
 
     @property
     def image_size(self) -> int:
@@ -293,24 +295,27 @@ class OfflineTracker:
         """Frame t's encoder features from this tracker's cache while a prompt runs (sam2's state keeps only the
         last frame's), kept afterwards: a click on a recently clicked frame skips the encoder."""
         state, key = track.state, (track.state["images"].key, t)
-        hit = self._features.get(key)
+        with self._features_lock:
+            hit = self._features.get(key)
+            if hit is not None:
+                self._features.move_to_end(key)
         state["cached_features"] = {t: hit} if hit is not None else {}
-        if hit is not None:
-            self._features.move_to_end(key)
         try:
             yield
         finally:
             found = state["cached_features"].get(t)
             state["cached_features"] = {}
             if found is not None:
-                self._features[key] = found
-                while len(self._features) > FEATURE_FRAMES:
-                    self._features.popitem(last=False)
+                with self._features_lock:
+                    self._features[key] = found
+                    while len(self._features) > FEATURE_FRAMES:
+                        self._features.popitem(last=False)
 
     def forget(self, key: str) -> None:
         """Drops a video's cached features (the session was deleted)."""
-        for k in [k for k in self._features if k[0] == key]:
-            del self._features[k]
+        with self._features_lock:
+            for k in [k for k in self._features if k[0] == key]:
+                del self._features[k]
 
 
 __all__ = ["FileFrames", "FileTrack", "FrameMasks", "FramePrompt", "ObjectMask", "OfflineTracker"]

@@ -3,6 +3,7 @@ one encoder call, each session gets its own frame's features, and a frame is two
 
 from __future__ import annotations
 
+import functools
 import threading
 from contextlib import ExitStack
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from sam2refiner.model.video import TrackPrompt
 from sam2refiner.service.app import create_app
 from sam2refiner.service.core.masks import decode_rle
+from sam2refiner.service.core.worker import STREAM
 from tests.waiting import wait_until
 
 from .video_helpers import assert_mask_matches, video_settings
@@ -36,7 +38,7 @@ def test_frames_of_sessions_waiting_together_share_one_encoder_call(video_checkp
         tracker.encode_frames = encode_spy
         started, release = threading.Event(), threading.Event()
 
-        def hold():  # holds the device worker until the frames of every session are queued
+        def hold():  # holds the worker's stream thread until the frames of every session are queued
             started.set()
             release.wait(60)
 
@@ -46,7 +48,7 @@ def test_frames_of_sessions_waiting_together_share_one_encoder_call(video_checkp
             for ws in sockets:
                 ws.send_json({"type": "start", "refine": False})
                 ws.receive_json()
-            held = client.portal.start_task_soon(worker.submit, hold)
+            held = client.portal.start_task_soon(functools.partial(worker.submit, hold, lane=STREAM))
             assert started.wait(60)
             for i, ws in enumerate(sockets):
                 ws.send_bytes(pngs[i])  # each session its own first frame
