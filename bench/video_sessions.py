@@ -110,6 +110,12 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=8, help="clicks per click round")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--redis", default="", help="a Redis URL for the sessions' state (default: in the process)")
+    parser.add_argument(
+        "--stream-thread",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="video frames on a device thread of their own (SAM2REFINER_STREAM_THREAD, the service's default)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     settings = Settings(
@@ -120,6 +126,7 @@ def main() -> None:
         random_refiner=True,
         redis_url=args.redis,
         warmup=False,
+        stream_thread=args.stream_thread,
     )
     server = Server(settings)
     ws_url = server.url.replace("http://", "ws://")
@@ -152,7 +159,7 @@ def main() -> None:
     n = args.sessions
     print(
         f"\n{args.config} at {args.size}, {args.device}, torch threads {torch.get_num_threads()}, refine off, "
-        f"{args.rounds} rounds of {args.frames} frames per session"
+        f"{args.rounds} rounds of {args.frames} frames per session, stream thread {args.stream_thread}"
     )
     print(f"  {n} sessions / 1 session total fps: {spread(many, one)}  (goal >= 1.3x for 4)")
     print(f"  click while {n} stream / idle: {spread(busy, idle)}  (goal <= 2x for 4)")

@@ -6,8 +6,9 @@ lane refuses at once with ``QueueFullError`` (503 + Retry-After) instead of lett
 
 Lanes, in the order the worker takes from them:
     INTERACTIVE  (the default) a user waits on it: clicks, new images
-    STREAM       video frames: each runs when no interactive job waits, so a click queued behind streaming sessions
-                 waits for the one stream job that is running, not for all the frames queued before it
+    STREAM       video frames: on one thread, each runs when no interactive job waits, so a click queued behind
+                 streaming sessions waits for the one stream job that is running, not for all the frames queued
+                 before it; with ``stream_thread=True`` beside the clicks' thread, so a click waits for none
     BACKGROUND   (``background=True``: a new image's quadrant encoder passes) runs only when no other job waits;
                  unbounded (its jobs are bounded by the images that made them) and dropped when the worker stops
 
