@@ -66,9 +66,8 @@ def device_job(device: str | torch.device, urgent: bool = False):
         return
     streams = _thread_streams.__dict__.setdefault("by_device", {})
     key = (device, urgent)
-    if key not in streams:
-        low, high = torch.cuda.Stream.priority_range()  # (0, -n): lower numbers run first
-        streams[key] = torch.cuda.Stream(device, priority=high if urgent else low)
+    if key not in streams:  # lower numbers run first; torch maps -1 to the device's highest priority if past it
+        streams[key] = torch.cuda.Stream(device, priority=-1 if urgent else 0)
     stream = streams[key]
     stream.wait_stream(torch.cuda.default_stream(device))  # work queued before the job (e.g. loading) comes first
     with torch.cuda.stream(stream):
