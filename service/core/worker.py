@@ -1,7 +1,7 @@
 """The device worker: the threads that run every blocking torch job, fed by bounded queues, one per lane.
 
 The event loop never runs torch: a route ``await``s ``worker.submit(fn)``; the job waits in its lane (its wait is
-measured), runs on the worker thread, and its result or exception comes back to the awaiting coroutine. A full
+measured), runs on a worker thread, and its result or exception comes back to the awaiting coroutine. A full
 lane refuses at once with ``QueueFullError`` (503 + Retry-After) instead of letting latency grow.
 
 Lanes, in the order the worker takes from them:
@@ -91,7 +91,7 @@ class DeviceWorker:
     async def submit(
         self, fn: Callable[[], Any], background: bool = False, lane: str = INTERACTIVE
     ) -> tuple[Any, float]:
-        """Runs ``fn()`` on the worker thread; returns (its result, seconds it waited in the queue). A background
+        """Runs ``fn()`` on the lane's worker thread; returns (its result, seconds it waited in the queue). A background
         job (``background=True``, the same as ``lane=BACKGROUND``) runs only when no other job waits."""
         result, waited, _ = await self._submit(lambda _payloads: [fn()], None, None, BACKGROUND if background else lane)
         return result, waited

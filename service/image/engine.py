@@ -186,7 +186,7 @@ class ImageEngine:
         return results
 
     def _decode_objects(self, feats: ImageFeatures, objects: list[PreparedObject], multimask: bool, refine: bool):
-        """Runs on the worker thread: one decoder pass per group of same-shaped objects, results in input order."""
+        """Runs on a device-worker thread: one decoder pass per group of same-shaped objects, results in input order."""
         groups: dict[tuple, list[int]] = {}
         for i, obj in enumerate(objects):
             groups.setdefault(obj.signature(), []).append(i)
