@@ -22,6 +22,7 @@ from sam2refiner.model.video import StreamingTracker, TrackPrompt
 
 from ...core.errors import InvalidFieldError, NotReadyError, PayloadTooLargeError
 from ...core.runtime import Runtime
+from ...core.worker import STREAM
 from .protocol import mask_box
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
@@ -136,7 +137,8 @@ async def track_keyframes(
             return state, {obj_id: mask_box(m.cpu().numpy()) for obj_id, m in masks.items()}
 
         runtime.check_ready()
-        (state, boxes), _ = await runtime.worker.submit(job)
+        # the stream lane, as the WebSocket's frames: a video frame never holds up the clicks' thread
+        (state, boxes), _ = await runtime.worker.submit(job, lane=STREAM)
         for obj_id, box in boxes.items():
             out.boxes.setdefault(obj_id, {})[index] = box
     return out
