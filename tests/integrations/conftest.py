@@ -4,8 +4,6 @@ on free loopback ports), a local web server standing in for image hosts, and the
 from __future__ import annotations
 
 import functools
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from tests.integrations.labelstudio_process import TOKEN, running_label_studio
 from tests.integrations.media import write_video
 from tests.service import processes
 from tests.tiers import tier
+from tests.web_stand_in import QuietHandler, serving
 
 API_KEY = "integration-test-key"
 
@@ -25,18 +24,8 @@ API_KEY = "integration-test-key"
 def stand_in_host(tmp_path_factory):
     """A plain web server on loopback serving a folder: an image host as a task's http URL names it."""
     root = tmp_path_factory.mktemp("www")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serving(functools.partial(QuietHandler, directory=str(root))) as url:
+        yield root, url
 
 
 @pytest.fixture(scope="session")

@@ -80,8 +80,8 @@ def test_fetches_from_allowed_hosts_with_the_token_only_to_label_studio(stand_in
     assert fetch(fetcher(), f"{url}/a.bin") == b"x" * 1000  # loopback is allowed by default
     f = fetcher(labelstudio_url=url, labelstudio_token="tok")
     assert fetch(f, "/a.bin") == b"x" * 1000  # a Label Studio path, joined to its URL
-    assert f._headers(f"{url}/a.bin") == {"Authorization": "Token tok"}
-    assert f._headers("http://elsewhere.example/a.bin") == {}
+    assert f.headers(f"{url}/a.bin") == {"Authorization": "Token tok"}
+    assert f.headers("http://elsewhere.example/a.bin") == {}
 
 
 @pytest.mark.parametrize(

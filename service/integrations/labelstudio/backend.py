@@ -107,7 +107,7 @@ class LabelStudioBackend:
             raise InvalidFieldError(where, f"{len(tracks)} objects; the limit is {self.settings.video_max_objects}")
         start = min(min(t.keyframes) for t in tracks)
         with tempfile.NamedTemporaryFile(prefix="sam2refiner-ls-", suffix=".video") as file:
-            await self.fetcher.fetch_to(url, field, self.settings.labelstudio_max_video_bytes, file)
+            await self.fetcher.fetch_to(url, field, self.settings.labelstudio_max_video_bytes, file.write)
             file.flush()
             frames = VideoFrames(
                 file.name, start, self.settings.labelstudio_max_video_frames, self.settings.max_image_pixels, field

@@ -4,58 +4,48 @@ backend cannot be made a proxy into the internal network.
 
     fetcher = TaskDataFetcher(settings)
     raw = await fetcher.fetch(url, "tasks.0.data.image", max_bytes)     # bytes, or a 4xx naming what failed
-    await fetcher.fetch_to(url, field, max_bytes, file)                  # streamed into an open binary file
+    await fetcher.fetch_to(url, field, max_bytes, file.write)           # streamed into a sink
 
-The hosts are ``SAM2REFINER_LABELSTUDIO_ALLOWED_HOSTS`` (default: Label Studio's host and loopback). Redirects
-are followed by hand, each hop checked against them; the token goes to Label Studio's origin only. A fetch has
-one deadline for all of it (``SAM2REFINER_LABELSTUDIO_FETCH_TIMEOUT_S``), proxies from the environment are not
-used, and an unreachable host fails at once: every failure is a 422 naming the URL and why (413 for too large).
+The hosts are ``SAM2REFINER_LABELSTUDIO_ALLOWED_HOSTS`` (default: Label Studio's host and loopback); the token
+goes to Label Studio's origin only. The fetch itself (redirects checked hop by hop, one deadline,
+``SAM2REFINER_LABELSTUDIO_FETCH_TIMEOUT_S``, the size limit, the errors) is ``core/url_fetch.py``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import ipaddress
-from typing import BinaryIO
-from urllib.parse import urljoin, urlsplit
-
-import httpx
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from ...core.errors import InvalidFieldError, PayloadTooLargeError
 from ...core.settings import Settings
+from ...core.url_fetch import UrlFetcher
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-MAX_REDIRECTS = 3
 
 
-class TaskDataFetcher:
+class TaskDataFetcher(UrlFetcher):
     def __init__(self, settings: Settings):
-        self.timeout_s = settings.labelstudio_fetch_timeout_s
         self.base = settings.labelstudio_url.rstrip("/") if settings.labelstudio_url else None
         self.token = settings.labelstudio_token.get_secret_value() if settings.labelstudio_token else None
         base_host = urlsplit(self.base).hostname if self.base else None
         configured = settings.labelstudio_allowed_hosts
-        self.loopback_allowed = configured is None
         hosts = configured if configured is not None else [*LOOPBACK_NAMES, *([base_host] if base_host else [])]
-        self.allowed = {h.strip().lower().strip("[]") for h in hosts}
+        super().__init__(
+            hosts,
+            "SAM2REFINER_LABELSTUDIO_ALLOWED_HOSTS",
+            settings.labelstudio_fetch_timeout_s,
+            "task data",
+            loopback=configured is None,
+        )
 
-    # ------------------------------------------------------------------ public
-    async def fetch(self, url: str, field: str, max_bytes: int) -> bytes:
+    async def fetch_to(self, url: str, field: str, max_bytes: int, sink: Callable[[bytes], object]) -> None:
         if url.startswith("data:"):
-            return _data_url(url, field, max_bytes)
-        chunks: list[bytes] = []
-        await self._get(url, field, max_bytes, chunks.append)
-        return b"".join(chunks)
-
-    async def fetch_to(self, url: str, field: str, max_bytes: int, file: BinaryIO) -> None:
-        if url.startswith("data:"):
-            file.write(_data_url(url, field, max_bytes))
+            sink(_data_url(url, field, max_bytes))
             return
-        await self._get(url, field, max_bytes, file.write)
+        await super().fetch_to(self.absolute(url, field), field, max_bytes, sink)
 
-    # ------------------------------------------------------------------ internals
     def absolute(self, url: str, field: str) -> str:
         """A task's URL made absolute: Label Studio's own paths are joined to its URL."""
         if url.startswith("/"):
@@ -73,63 +63,15 @@ class TaskDataFetcher:
             )
         return url
 
-    def check_host(self, url: str, field: str) -> None:
-        host = (urlsplit(url).hostname or "").lower()
-        if host in self.allowed or (self.loopback_allowed and _is_loopback(host)):
-            return
-        raise InvalidFieldError(
-            field,
-            f"{url[:200]!r}: host {host!r} is not one task data may be fetched from "
-            f"(SAM2REFINER_LABELSTUDIO_ALLOWED_HOSTS: {', '.join(sorted(self.allowed))})",
-        )
-
-    def _headers(self, url: str) -> dict:
+    def headers(self, url: str) -> dict:
         if self.token and self.base and _origin(url) == _origin(self.base):
             return {"Authorization": f"Token {self.token}"}
         return {}
 
-    async def _get(self, url: str, field: str, max_bytes: int, sink) -> None:
-        target = self.absolute(url, field)
-        try:
-            await asyncio.wait_for(self._follow(target, field, max_bytes, sink), self.timeout_s)
-        except asyncio.TimeoutError:
-            raise InvalidFieldError(field, f"fetching {target[:200]!r} took over {self.timeout_s:g} s") from None
-        except httpx.HTTPError as e:
-            raise InvalidFieldError(field, f"could not fetch {target[:200]!r}: {_reason(e)}") from None
-
-    async def _follow(self, url: str, field: str, max_bytes: int, sink) -> None:
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=self.timeout_s) as client:
-            for _ in range(MAX_REDIRECTS + 1):
-                self.check_host(url, field)
-                async with client.stream("GET", url, headers=self._headers(url)) as response:
-                    if response.is_redirect:
-                        url = urljoin(url, response.headers.get("location", ""))
-                        continue
-                    _check_status(response, url, field)
-                    length = response.headers.get("content-length")
-                    if length is not None and length.isdigit() and int(length) > max_bytes:
-                        raise _too_large(url, field, max_bytes)
-                    size = 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise _too_large(url, field, max_bytes)
-                        sink(chunk)
-                    return
-        raise InvalidFieldError(field, f"{url[:200]!r}: more than {MAX_REDIRECTS} redirects")
-
-
-def _check_status(response: httpx.Response, url: str, field: str) -> None:
-    if response.status_code < 400:
-        return
-    hint = ""
-    if response.status_code in (401, 403):
-        hint = ": is SAM2REFINER_LABELSTUDIO_TOKEN set to a valid Label Studio API token?"
-    raise InvalidFieldError(field, f"could not fetch {url[:200]!r}: the server answered {response.status_code}{hint}")
-
-
-def _too_large(url: str, field: str, max_bytes: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(field, f"{url[:200]!r} is over the limit of {max_bytes} bytes")
+    def status_hint(self, status: int) -> str:
+        if status in (401, 403):
+            return ": is SAM2REFINER_LABELSTUDIO_TOKEN set to a valid Label Studio API token?"
+        return ""
 
 
 def _data_url(url: str, field: str, max_bytes: int) -> bytes:
@@ -147,17 +89,3 @@ def _data_url(url: str, field: str, max_bytes: int) -> bytes:
 def _origin(url: str) -> tuple:
     parts = urlsplit(url)
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _reason(error: httpx.HTTPError) -> str:
-    """What went wrong, in a few words: "connection refused", "name or service not known", ..."""
-    cause = error.__cause__ or error.__context__ or error
-    text = str(cause) or str(error) or type(error).__name__
-    return text.splitlines()[0][:200]
