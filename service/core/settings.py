@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     video_file_jpeg_quality: int = Field(
         95, ge=50, le=100, description="JPEG quality of decoded frames (what the model and GET .../frames/k see)"
     )
+    video_file_url_hosts: Annotated[list[str], NoDecode] | None = Field(
+        None,
+        description="hosts POST /videos may fetch a file's URL from (form field url), comma-separated; unset = "
+        "none (URL uploads off)",
+    )
+    video_file_url_timeout_s: float = Field(
+        60.0, gt=0, description="seconds fetching one video file's URL may take (connecting, reading, all of it)"
+    )
 
     # --- Label Studio ML backend (/labelstudio; service/integrations/labelstudio)
     labelstudio_url: str | None = Field(
@@ -161,7 +169,7 @@ class Settings(BaseSettings):
         # docker-compose passes unset variables as "" (e.g. SAM2REFINER_API_KEY: ${SAM2REFINER_API_KEY:-}).
         return None if isinstance(v, str) and not v.strip() else v
 
-    @field_validator("labelstudio_allowed_hosts", mode="before")
+    @field_validator("labelstudio_allowed_hosts", "video_file_url_hosts", mode="before")
     @classmethod
     def _host_list(cls, v):
         if isinstance(v, str):  # "ls.example.org, 10.0.0.5"

@@ -8,13 +8,33 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, Field, FiniteFloat
+from fastapi import UploadFile
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from sam2refiner.model.video.offline import FrameMasks
 
 from ..core.masks import encode_rle
 from ..image.protocol import RLE, _Strict
+from ..video.protocol import _never_null
 from .decode import VideoInfo
+
+
+class UploadIn(BaseModel):
+    """``POST /videos``' form: the file, or its URL; one of the two (multipart; ``url`` alone may be urlencoded)."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["file"]}, {"required": ["url"]}]})
+
+    # Left out rather than null (a form has no null): the schema has each field's type alone.
+    file: UploadFile | None = Field(
+        None, description="the video file (any container and codec FFmpeg reads)", json_schema_extra=_never_null
+    )
+    url: str | None = Field(
+        None,
+        min_length=1,  # FastAPI reads an empty form field as left out
+        description="an http(s) URL of the file, for the service to fetch: only from the hosts of "
+        "SAM2REFINER_VIDEO_FILE_URL_HOSTS (none unless set)",
+        json_schema_extra=_never_null,
+    )
 
 
 class VideoOut(BaseModel):

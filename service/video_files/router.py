@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -23,7 +23,7 @@ from ..core.masks import decode_rle
 from ..core.openapi import error_responses
 from ..core.prompts import check_prompt, prompt_limits
 from . import export, protocol
-from .protocol import PromptIn, PropagateIn, VideoOut
+from .protocol import PromptIn, PropagateIn, UploadIn, VideoOut
 from .sessions import FileSessions
 
 router = APIRouter(prefix="/videos", tags=["video files"])
@@ -48,9 +48,17 @@ def _check_id(video_id: str) -> str:
 
 
 @router.post("", status_code=201, response_model=VideoOut, responses=error_responses(413, 422, 503))
-async def upload(sessions: FileSessionsDep, file: Annotated[UploadFile, File()]) -> VideoOut:
-    """A video file (multipart field ``file``; any container and codec FFmpeg reads), decoded once."""
-    data = await file.read()
+async def upload(
+    sessions: FileSessionsDep, form: Annotated[UploadIn, Form(media_type="multipart/form-data")]
+) -> VideoOut:
+    """A video file (multipart field ``file``; any container and codec FFmpeg reads), or its http(s) URL (form
+    field ``url``) for the service to fetch, from the hosts of ``SAM2REFINER_VIDEO_FILE_URL_HOSTS`` only; decoded
+    once."""
+    if (form.file is None) == (form.url is None):  # the schema's oneOf
+        raise InvalidFieldError(
+            "file", "send the video file (multipart field file) or its URL (form field url): one of the two"
+        )
+    data = await form.file.read() if form.file is not None else await sessions.fetch(form.url)
     video_id, session = await sessions.create(data)
     return protocol.video_out(video_id, session.info, [], False, session.nbytes())
 

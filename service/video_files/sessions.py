@@ -3,6 +3,7 @@ worker, saves what changed and releases the lease.
 
     sessions = FileSessions(runtime, settings)           # the store: Redis when settings.redis_url is set
     video_id, session = await sessions.create(data)      # the file decoded (limits), stored with its metadata
+    data = await sessions.fetch(url)                     # or the file from its URL (SAM2REFINER_VIDEO_FILE_URL_HOSTS)
     masks = await sessions.prompt(video_id, FramePrompt(frame=10, obj_id=1, points=[[x, y]], labels=[1]))
     plan = await sessions.plan_propagation(video_id, start, "both", None)
     async for line in sessions.propagate(plan): ...      # one NDJSON line per frame
@@ -41,6 +42,7 @@ from ..core.errors import (
 from ..core.prompts import check_geometry
 from ..core.runtime import Runtime
 from ..core.settings import Settings
+from ..core.url_fetch import UrlFetcher
 from ..core.worker import STREAM
 from ..video import pause_point
 from ..video.store import StateStoreError, StoredSession, make_state_store
@@ -79,6 +81,16 @@ EXPORT_CHUNK = 16  # frames whose masks one export job computes
 LOCAL_COPIES = 4
 
 
+def url_fetcher(settings: Settings) -> UrlFetcher:
+    """What fetches ``POST /videos``' URLs: from the hosts of SAM2REFINER_VIDEO_FILE_URL_HOSTS only (none unset)."""
+    return UrlFetcher(
+        settings.video_file_url_hosts or [],
+        "SAM2REFINER_VIDEO_FILE_URL_HOSTS",
+        settings.video_file_url_timeout_s,
+        "video files",
+    )
+
+
 class FileSessions:
     def __init__(self, runtime: Runtime, settings: Settings, store=None):
         self.runtime = runtime
@@ -100,6 +112,7 @@ class FileSessions:
         self.limits = VideoLimits(
             settings.video_file_max_frames, settings.video_file_max_duration_s, settings.video_file_max_side
         )
+        self.fetcher = url_fetcher(settings)
 
     def close(self) -> None:
         self.store.close()
@@ -118,6 +131,10 @@ class FileSessions:
         await run_in_threadpool(self._store_call, self.store.save, video_id, session, None, None)
         self.decoded.put(video_id, decoded)
         return video_id, session
+
+    async def fetch(self, url: str) -> bytes:
+        """The file at ``url`` (allowed hosts only; 413 as soon as it passes the upload limit), for ``create``."""
+        return await self.fetcher.fetch(url, "url", self.settings.video_file_max_bytes)
 
     async def get(self, video_id: str) -> tuple[FileSession, bool]:
         """The session (its TTL renewed) and whether a propagation of it runs."""

@@ -77,6 +77,14 @@ KNOWN_EXCEPTIONS = [
         "file",
         "bytes that are no video FFmpeg decodes: content, not type (and random bytes never are one)",
     ),
+    KnownException(
+        "positive_data_acceptance",
+        "POST /videos",
+        422,
+        "invalid_field",
+        "url",
+        "a URL on a host SAM2REFINER_VIDEO_FILE_URL_HOSTS lists: configuration, not type (none is listed here)",
+    ),
 ]
 
 

@@ -17,7 +17,13 @@ from .media import encode
 @tier("slow")  # the model built, frames encoded
 def files_api(video_checkpoint):
     settings = video_settings(
-        video_checkpoint, "files-test", video_file_max_frames=30, video_file_max_bytes=2_000_000, random_refiner=False
+        video_checkpoint,
+        "files-test",
+        video_file_max_frames=30,
+        video_file_max_bytes=2_000_000,
+        video_file_url_hosts="127.0.0.1",  # the stand-in video host (test_video_url.py); not "localhost"
+        video_file_url_timeout_s=5.0,
+        random_refiner=False,
     )
     client = AppClient(create_app(settings))
     yield client
