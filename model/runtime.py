@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 
 import torch
@@ -50,6 +51,17 @@ def inference_context(device: str | torch.device):
         if torch.device(device).type == "cuda":
             stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
         yield
+
+
+def this_thread_only(hook: Callable) -> Callable:
+    """``hook`` (a module's forward hook or pre-hook) acting only on calls made on the thread that wraps it: the
+    device worker's threads share one model, and a hook one job sets must not see the other thread's calls."""
+    owner = threading.get_ident()
+
+    def filtered(*args, **kwargs):
+        return hook(*args, **kwargs) if threading.get_ident() == owner else None
+
+    return filtered
 
 
 _thread_streams = threading.local()
@@ -124,18 +136,8 @@ class StageTimer:
             yield
             return
         started: list[float] = []
-        owner = threading.get_ident()
-
-        def before(*_):
-            if threading.get_ident() == owner:
-                started.append(self._now())
-
-        def after(*_):
-            if threading.get_ident() == owner:
-                self.add(stage, self._now() - started.pop())
-
-        pre = module.register_forward_pre_hook(before)
-        post = module.register_forward_hook(after)
+        pre = module.register_forward_pre_hook(this_thread_only(lambda *_: started.append(self._now())))
+        post = module.register_forward_hook(this_thread_only(lambda *_: self.add(stage, self._now() - started.pop())))
         try:
             yield
         finally:
@@ -151,4 +153,5 @@ __all__ = [
     "inference_dtype",
     "resolve_device",
     "synchronize",
+    "this_thread_only",
 ]

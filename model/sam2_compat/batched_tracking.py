@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..runtime import this_thread_only
 from .private import prepare_memory_conditioned_features
 
 
@@ -55,13 +56,10 @@ def gather_memory(
     by sam2's ``_prepare_memory_conditioned_features`` without running memory attention; None when sam2 would
     not run memory attention for it (no memory at all)."""
 
-    owner = threading.get_ident()
-
     def stop(_module, _args, kwargs):
-        if threading.get_ident() == owner:
-            raise _Gathered(kwargs)
+        raise _Gathered(kwargs)
 
-    handle = sam2.memory_attention.register_forward_pre_hook(stop, with_kwargs=True)
+    handle = sam2.memory_attention.register_forward_pre_hook(this_thread_only(stop), with_kwargs=True)
     try:
         prepare_memory_conditioned_features(
             sam2,

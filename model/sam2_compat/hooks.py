@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
+from ..runtime import this_thread_only
 from . import fill_holes, progress
 
 
@@ -35,13 +35,11 @@ def capture_io(module: nn.Module):
     forward hook, no copy): ``seen["args"]``, ``seen["kwargs"]``, ``seen["output"]``. Calls from other threads
     (the device worker's other thread sharing the model) are not seen."""
     seen: dict = {}
-    owner = threading.get_ident()
 
     def hook(_m, args, kwargs, output):
-        if threading.get_ident() == owner:
-            seen["args"], seen["kwargs"], seen["output"] = args, kwargs, output
+        seen["args"], seen["kwargs"], seen["output"] = args, kwargs, output
 
-    handle = module.register_forward_hook(hook, with_kwargs=True)
+    handle = module.register_forward_hook(this_thread_only(hook), with_kwargs=True)
     try:
         yield seen
     finally:
