@@ -3,21 +3,15 @@ loopback port, in a background thread, ready (/readyz 200) once constructed."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import httpx
 import uvicorn
 
+from bench.first_run import free_port
 from sam2refiner.service.app import create_app
 from sam2refiner.service.core.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
